@@ -1,0 +1,485 @@
+//! The RabbitMQ backend (lapin).
+//!
+//! A supervisor task owns the connection: it connects with backoff, declares
+//! the topology, opens a confirm-mode publishing channel, and on any
+//! connection error drops it and starts over. Publishers never wait for a
+//! reconnect: while disconnected, `publish` fails at once with
+//! [`BusError::Unavailable`], so the ingress can answer 503 within Zoom's
+//! 3-second budget and Zoom retries.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::message::{Delivery, JSON, OutgoingMessage, Settle};
+use crate::topology::{DELIVERY_LIMIT, Topology};
+use crate::{Bus, BusError, DeliveryStream, Result};
+
+/// Tunables of the RabbitMQ backend.
+#[derive(Debug, Clone)]
+pub struct RabbitOptions {
+    /// How long `publish` waits for the broker's confirm. Zoom allows 3 s
+    /// for the whole webhook answer, so the default leaves room.
+    pub confirm_timeout: Duration,
+    /// First reconnect delay; doubles up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    /// Longest reconnect delay.
+    pub reconnect_max: Duration,
+    /// Shown in the RabbitMQ management UI.
+    pub connection_name: String,
+}
+
+impl Default for RabbitOptions {
+    fn default() -> Self {
+        Self {
+            confirm_timeout: Duration::from_secs(2),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            connection_name: "rectoken".into(),
+        }
+    }
+}
+
+/// The RabbitMQ bus. Cheap to clone.
+#[derive(Clone)]
+pub struct RabbitBus {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    topology: Topology,
+    options: RabbitOptions,
+    live: RwLock<Option<Live>>,
+    connected: watch::Sender<bool>,
+    shutdown: CancellationToken,
+}
+
+#[derive(Clone)]
+struct Live {
+    connection: Arc<Connection>,
+    publisher: Channel,
+}
+
+impl Shared {
+    fn live(&self) -> Option<Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_live(&self, live: Option<Live>) {
+        let up = live.is_some();
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = live;
+        self.connected.send_replace(up);
+        metrics::gauge!("rectoken_broker_connected").set(if up { 1.0 } else { 0.0 });
+    }
+}
+
+impl RabbitBus {
+    /// Start the supervisor and return at once. The bus becomes connected
+    /// when the broker answers; see [`Bus::wait_connected`].
+    pub fn start(url: &str, topology: Topology, options: RabbitOptions) -> Self {
+        let (connected, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            topology,
+            options,
+            live: RwLock::new(None),
+            connected,
+            shutdown: CancellationToken::new(),
+        });
+        tokio::spawn(supervise(shared.clone(), url.to_owned()));
+        Self { shared }
+    }
+}
+
+/// Connect, declare, wait for failure, repeat, until shutdown.
+async fn supervise(shared: Arc<Shared>, url: String) {
+    let mut delay = shared.options.reconnect_min;
+    loop {
+        if shared.shutdown.is_cancelled() {
+            return;
+        }
+        match connect_once(&shared, &url).await {
+            Ok(live) => {
+                delay = shared.options.reconnect_min;
+                tracing::info!("connected to RabbitMQ");
+                let connection = live.connection.clone();
+                shared.set_live(Some(live));
+                wait_for_failure(&shared, &connection).await;
+                shared.set_live(None);
+                if shared.shutdown.is_cancelled() {
+                    let _ = connection.close(200, "shutdown".into()).await;
+                    return;
+                }
+                tracing::warn!("lost the RabbitMQ connection; reconnecting");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ connect failed");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.shutdown.cancelled() => return,
+        }
+        delay = (delay * 2).min(shared.options.reconnect_max);
+    }
+}
+
+async fn wait_for_failure(shared: &Shared, connection: &Connection) {
+    let mut events = Box::pin(connection.events_listener());
+    // The event stream reports errors; the periodic status check is a
+    // safety net for failures that produce no event.
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            event = events.next() => match event {
+                Some(lapin::Event::Error(e)) => {
+                    tracing::warn!(error = %e, "RabbitMQ connection error");
+                    return;
+                }
+                Some(_) => {}
+                None => return,
+            },
+            _ = tick.tick() => {
+                if !connection.status().connected() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn connect_once(shared: &Shared, url: &str) -> lapin::Result<Live> {
+    let props = ConnectionProperties::default()
+        .with_connection_name(shared.options.connection_name.clone().into());
+    let connection = Connection::connect(url, props).await?;
+    let publisher = connection.create_channel().await?;
+    declare_topology(&publisher, &shared.topology).await?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(Live {
+        connection: Arc::new(connection),
+        publisher,
+    })
+}
+
+fn long_string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.into())
+}
+
+/// Arguments of a work queue: quorum (replicated, durable), dead-lettering
+/// at least once into its `.dlq` after [`DELIVERY_LIMIT`] deliveries.
+fn work_queue_arguments(dlq: &str) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), long_string("quorum"));
+    // Dead letters go through the default exchange straight to the DLQ.
+    args.insert("x-dead-letter-exchange".into(), long_string(""));
+    args.insert("x-dead-letter-routing-key".into(), long_string(dlq));
+    // Poison messages that crash consumers stop after this many deliveries.
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
+    // at-least-once dead-lettering never drops a message on the way to the
+    // DLQ; RabbitMQ requires reject-publish overflow for it.
+    args.insert(
+        "x-dead-letter-strategy".into(),
+        long_string("at-least-once"),
+    );
+    args.insert("x-overflow".into(), long_string("reject-publish"));
+    args
+}
+
+/// Declare exchange, work queues, DLQs and bindings. Idempotent: every role
+/// runs it at start and on every reconnect with identical arguments.
+pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            topology.events_exchange().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    for queue in topology.work_queues() {
+        let dlq = Topology::dlq(&queue);
+        let mut dlq_args = FieldTable::default();
+        dlq_args.insert("x-queue-type".into(), long_string("quorum"));
+        channel
+            .queue_declare(dlq.clone().into(), durable, dlq_args)
+            .await?;
+        channel
+            .queue_declare(queue.into(), durable, work_queue_arguments(&dlq))
+            .await?;
+    }
+    for (queue, pattern) in topology.event_bindings() {
+        channel
+            .queue_bind(
+                queue.into(),
+                topology.events_exchange().into(),
+                pattern.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn properties(message: &OutgoingMessage) -> BasicProperties {
+    let mut props = BasicProperties::default()
+        .with_content_type(JSON.into())
+        .with_message_id(message.message_id.clone().into())
+        .with_delivery_mode(if message.persistent { 2 } else { 1 });
+    if !message.headers.is_empty() {
+        let mut table = FieldTable::default();
+        for (k, v) in &message.headers {
+            table.insert(k.clone().into(), long_string(v));
+        }
+        props = props.with_headers(table);
+    }
+    if let Some(r) = &message.reply_to {
+        props = props.with_reply_to(r.clone().into());
+    }
+    if let Some(c) = &message.correlation_id {
+        props = props.with_correlation_id(c.clone().into());
+    }
+    props
+}
+
+fn value_to_string(v: &AMQPValue) -> Option<String> {
+    match v {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => value_to_i64(v).map(|n| n.to_string()),
+    }
+}
+
+fn value_to_i64(v: &AMQPValue) -> Option<i64> {
+    Some(match v {
+        AMQPValue::ShortShortInt(n) => i64::from(*n),
+        AMQPValue::ShortShortUInt(n) => i64::from(*n),
+        AMQPValue::ShortInt(n) => i64::from(*n),
+        AMQPValue::ShortUInt(n) => i64::from(*n),
+        AMQPValue::LongInt(n) => i64::from(*n),
+        AMQPValue::LongUInt(n) => i64::from(*n),
+        AMQPValue::LongLongInt(n) => *n,
+        _ => return None,
+    })
+}
+
+fn short(s: &Option<ShortString>) -> Option<String> {
+    s.as_ref().map(|s| s.as_str().to_owned())
+}
+
+struct RabbitSettle {
+    acker: lapin::Acker,
+}
+
+#[async_trait]
+impl Settle for RabbitSettle {
+    async fn ack(self: Box<Self>) -> Result<()> {
+        self.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map(drop)
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    async fn requeue(self: Box<Self>) -> Result<()> {
+        self.acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            })
+            .await
+            .map(drop)
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    fn abandon(self: Box<Self>) {
+        // Without a runtime the channel's close returns the message anyway.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = self.requeue().await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for RabbitBus {
+    async fn publish(&self, message: OutgoingMessage) -> Result<()> {
+        let live = self
+            .shared
+            .live()
+            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
+        let props = properties(&message);
+        let timeout = self.shared.options.confirm_timeout;
+        let confirmed = tokio::time::timeout(timeout, async {
+            live.publisher
+                .basic_publish(
+                    message.exchange.as_str().into(),
+                    message.routing_key.as_str().into(),
+                    // mandatory: an unroutable message comes back instead of
+                    // vanishing, and we report it as rejected.
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &message.body,
+                    props,
+                )
+                .await?
+                .await
+        })
+        .await;
+        match confirmed {
+            Err(_) => Err(BusError::ConfirmTimeout(timeout)),
+            Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
+            Ok(Ok(confirmation)) => {
+                if confirmation.is_nack() {
+                    return Err(BusError::Rejected("broker nacked the publish".into()));
+                }
+                match confirmation.take_message() {
+                    Some(returned) => Err(BusError::Rejected(format!(
+                        "unroutable: {}",
+                        returned.reply_text
+                    ))),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    async fn consume(&self, queue: &str, prefetch: u16) -> Result<DeliveryStream> {
+        let live = self
+            .shared
+            .live()
+            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
+        let unavailable = |e: lapin::Error| BusError::Unavailable(e.to_string());
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(unavailable)?;
+        channel
+            .basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        let consumer = channel
+            .basic_consume(
+                queue.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| BusError::Topology(e.to_string()))?;
+        let queue = queue.to_owned();
+        // The channel lives as long as the stream.
+        let stream = consumer
+            .take_while(|d| std::future::ready(d.is_ok()))
+            .filter_map(move |d| {
+                let _keep_channel = &channel;
+                let queue = queue.clone();
+                std::future::ready(d.ok().map(|d| {
+                    let props = &d.properties;
+                    let mut headers = BTreeMap::new();
+                    let mut delivery_count = 0u32;
+                    if let Some(table) = props.headers() {
+                        for (k, v) in table.inner() {
+                            if k.as_str() == "x-delivery-count" {
+                                delivery_count = value_to_i64(v)
+                                    .and_then(|n| u32::try_from(n).ok())
+                                    .unwrap_or(0);
+                            }
+                            if let Some(s) = value_to_string(v) {
+                                headers.insert(k.as_str().to_owned(), s);
+                            }
+                        }
+                    }
+                    Delivery {
+                        queue,
+                        routing_key: d.routing_key.as_str().to_owned(),
+                        body: d.data.into(),
+                        message_id: short(props.message_id()),
+                        headers,
+                        reply_to: short(props.reply_to()),
+                        correlation_id: short(props.correlation_id()),
+                        redelivered: d.redelivered,
+                        delivery_count,
+                        settle: Some(Box::new(RabbitSettle { acker: d.acker })),
+                    }
+                }))
+            });
+        Ok(stream.boxed())
+    }
+
+    async fn queue_depth(&self, queue: &str) -> Result<u32> {
+        let live = self
+            .shared
+            .live()
+            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
+        // A passive declare on a throwaway channel: if the queue is missing
+        // the broker closes that channel, not the publishing one.
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let q = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| BusError::Topology(e.to_string()))?;
+        let _ = channel.close(200, "ok".into()).await;
+        Ok(q.message_count())
+    }
+
+    fn is_connected(&self) -> bool {
+        *self.shared.connected.borrow()
+    }
+
+    async fn wait_connected(&self) {
+        let mut rx = self.shared.connected.subscribe();
+        let _ = rx.wait_for(|up| *up).await;
+    }
+
+    fn topology(&self) -> &Topology {
+        &self.shared.topology
+    }
+
+    async fn close(&self) {
+        self.shared.shutdown.cancel();
+        if let Some(live) = self.shared.live() {
+            let _ = live.publisher.close(200, "shutdown".into()).await;
+            let _ = live.connection.close(200, "shutdown".into()).await;
+        }
+        self.shared.set_live(None);
+    }
+}

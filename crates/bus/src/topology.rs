@@ -1,0 +1,102 @@
+//! The AMQP names of DESIGN.md and the arguments every queue is declared
+//! with. Both backends declare exactly this, idempotently, at start and on
+//! every reconnect.
+
+/// The exchange for webhook events (topic; routing key = Zoom event name).
+pub const EVENTS_EXCHANGE: &str = "rectoken.events";
+/// The work queue of the sync workers (events and sync jobs).
+pub const SYNC_QUEUE: &str = "rectoken.sync";
+/// The work queue of the token workers (join requests).
+pub const JOIN_QUEUE: &str = "rectoken.join";
+/// Suffix of the dead-letter queue of each work queue.
+pub const DLQ_SUFFIX: &str = ".dlq";
+
+/// How many times a message may be delivered from a work queue before the
+/// broker dead-letters it (quorum queue `x-delivery-limit`). It guards
+/// against crash loops on a message that kills its consumer; ordinary
+/// retries with backoff are counted by the workers themselves.
+pub const DELIVERY_LIMIT: i64 = 10;
+
+/// Header carrying the reason a message was dead-lettered by a worker.
+pub const REASON_HEADER: &str = "x-rectoken-reason";
+/// Header carrying the Zoom app a webhook came through.
+pub const APP_HEADER: &str = "x-rectoken-app";
+
+/// The names one deployment uses. `prefix` is empty in production; tests
+/// set a unique prefix so they can run in parallel on one broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    prefix: String,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Self::new("")
+    }
+}
+
+impl Topology {
+    /// Names with `prefix` prepended (empty for the contract's names).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `rectoken.events`.
+    pub fn events_exchange(&self) -> String {
+        format!("{}{EVENTS_EXCHANGE}", self.prefix)
+    }
+
+    /// `rectoken.sync`.
+    pub fn sync_queue(&self) -> String {
+        format!("{}{SYNC_QUEUE}", self.prefix)
+    }
+
+    /// `rectoken.join`.
+    pub fn join_queue(&self) -> String {
+        format!("{}{JOIN_QUEUE}", self.prefix)
+    }
+
+    /// The dead-letter queue of `queue`.
+    pub fn dlq(queue: &str) -> String {
+        format!("{queue}{DLQ_SUFFIX}")
+    }
+
+    /// The work queues (each with a DLQ).
+    pub fn work_queues(&self) -> [String; 2] {
+        [self.sync_queue(), self.join_queue()]
+    }
+
+    /// The queues bound to the events exchange, with their binding pattern.
+    pub fn event_bindings(&self) -> Vec<(String, &'static str)> {
+        vec![(self.sync_queue(), "#")]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_names_without_prefix() {
+        let t = Topology::default();
+        assert_eq!(t.events_exchange(), "rectoken.events");
+        assert_eq!(t.sync_queue(), "rectoken.sync");
+        assert_eq!(t.join_queue(), "rectoken.join");
+        assert_eq!(Topology::dlq(&t.sync_queue()), "rectoken.sync.dlq");
+        assert_eq!(Topology::dlq(&t.join_queue()), "rectoken.join.dlq");
+    }
+
+    #[test]
+    fn prefix_isolates() {
+        let t = Topology::new("t1.");
+        assert_eq!(t.events_exchange(), "t1.rectoken.events");
+        assert_eq!(Topology::dlq(&t.join_queue()), "t1.rectoken.join.dlq");
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure domain logic of rectoken: no I/O, no async runtime.
+//!
+//! # Layout
+//! - [`meeting_id`]: meeting IDs, PMIs and parsing every meeting-URL form Zoom uses.
+//! - [`join`]: the join request and reply messages of the public contract.
+//! - [`webhook`]: Zoom webhook signature verification and URL validation.
+//! - [`event`]: typed Zoom webhook events.
+
+pub mod event;
+pub mod join;
+pub mod meeting_id;
+pub mod webhook;

@@ -1,0 +1,94 @@
+//! The router and the server that binds first and drains on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rectoken_bus::Bus;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::apps::Apps;
+use crate::health::{self, HealthCheck};
+use crate::webhook::{self, MAX_BODY_BYTES};
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct IngressState {
+    /// Where webhook events are published.
+    pub bus: Arc<dyn Bus>,
+    /// The apps whose webhooks are accepted.
+    pub apps: Arc<Apps>,
+    /// Extra readiness checks (Redis, …).
+    pub checks: Arc<Vec<Arc<dyn HealthCheck>>>,
+    /// The Prometheus recorder `/metrics` renders.
+    pub metrics: PrometheusHandle,
+    /// The clock for the replay window (Unix seconds); a parameter so tests
+    /// can move it.
+    pub now: fn() -> i64,
+}
+
+impl IngressState {
+    /// State with the system clock and the process-wide metrics recorder.
+    pub fn new(bus: Arc<dyn Bus>, apps: Apps, checks: Vec<Arc<dyn HealthCheck>>) -> Self {
+        Self {
+            bus,
+            apps: Arc::new(apps),
+            checks: Arc::new(checks),
+            metrics: rectoken_telemetry::metrics_handle(),
+            now: unix_now,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch by the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The ingress routes.
+pub fn router(state: IngressState) -> Router {
+    Router::new()
+        .route("/zoom/webhook", post(webhook::default_app))
+        .route("/zoom/webhook/{app}", post(webhook::named_app))
+        // 413 for larger bodies; axum checks Content-Length up front and
+        // stops reading a chunked body at the limit.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+}
+
+/// A bound ingress, ready to run.
+pub struct Ingress {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Ingress {
+    /// Bind `addr` (port 0 picks a free port) and build the router.
+    pub async fn bind(addr: SocketAddr, router: Router) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self { listener, router })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` fires, then stop accepting and finish the
+    /// requests in flight.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    }
+}

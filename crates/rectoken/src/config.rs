@@ -1,0 +1,188 @@
+//! The flags and environment variables of DESIGN.md's contract. Every
+//! variable is also a `--flag`; secrets are `SecretString`s so they never
+//! show in `Debug` output or logs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use base64::Engine;
+use clap::Args;
+use rectoken_telemetry::LogFormat;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Logging flags shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// tracing filter, e.g. `info` or `rectoken=debug,lapin=warn`.
+    #[arg(
+        long = "log",
+        env = "RECTOKEN_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub log: String,
+    /// `json` for JSON lines (for log shippers); anything else for text.
+    #[arg(
+        long = "log-format",
+        env = "RECTOKEN_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: String,
+}
+
+impl LogArgs {
+    /// The chosen format.
+    pub fn format(&self) -> LogFormat {
+        LogFormat::from_name(Some(&self.log_format))
+    }
+}
+
+/// Connections to RabbitMQ and Redis.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// RabbitMQ URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`;
+    /// `memory://` for the in-process bus (single process only).
+    #[arg(long = "amqp-url", env = "RECTOKEN_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: SecretString,
+    /// Redis URL (or `redis+cluster://…`); `memory://` for the in-process
+    /// store (single process only).
+    #[arg(long = "redis-url", env = "RECTOKEN_REDIS_URL", hide_env_values = true)]
+    pub redis_url: SecretString,
+    /// Prefix for every queue and exchange name (empty in production; lets
+    /// several deployments or test runs share one broker).
+    #[arg(
+        long = "queue-prefix",
+        env = "RECTOKEN_QUEUE_PREFIX",
+        default_value = ""
+    )]
+    pub queue_prefix: String,
+}
+
+/// The Zoom app named by the `ZOOM_*` variables.
+#[derive(Debug, Args)]
+pub struct ZoomArgs {
+    /// The OAuth app's client ID.
+    #[arg(long = "zoom-client-id", env = "ZOOM_CLIENT_ID")]
+    pub client_id: String,
+    /// The OAuth app's client secret.
+    #[arg(
+        long = "zoom-client-secret",
+        env = "ZOOM_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: SecretString,
+    /// The app's webhook secret token (signs webhooks and URL validation).
+    #[arg(
+        long = "zoom-webhook-secret",
+        env = "ZOOM_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: SecretString,
+    /// Zoom REST base URL.
+    #[arg(
+        long = "zoom-api-url",
+        env = "ZOOM_API_URL",
+        default_value = "https://api.zoom.us/v2"
+    )]
+    pub api_url: String,
+    /// Zoom OAuth base URL (`/authorize` and `/token` below it).
+    #[arg(
+        long = "zoom-oauth-url",
+        env = "ZOOM_OAUTH_URL",
+        default_value = "https://zoom.us/oauth"
+    )]
+    pub oauth_url: String,
+    /// `account` (admin-managed app) or `user` (user-managed app).
+    #[arg(
+        long = "zoom-app-kind",
+        env = "ZOOM_APP_KIND",
+        default_value = "account"
+    )]
+    pub app_kind: rectoken_ingress::AppKind,
+    /// REST path that mints the recording token. Zoom's closed-beta
+    /// 3rd-party recording token has no public path, so it is a setting.
+    #[arg(
+        long = "zoom-recording-token-path",
+        env = "ZOOM_RECORDING_TOKEN_PATH",
+        default_value = "/meetings/{meetingId}/jointoken/local_recording"
+    )]
+    pub recording_token_path: String,
+}
+
+/// `rectoken ingress` flags.
+#[derive(Debug, Args)]
+pub struct IngressArgs {
+    #[command(flatten)]
+    pub backends: BackendArgs,
+    #[command(flatten)]
+    pub zoom: ZoomArgs,
+    /// Address the HTTP server listens on.
+    #[arg(
+        long = "http-addr",
+        env = "RECTOKEN_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub http_addr: SocketAddr,
+    /// External base URL of the ingress, used for the OAuth `redirect_uri`
+    /// (default `http://<HTTP_ADDR>`).
+    #[arg(long = "public-url", env = "RECTOKEN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// 32 bytes, base64: encrypts OAuth tokens at rest.
+    #[arg(
+        long = "encryption-key",
+        env = "RECTOKEN_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    pub encryption_key: SecretString,
+    /// Bearer token for the admin API (admin API off when unset).
+    #[arg(
+        long = "admin-token",
+        env = "RECTOKEN_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<SecretString>,
+    /// Secret that bots present to the HTTP join endpoints (off when unset).
+    #[arg(long = "join-key", env = "RECTOKEN_JOIN_KEY", hide_env_values = true)]
+    pub join_key: Option<SecretString>,
+    /// Optional TOML file naming further Zoom apps, each served at
+    /// `POST /zoom/webhook/{name}`.
+    #[arg(long = "apps-file", env = "RECTOKEN_APPS_FILE")]
+    pub apps_file: Option<PathBuf>,
+}
+
+/// Decode and check `RECTOKEN_ENCRYPTION_KEY`: exactly 32 bytes of base64.
+pub fn decode_encryption_key(key: &SecretString) -> Result<[u8; 32], String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key.expose_secret().trim())
+        .map_err(|_| "RECTOKEN_ENCRYPTION_KEY is not valid base64 (generate one with `openssl rand -base64 32`)".to_owned())?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        format!(
+            "RECTOKEN_ENCRYPTION_KEY decodes to {} bytes; it must be 32 (generate one with `openssl rand -base64 32`)",
+            bytes.len()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_key_must_be_32_bytes() {
+        let ok = SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+        assert_eq!(decode_encryption_key(&ok).unwrap(), [7u8; 32]);
+        let short = SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 16]));
+        assert!(
+            decode_encryption_key(&short)
+                .unwrap_err()
+                .contains("16 bytes")
+        );
+        let garbage = SecretString::from("not base64!!".to_owned());
+        assert!(
+            decode_encryption_key(&garbage)
+                .unwrap_err()
+                .contains("not valid base64")
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! `rectoken`: one binary, one role per subcommand.
+//!
+//! # Layout
+//! - `config`: the flags and environment variables of DESIGN.md.
+//! - `ingress`: wires the ingress role (bus, Redis check, router).
+//! - `redis_check`: the Redis readiness probe.
+//! - `signals`: SIGTERM / Ctrl-C to a cancellation token.
+//!
+//! `anyhow` lives only here, at the edge; the library crates have their own
+//! error enums.
+
+mod config;
+mod ingress;
+mod redis_check;
+mod signals;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{IngressArgs, LogArgs};
+
+/// rectoken: Zoom recording join tokens for meeting bots, without the
+/// recording prompt.
+///
+/// A Zoom account admin connects an account-level OAuth app once; rectoken
+/// keeps a live map of every meeting ID and PMI in that account to its owner
+/// (from webhooks and periodic syncs) and answers each bot's join request
+/// with a fresh recording join token. Each role below scales out by running
+/// more copies.
+#[derive(Debug, Parser)]
+#[command(name = "rectoken", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// HTTP server: Zoom webhooks, health, readiness and metrics.
+    ///
+    /// Verifies each webhook's signature, answers Zoom's URL validation,
+    /// publishes every other event to RabbitMQ with publisher confirms, and
+    /// answers 200 only after the broker confirmed (503 otherwise, so Zoom
+    /// retries).
+    Ingress(IngressArgs),
+    /// The Zoom simulator on its own, for tests, demos and benchmarks.
+    ///
+    /// Serves `/oauth/*` and `/v2/*` like Zoom for the app named by the
+    /// `ZOOM_*` variables, plus a control API under `/_sim/`. Point rectoken
+    /// at it with `ZOOM_OAUTH_URL=http://ADDR/oauth` and
+    /// `ZOOM_API_URL=http://ADDR/v2`.
+    Sim(zoom_sim::SimConfig),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = rectoken_telemetry::init_logging(&cli.log.log, cli.log.format()) {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = signals::shutdown_token();
+        match cli.command {
+            Command::Ingress(args) => ingress::run(args, shutdown).await,
+            Command::Sim(config) => run_sim(config, shutdown).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "exiting");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_sim(
+    config: zoom_sim::SimConfig,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let addr = config.addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let sim = zoom_sim::Sim::new(config);
+    tracing::info!(addr = %listener.local_addr()?, "Zoom simulator listening");
+    sim.serve(listener, shutdown)
+        .await
+        .context("simulator server failed")
+}
