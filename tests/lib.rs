@@ -1,1 +1,97 @@
 //! Shared helpers of the end-to-end tests.
+//!
+//! Prerequisites: real RabbitMQ and Redis, whose URLs `scripts/test` exports
+//! as `RECTOKEN_TEST_AMQP_URL` and `RECTOKEN_TEST_REDIS_URL`. A test that
+//! needs one and finds the variable unset fails with a message saying how to
+//! run the suite; it never skips silently.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod proxy;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Connection, ConnectionProperties};
+use rectoken_bus::Topology;
+
+fn required_env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{name} is not set: this test needs a real server. Run the suite with `scripts/test`, \
+             which starts RabbitMQ and Redis on loopback and exports it \
+             (or `scripts/services start all && eval \"$(scripts/services env)\"`)."
+        ),
+    }
+}
+
+/// URL of the test RabbitMQ.
+pub fn amqp_url() -> String {
+    required_env("RECTOKEN_TEST_AMQP_URL")
+}
+
+/// URL of the test Redis.
+pub fn redis_url() -> String {
+    required_env("RECTOKEN_TEST_REDIS_URL")
+}
+
+/// A prefix no other test (or earlier run) uses, so tests can share one
+/// broker and one Redis while running in parallel.
+pub fn unique_prefix(name: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t-{name}-{}-{}-{nanos:x}.",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Delete every queue and the exchange of a test's topology (best effort),
+/// so repeated runs do not pile up quorum queues on the broker.
+pub async fn delete_topology(amqp_url: &str, topology: &Topology) {
+    let Ok(conn) = Connection::connect(amqp_url, ConnectionProperties::default()).await else {
+        return;
+    };
+    if let Ok(channel) = conn.create_channel().await {
+        for queue in topology.work_queues() {
+            for name in [Topology::dlq(&queue), queue] {
+                let _ = channel
+                    .queue_delete(name.into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        let _ = channel
+            .exchange_delete(
+                topology.events_exchange().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+/// Poll `condition` every 50 ms until it holds or `limit` passes. For
+/// states that have no notification (an HTTP endpoint's answer); returns
+/// whether it held.
+pub async fn eventually<F, Fut>(limit: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,1 +1,6 @@
-//! End-to-end tests (one binary).
+//! End-to-end tests, one binary (see `tests/lib.rs` for prerequisites).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bus_contract;
+mod ingress_rabbit;

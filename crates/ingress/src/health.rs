@@ -2,25 +2,17 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+pub use rectoken_telemetry::HealthCheck;
+
 use crate::server::IngressState;
 
 /// How long one readiness check may take before it counts as failed.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// A dependency `/readyz` checks (Redis, …). The bus is always checked.
-#[async_trait]
-pub trait HealthCheck: Send + Sync + 'static {
-    /// Short name shown in the `/readyz` body.
-    fn name(&self) -> &str;
-    /// `Ok` when reachable; `Err` with a reason (no secrets) otherwise.
-    async fn check(&self) -> Result<(), String>;
-}
 
 /// `GET /healthz`: the process runs.
 pub async fn healthz() -> &'static str {

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{IngressArgs, decode_encryption_key};
-use crate::redis_check::RedisCheck;
+use rectoken_store::RedisCheck;
 
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

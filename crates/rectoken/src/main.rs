@@ -2,16 +2,16 @@
 //!
 //! # Layout
 //! - `config`: the flags and environment variables of DESIGN.md.
+//! - `dev`: every role in one process, optionally with the simulator.
 //! - `ingress`: wires the ingress role (bus, Redis check, router).
-//! - `redis_check`: the Redis readiness probe.
 //! - `signals`: SIGTERM / Ctrl-C to a cancellation token.
 //!
 //! `anyhow` lives only here, at the edge; the library crates have their own
 //! error enums.
 
 mod config;
+mod dev;
 mod ingress;
-mod redis_check;
 mod signals;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +51,12 @@ enum Command {
     /// at it with `ZOOM_OAUTH_URL=http://ADDR/oauth` and
     /// `ZOOM_API_URL=http://ADDR/v2`.
     Sim(zoom_sim::SimConfig),
+    /// Every role in one process, for trying rectoken on a laptop.
+    ///
+    /// With no `RECTOKEN_AMQP_URL` / `RECTOKEN_REDIS_URL` it uses in-process
+    /// backends; `--sim` also starts the Zoom simulator seeded with a demo
+    /// account whose webhooks come to this ingress.
+    Dev(dev::DevArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +80,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Ingress(args) => ingress::run(args, shutdown).await,
             Command::Sim(config) => run_sim(config, shutdown).await,
+            Command::Dev(args) => dev::run(args, shutdown).await,
         }
     });
     match result {

@@ -5,14 +5,27 @@
 //!   and `RECTOKEN_LOG_FORMAT` (`json` for JSON lines, anything else for text).
 //! - [`metrics_handle`]: the process-wide Prometheus recorder; roles record
 //!   with the `metrics` macros and `/metrics` renders this handle.
+//! - [`HealthCheck`]: a dependency that readiness checks.
 //!
 //! Secrets never reach these layers: types that hold a secret or token
 //! redact it in their `Debug` output, and no call site logs a raw body.
 
 use std::sync::OnceLock;
 
+use async_trait::async_trait;
+
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
+
+/// A dependency that readiness (`/readyz`) checks: Redis, … The bus has
+/// its own connection state and is checked directly.
+#[async_trait]
+pub trait HealthCheck: Send + Sync + 'static {
+    /// Short name shown in the `/readyz` body.
+    fn name(&self) -> &str;
+    /// `Ok` when reachable; `Err` with a reason (no secrets) otherwise.
+    async fn check(&self) -> Result<(), String>;
+}
 
 /// The format of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,8 @@ pub const REFRESH_TOKEN_TTL_MS: u64 = 90 * 24 * 3600 * 1000;
 /// rotated, expired or revoked. UNCONFIRMED beyond the "Invalid Token!" text
 /// (zoom-api.md §4): the `error` value is `invalid_grant` (RFC 6749 §5.2),
 /// the value clients such as attendee treat as "disconnected".
-pub const INVALID_REFRESH_TOKEN_BODY: &str = r#"{"reason":"Invalid Token!","error":"invalid_grant"}"#;
+pub const INVALID_REFRESH_TOKEN_BODY: &str =
+    r#"{"reason":"Invalid Token!","error":"invalid_grant"}"#;
 /// HTTP status of [`INVALID_REFRESH_TOKEN_BODY`].
 pub const INVALID_REFRESH_TOKEN_STATUS: u16 = 400;
 
@@ -157,7 +158,13 @@ pub struct AuthState {
 
 impl AuthState {
     /// Remembers an authorization code until `expires_ms`.
-    pub fn issue_code(&mut self, code: String, grant: NewGrant, redirect_uri: String, expires_ms: u64) {
+    pub fn issue_code(
+        &mut self,
+        code: String,
+        grant: NewGrant,
+        redirect_uri: String,
+        expires_ms: u64,
+    ) {
         self.codes.insert(
             code,
             CodeEntry {
@@ -281,10 +288,7 @@ impl AuthState {
     pub fn revoke(&mut self, account_id: &str, user_id: Option<&str>) -> Vec<Grant> {
         let mut revoked = Vec::new();
         for g in self.grants.values_mut() {
-            if !g.revoked
-                && g.account_id == account_id
-                && user_id.is_none_or(|u| g.user_id == u)
-            {
+            if !g.revoked && g.account_id == account_id && user_id.is_none_or(|u| g.user_id == u) {
                 g.revoked = true;
                 revoked.push(g.clone());
             }
@@ -343,7 +347,9 @@ mod tests {
             s.exchange_code("c1", Some("http://other"), 0, LIFE, &mut m),
             Err(OAuthError::RedirectMismatch)
         );
-        let t = s.exchange_code("c1", Some("http://cb"), 0, LIFE, &mut m).unwrap();
+        let t = s
+            .exchange_code("c1", Some("http://cb"), 0, LIFE, &mut m)
+            .unwrap();
         assert_eq!(t.scope, "x y");
         assert_eq!(t.expires_in, 3600);
         assert_eq!(
@@ -365,7 +371,9 @@ mod tests {
     fn refresh_rotates_and_access_expires() {
         let mut s = with_code();
         let mut m = minter();
-        let t1 = s.exchange_code("c1", Some("http://cb"), 0, LIFE, &mut m).unwrap();
+        let t1 = s
+            .exchange_code("c1", Some("http://cb"), 0, LIFE, &mut m)
+            .unwrap();
         assert!(s.access(&t1.access_token, 3_599_999).is_some());
         assert!(s.access(&t1.access_token, 3_600_000).is_none());
         let t2 = s.refresh(&t1.refresh_token, 10, LIFE, &mut m).unwrap();
@@ -381,7 +389,9 @@ mod tests {
     fn revoke_kills_tokens() {
         let mut s = with_code();
         let mut m = minter();
-        let t = s.exchange_code("c1", Some("http://cb"), 0, LIFE, &mut m).unwrap();
+        let t = s
+            .exchange_code("c1", Some("http://cb"), 0, LIFE, &mut m)
+            .unwrap();
         assert_eq!(s.revoke("B", None).len(), 0);
         assert_eq!(s.revoke("A", None).len(), 1);
         assert!(s.access(&t.access_token, 1).is_none());
@@ -394,7 +404,11 @@ mod tests {
     #[test]
     fn error_bodies() {
         assert_eq!(OAuthError::InvalidRefreshToken.status(), 400);
-        assert!(OAuthError::InvalidRefreshToken.body().contains("Invalid Token!"));
+        assert!(
+            OAuthError::InvalidRefreshToken
+                .body()
+                .contains("Invalid Token!")
+        );
         assert_eq!(OAuthError::InvalidClient.status(), 401);
         assert!(OAuthError::InvalidClient.body().contains("invalid_client"));
     }

@@ -51,7 +51,12 @@ impl Clock {
     /// Moves simulated time forward by `by`.
     pub fn advance(&self, by: Duration) {
         let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+        // Saturating, so an absurd advance cannot wrap time backwards.
+        let _ = self
+            .offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                Some(o.saturating_add(ms))
+            });
     }
 }
 
@@ -91,7 +96,10 @@ mod tests {
     #[test]
     fn formats_like_zoom() {
         assert_eq!(rfc3339_secs(1_772_377_200_000), "2026-03-01T15:00:00Z");
-        assert_eq!(rfc3339_millis(1_772_373_148_632), "2026-03-01T13:52:28.632Z");
+        assert_eq!(
+            rfc3339_millis(1_772_373_148_632),
+            "2026-03-01T13:52:28.632Z"
+        );
     }
 
     #[test]

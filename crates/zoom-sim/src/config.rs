@@ -59,7 +59,11 @@ impl AppKind {
 #[derive(Clone, clap::Args)]
 pub struct SimConfig {
     /// Address the simulator listens on.
-    #[arg(long = "addr", env = "RECTOKEN_SIM_ADDR", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long = "addr",
+        env = "RECTOKEN_SIM_ADDR",
+        default_value = "127.0.0.1:9090"
+    )]
     pub addr: SocketAddr,
 
     /// OAuth client ID of the simulated Zoom app.
@@ -67,11 +71,19 @@ pub struct SimConfig {
     pub client_id: String,
 
     /// OAuth client secret of the simulated Zoom app.
-    #[arg(long = "client-secret", env = "ZOOM_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "client-secret",
+        env = "ZOOM_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: String,
 
     /// Webhook secret token: the key of the `x-zm-signature` HMAC.
-    #[arg(long = "webhook-secret", env = "ZOOM_WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "webhook-secret",
+        env = "ZOOM_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
     pub webhook_secret: String,
 
     /// Kind of the app: `account` (admin-managed) or `user` (user-managed).
@@ -79,23 +91,43 @@ pub struct SimConfig {
     pub app_kind: AppKind,
 
     /// Webhook target URL; repeat the flag (or separate with commas) for several.
-    #[arg(long = "webhook-url", env = "RECTOKEN_SIM_WEBHOOK_URL", value_delimiter = ',')]
+    #[arg(
+        long = "webhook-url",
+        env = "RECTOKEN_SIM_WEBHOOK_URL",
+        value_delimiter = ','
+    )]
     pub webhook_urls: Vec<String>,
 
     /// Lifetime of access tokens in seconds (Zoom: 3600).
-    #[arg(long = "access-token-ttl", env = "RECTOKEN_SIM_ACCESS_TOKEN_TTL", default_value_t = 3600)]
+    #[arg(
+        long = "access-token-ttl",
+        env = "RECTOKEN_SIM_ACCESS_TOKEN_TTL",
+        default_value_t = 3600
+    )]
     pub access_token_ttl_secs: u64,
 
     /// Lifetime of authorization codes in seconds (Zoom: 300).
-    #[arg(long = "auth-code-ttl", env = "RECTOKEN_SIM_AUTH_CODE_TTL", default_value_t = 300)]
+    #[arg(
+        long = "auth-code-ttl",
+        env = "RECTOKEN_SIM_AUTH_CODE_TTL",
+        default_value_t = 300
+    )]
     pub auth_code_ttl_secs: u64,
 
     /// Factor applied to Zoom's webhook retry delays (5, 20, 60 minutes); 0.001 turns them into 0.3, 1.2 and 3.6 s.
-    #[arg(long = "webhook-retry-scale", env = "RECTOKEN_SIM_WEBHOOK_RETRY_SCALE", default_value_t = 1.0)]
+    #[arg(
+        long = "webhook-retry-scale",
+        env = "RECTOKEN_SIM_WEBHOOK_RETRY_SCALE",
+        default_value_t = 1.0
+    )]
     pub webhook_retry_scale: f64,
 
     /// Time a webhook target has to answer before the attempt counts as failed, in milliseconds (Zoom: 3000).
-    #[arg(long = "webhook-timeout-ms", env = "RECTOKEN_SIM_WEBHOOK_TIMEOUT_MS", default_value_t = 3000)]
+    #[arg(
+        long = "webhook-timeout-ms",
+        env = "RECTOKEN_SIM_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 3000
+    )]
     pub webhook_timeout_ms: u64,
 
     /// Seed the small demo account (`demo`: three users with PMIs and a few meetings each).
@@ -103,11 +135,19 @@ pub struct SimConfig {
     pub seed_demo: bool,
 
     /// Generate one large account with this many users at start (0: none).
-    #[arg(long = "generate-users", env = "RECTOKEN_SIM_GENERATE_USERS", default_value_t = 0)]
+    #[arg(
+        long = "generate-users",
+        env = "RECTOKEN_SIM_GENERATE_USERS",
+        default_value_t = 0
+    )]
     pub generate_users: usize,
 
     /// Meetings per generated user.
-    #[arg(long = "meetings-per-user", env = "RECTOKEN_SIM_MEETINGS_PER_USER", default_value_t = 10)]
+    #[arg(
+        long = "meetings-per-user",
+        env = "RECTOKEN_SIM_MEETINGS_PER_USER",
+        default_value_t = 10
+    )]
     pub meetings_per_user: usize,
 
     /// Seed of every random choice (generated data, token strings, injected faults); random when unset.
@@ -127,7 +167,10 @@ pub struct SimConfig {
     pub authorize_user: Option<String>,
 
     /// Make the authorize page decline, redirecting with `error=access_denied`.
-    #[arg(long = "decline-authorization", env = "RECTOKEN_SIM_DECLINE_AUTHORIZATION")]
+    #[arg(
+        long = "decline-authorization",
+        env = "RECTOKEN_SIM_DECLINE_AUTHORIZATION"
+    )]
     pub decline_authorization: bool,
 }
 

@@ -82,7 +82,11 @@ pub fn meeting_object(m: &Meeting, host_pmi: u64) -> Map<String, Value> {
         );
     }
     if !m.occurrences.is_empty() {
-        let occ: Vec<Value> = m.occurrences.iter().map(|o| occurrence_json(o, true)).collect();
+        let occ: Vec<Value> = m
+            .occurrences
+            .iter()
+            .map(|o| occurrence_json(o, true))
+            .collect();
         o.insert("occurrences".into(), Value::Array(occ));
     }
     o
@@ -155,7 +159,11 @@ pub fn user_updated(before: &User, after: &User, operator: &User, ts_ms: u64) ->
     diff("pmi", json!(before.pmi), json!(after.pmi));
     diff("use_pmi", json!(before.use_pmi), json!(after.use_pmi));
     diff("email", json!(before.email), json!(after.email));
-    diff("first_name", json!(before.first_name), json!(after.first_name));
+    diff(
+        "first_name",
+        json!(before.first_name),
+        json!(after.first_name),
+    );
     diff("last_name", json!(before.last_name), json!(after.last_name));
     diff("timezone", json!(before.timezone), json!(after.timezone));
     diff("type", json!(before.user_type), json!(after.user_type));
@@ -191,10 +199,8 @@ pub fn app_deauthorized(
     ts_ms: u64,
 ) -> Event {
     let when = rfc3339_millis(ts_ms);
-    let signature = signing::url_validation_token(
-        webhook_secret,
-        &format!("{account_id}:{user_id}:{when}"),
-    );
+    let signature =
+        signing::url_validation_token(webhook_secret, &format!("{account_id}:{user_id}:{when}"));
     Event {
         event: "app_deauthorized".into(),
         event_ts: APP_DEAUTHORIZED_TOP_LEVEL_EVENT_TS.then_some(ts_ms),
@@ -304,7 +310,10 @@ mod tests {
     #[test]
     fn deauthorized_shape() {
         let e = app_deauthorized("A", "u", "cid", "s", 1_772_373_148_632);
-        assert_eq!(e.payload["deauthorization_time"], "2026-03-01T13:52:28.632Z");
+        assert_eq!(
+            e.payload["deauthorization_time"],
+            "2026-03-01T13:52:28.632Z"
+        );
         assert_eq!(e.payload["event_ts"], 1_772_373_148_632u64);
         assert_eq!(e.event_ts, Some(1_772_373_148_632));
         assert_eq!(e.payload["signature"].as_str().unwrap().len(), 64);

@@ -25,9 +25,7 @@ pub const LABEL_JOIN_TOKEN: Label = Label::Light;
 pub const LABEL_USER_TOKEN: Label = Label::Light;
 
 /// Every endpoint the simulator serves to clients (not `/_sim/`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     /// `GET /oauth/authorize`.
@@ -91,6 +89,9 @@ impl Endpoint {
     }
 }
 
+/// Largest injectable latency: ten minutes.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+
 /// Injected behaviour of one endpoint. Rates are fractions in `[0, 1]` whose
 /// sum is at most 1; each request draws once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -107,8 +108,11 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// Checks the rates.
+    /// Checks the rates and the latency (at most [`MAX_LATENCY_MS`]).
     pub fn validate(&self) -> Result<(), String> {
+        if self.latency_ms > MAX_LATENCY_MS {
+            return Err(format!("latency_ms must be at most {MAX_LATENCY_MS}"));
+        }
         let rates = [self.error_500, self.error_503, self.rate_limited];
         if rates.iter().any(|r| !(0.0..=1.0).contains(r)) {
             return Err("fault rates must be within [0, 1]".into());

@@ -51,6 +51,32 @@ fn default_meetings_per_user() -> usize {
     10
 }
 
+/// Largest number of users one generation may create.
+pub const MAX_USERS: usize = 1_000_000;
+/// Largest number of meetings per generated user.
+pub const MAX_MEETINGS_PER_USER: usize = 1_000;
+/// Largest number of meetings one generation may create.
+pub const MAX_MEETINGS: usize = 10_000_000;
+
+impl GenerateSpec {
+    /// Checks the sizes against [`MAX_USERS`], [`MAX_MEETINGS_PER_USER`] and
+    /// [`MAX_MEETINGS`], so a request cannot exhaust memory.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.users > MAX_USERS {
+            return Err(format!("users must be at most {MAX_USERS}"));
+        }
+        if self.meetings_per_user > MAX_MEETINGS_PER_USER {
+            return Err(format!(
+                "meetings_per_user must be at most {MAX_MEETINGS_PER_USER}"
+            ));
+        }
+        if self.users.saturating_mul(self.meetings_per_user) > MAX_MEETINGS {
+            return Err(format!("at most {MAX_MEETINGS} meetings in all"));
+        }
+        Ok(())
+    }
+}
+
 /// Generated data, ready to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generated {
@@ -310,10 +336,7 @@ mod tests {
             assert!((10_000_000_000..=99_999_999_999).contains(&m.id));
             assert!(seen.insert(m.id));
         }
-        assert_eq!(
-            g.meetings.iter().filter(|m| m.is_recurring()).count(),
-            200
-        );
+        assert_eq!(g.meetings.iter().filter(|m| m.is_recurring()).count(), 200);
     }
 
     #[test]
@@ -337,7 +360,11 @@ mod tests {
         );
         assert_eq!(g.meetings.len(), 100_000);
         // Generous bound: debug builds on a busy 2-core machine.
-        assert!(started.elapsed().as_secs_f64() < 5.0, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed().as_secs_f64() < 5.0,
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -141,7 +141,12 @@ impl Meeting {
     #[must_use]
     pub fn end_ms(&self) -> Option<u64> {
         let minutes = |d: u32| u64::from(d) * 60_000;
-        match self.occurrences.iter().map(|o| o.start_ms + minutes(o.duration)).max() {
+        match self
+            .occurrences
+            .iter()
+            .map(|o| o.start_ms + minutes(o.duration))
+            .max()
+        {
             Some(end) => Some(end),
             None => self.start_ms.map(|s| s + minutes(self.duration)),
         }

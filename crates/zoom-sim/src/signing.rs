@@ -40,16 +40,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signature_matches_rfc4231_style_reference() {
-        // Reference computed independently:
+    fn signature_matches_openssl() {
         // printf 'v0:1739923528:{"a":1}' | openssl dgst -sha256 -hmac secret
         let s = signature("secret", 1_739_923_528, br#"{"a":1}"#);
-        assert!(s.starts_with("v0="));
-        assert_eq!(s.len(), 3 + 64);
         assert_eq!(
             s,
-            "v0=".to_owned()
-                + &hmac_hex(b"secret", &[br#"v0:1739923528:{"a":1}"#.as_slice()])
+            "v0=220676373f55d4e38f23e70db18b0684bfadeb3b7c8517cabd7b508588746d40"
         );
         assert_ne!(s, signature("other", 1_739_923_528, br#"{"a":1}"#));
         assert_ne!(s, signature("secret", 1_739_923_529, br#"{"a":1}"#));

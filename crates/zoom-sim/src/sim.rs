@@ -152,7 +152,8 @@ pub struct NewMeeting {
     pub start_time: Option<String>,
     /// Duration in minutes (default 30).
     pub duration: Option<u32>,
-    /// Number of weekly occurrences of a type-8 meeting (default 4).
+    /// Number of weekly occurrences of a type-8 meeting (default 4, at most
+    /// [`MAX_OCCURRENCES`]).
     pub occurrences: Option<u32>,
     /// Scheduled with the host's PMI.
     pub use_pmi: Option<bool>,
@@ -241,6 +242,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 const HOUR_MS: u64 = 3_600_000;
+/// Most occurrences a simulated recurring meeting gets; larger requests are
+/// clamped (Zoom caps recurring series too).
+pub const MAX_OCCURRENCES: u32 = 60;
 const WEEK_MS: u64 = 7 * 24 * HOUR_MS;
 
 impl Sim {
@@ -302,7 +306,9 @@ impl Sim {
                 plan: cfg.plan,
             };
             match sim.generate(&spec) {
-                Ok(s) => tracing::info!(account = %s.account_id, users = s.users, meetings = s.meetings, "generated account"),
+                Ok(s) => {
+                    tracing::info!(account = %s.account_id, users = s.users, meetings = s.meetings, "generated account")
+                }
                 Err(e) => tracing::warn!(error = %e, "generation failed"),
             }
         }
@@ -409,9 +415,13 @@ impl Sim {
             return Err(SimError::InvalidInput(format!("unknown status {status:?}")));
         }
         let user = User {
-            email: new
-                .email
-                .unwrap_or_else(|| format!("{}@{}.example.com", id.to_lowercase(), account_id.to_lowercase())),
+            email: new.email.unwrap_or_else(|| {
+                format!(
+                    "{}@{}.example.com",
+                    id.to_lowercase(),
+                    account_id.to_lowercase()
+                )
+            }),
             first_name: new.first_name.unwrap_or_else(|| "Sim".to_owned()),
             last_name: new.last_name.unwrap_or_else(|| "User".to_owned()),
             id,
@@ -494,19 +504,18 @@ impl Sim {
             };
             let duration = new.duration.unwrap_or(30);
             let occurrences = match (mtype, start_ms) {
-                (meeting_type::RECURRING_FIXED_TIME, Some(start)) => (0..new
-                    .occurrences
-                    .unwrap_or(4)
-                    .max(1))
-                    .map(|k| {
-                        let s = start + u64::from(k) * WEEK_MS;
-                        Occurrence {
-                            occurrence_id: s.to_string(),
-                            start_ms: s,
-                            duration,
-                        }
-                    })
-                    .collect(),
+                (meeting_type::RECURRING_FIXED_TIME, Some(start)) => {
+                    (0..new.occurrences.unwrap_or(4).clamp(1, MAX_OCCURRENCES))
+                        .map(|k| {
+                            let s = start + u64::from(k) * WEEK_MS;
+                            Occurrence {
+                                occurrence_id: s.to_string(),
+                                start_ms: s,
+                                duration,
+                            }
+                        })
+                        .collect()
+                }
                 _ => Vec::new(),
             };
             let meeting = Meeting {
@@ -550,8 +559,9 @@ impl Sim {
             let operator = Self::operator(&st.store, &current, patch.operator_id.as_deref())?;
             // A patch that changes nothing leaves the store as it was.
             let (before, after) = st.store.update_user(user_id, &patch)?;
-            let event = events::user_updated(&before, &after, &operator, crate::clock::wall_ms())
-                .ok_or_else(|| SimError::InvalidInput("the patch changes nothing".into()))?;
+            let event =
+                events::user_updated(&before, &after, &operator, crate::clock::wall_ms())
+                    .ok_or_else(|| SimError::InvalidInput("the patch changes nothing".into()))?;
             (event, after)
         };
         Ok(WithEvent {
@@ -606,7 +616,11 @@ impl Sim {
     /// `user` app only `user_id`'s (all of the account's when `None`). The
     /// payload's `user_id` is `user_id`, else the user of the newest revoked
     /// grant, else the account owner.
-    pub fn deauthorize(&self, account_id: &str, user_id: Option<&str>) -> Result<WithEvent<Vec<Grant>>> {
+    pub fn deauthorize(
+        &self,
+        account_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<WithEvent<Vec<Grant>>> {
         let (event, revoked) = {
             let mut st = self.state();
             if st.store.account(account_id).is_none() {
@@ -680,6 +694,7 @@ impl Sim {
     /// Generates a large account deterministically from `spec.seed` (no
     /// webhooks). Meetings start within 60 days of now.
     pub fn generate(&self, spec: &GenerateSpec) -> Result<GeneratedSummary> {
+        spec.validate().map_err(SimError::InvalidInput)?;
         let base = self.now_ms();
         let g = {
             let st = self.state();

@@ -290,7 +290,9 @@ impl Store {
             && pmi != before.pmi
         {
             if !PMI_RANGE.contains(&pmi) {
-                return Err(SimError::InvalidInput(format!("PMI {pmi} is not 10 digits")));
+                return Err(SimError::InvalidInput(format!(
+                    "PMI {pmi} is not 10 digits"
+                )));
             }
             if self.number_taken(pmi) {
                 return Err(SimError::Conflict(format!("number {pmi} in use")));
@@ -575,15 +577,17 @@ mod tests {
             .unwrap();
         assert_eq!(removed.len(), 1);
         assert_eq!(s.meeting(85_000_000_001).unwrap().occurrences.len(), 2);
-        assert!(s
-            .delete_meeting(85_000_000_001, Some(&["9".to_owned()]))
-            .is_err());
+        assert!(
+            s.delete_meeting(85_000_000_001, Some(&["9".to_owned()]))
+                .is_err()
+        );
         assert_eq!(s.meeting(85_000_000_001).unwrap().occurrences.len(), 2);
         let (_, removed) = s.delete_meeting(85_000_000_001, None).unwrap();
         assert!(removed.is_empty());
         assert!(s.meeting(85_000_000_001).is_none());
         assert_eq!(
-            s.list_meetings("u1", ListType::Scheduled, 0, None, 30).total,
+            s.list_meetings("u1", ListType::Scheduled, 0, None, 30)
+                .total,
             0
         );
     }

@@ -107,6 +107,17 @@ pub struct WebhookSettings {
     pub timeout_ms: u64,
 }
 
+/// When a retry `secs × scale` after `from` is due; never panics on absurd
+/// scales (negative or NaN mean 0, overflow means about ten years).
+fn retry_at(from: Instant, secs: u64, scale: f64) -> Instant {
+    const FAR: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+    #[allow(clippy::cast_precision_loss)]
+    let delay = Duration::try_from_secs_f64(secs as f64 * scale.max(0.0))
+        .unwrap_or(FAR)
+        .min(FAR);
+    from.checked_add(delay).unwrap_or(from)
+}
+
 /// Sends and records webhook deliveries.
 pub(crate) struct WebhookHub {
     settings: Mutex<WebhookSettings>,
@@ -214,8 +225,7 @@ impl WebhookHub {
             if number > 0 {
                 let idx = usize::try_from(number - 1).unwrap_or(0);
                 let secs = RETRY_DELAYS_SECS.get(idx).copied().unwrap_or(0);
-                let scaled = Duration::from_secs(secs).mul_f64(settings.retry_scale.max(0.0));
-                next += scaled;
+                next = retry_at(next, secs, settings.retry_scale);
                 tokio::select! {
                     () = tokio::time::sleep_until(next) => {}
                     () = self.cancel.cancelled() => {
@@ -249,7 +259,14 @@ impl WebhookHub {
         self.finish(id, DeliveryState::Failed);
     }
 
-    async fn attempt(&self, id: u64, number: u32, url: &str, body: &str, timeout: Duration) -> Attempt {
+    async fn attempt(
+        &self,
+        id: u64,
+        number: u32,
+        url: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> Attempt {
         let sent_at_ms = wall_ms();
         let ts = sent_at_ms / 1000;
         let signature = signing::signature(&self.secret, ts, body.as_bytes());
@@ -326,8 +343,24 @@ impl WebhookHub {
 
     /// Cancels pending retries and waits for the senders to stop.
     pub(crate) async fn shutdown(&self) {
+        // Idempotent: a second call finds the tracker closed and empty.
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_scale_and_never_panic() {
+        let t = Instant::now();
+        assert_eq!(retry_at(t, 300, 0.001) - t, Duration::from_millis(300));
+        assert_eq!(retry_at(t, 3600, 1.0) - t, Duration::from_secs(3600));
+        assert_eq!(retry_at(t, 300, -1.0), t);
+        assert_eq!(retry_at(t, 300, f64::NAN), t);
+        assert!(retry_at(t, 300, 1e300) > t);
     }
 }

@@ -189,7 +189,11 @@ fn visible_user<'a>(store: &'a Store, grant: &Grant, key: &str) -> Result<&'a Us
 }
 
 /// The meeting or PMI `raw` if this grant may see it.
-fn visible_meeting<'a>(store: &'a Store, grant: &Grant, raw: &str) -> Result<Resolved<'a>, Refusal> {
+fn visible_meeting<'a>(
+    store: &'a Store,
+    grant: &Grant,
+    raw: &str,
+) -> Result<Resolved<'a>, Refusal> {
     let Ok(number) = raw.parse::<u64>() else {
         return Err(Refusal::BadMeetingId);
     };
@@ -323,20 +327,31 @@ fn paging_error(e: &PagingError) -> Refusal {
 }
 
 fn parse_paging(q: &HashMap<String, String>, scope: u64) -> Result<(usize, Option<u64>), Refusal> {
-    let size = paging::page_size(q.get("page_size").map(String::as_str)).map_err(|e| paging_error(&e))?;
+    let size =
+        paging::page_size(q.get("page_size").map(String::as_str)).map_err(|e| paging_error(&e))?;
     let after = paging::decode(q.get("next_page_token").map(String::as_str), scope)
         .map_err(|e| paging_error(&e))?;
     Ok((size, after))
 }
 
-async fn get_user(State(sim): State<Sim>, Path(user_id): Path<String>, headers: HeaderMap) -> Response {
-    serve(&sim, Endpoint::GetUser, &headers, &either("user:read:user"), |sim, grant| {
-        let st = sim.state();
-        match visible_user(&st.store, grant, &user_id) {
-            Ok(u) => Json(user_json(u, &st.store)).into_response(),
-            Err(r) => r.into_response(),
-        }
-    })
+async fn get_user(
+    State(sim): State<Sim>,
+    Path(user_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve(
+        &sim,
+        Endpoint::GetUser,
+        &headers,
+        &either("user:read:user"),
+        |sim, grant| {
+            let st = sim.state();
+            match visible_user(&st.store, grant, &user_id) {
+                Ok(u) => Json(user_json(u, &st.store)).into_response(),
+                Err(r) => r.into_response(),
+            }
+        },
+    )
     .await
 }
 
@@ -425,14 +440,24 @@ async fn list_meetings(
     .await
 }
 
-async fn get_meeting(State(sim): State<Sim>, Path(meeting_id): Path<String>, headers: HeaderMap) -> Response {
-    serve(&sim, Endpoint::GetMeeting, &headers, &either("meeting:read:meeting"), |sim, grant| {
-        let st = sim.state();
-        match visible_meeting(&st.store, grant, &meeting_id) {
-            Ok(r) => Json(meeting_json(&r, &st.store)).into_response(),
-            Err(r) => r.into_response(),
-        }
-    })
+async fn get_meeting(
+    State(sim): State<Sim>,
+    Path(meeting_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve(
+        &sim,
+        Endpoint::GetMeeting,
+        &headers,
+        &either("meeting:read:meeting"),
+        |sim, grant| {
+            let st = sim.state();
+            match visible_meeting(&st.store, grant, &meeting_id) {
+                Ok(r) => Json(meeting_json(&r, &st.store)).into_response(),
+                Err(r) => r.into_response(),
+            }
+        },
+    )
     .await
 }
 
@@ -452,47 +477,55 @@ async fn join_token(
     headers: HeaderMap,
 ) -> Response {
     let kind = TokenKind::join_kind(&kind);
-    let accepted = kind.map_or_else(Vec::new, |k| either(&format!("meeting:read:{}_token", k.as_str())));
-    serve(&sim, Endpoint::JoinToken, &headers, &accepted, |sim, grant| {
-        let Some(kind) = kind else {
-            return zoom_error(StatusCode::NOT_FOUND, 404, "Not Found");
-        };
-        let Ok(bypass) = parse_bool(q.get("bypass_waiting_room")) else {
-            return invalid_field("bypass_waiting_room");
-        };
-        let now = sim.now_ms();
-        let mut st = sim.state();
-        let st = &mut *st;
-        let (number, host, account) = match visible_meeting(&st.store, grant, &meeting_id) {
-            Ok(r) => (
-                match &r {
-                    Resolved::Meeting(m) => m.id,
-                    Resolved::Pmi(u) => u.pmi,
+    let accepted = kind.map_or_else(Vec::new, |k| {
+        either(&format!("meeting:read:{}_token", k.as_str()))
+    });
+    serve(
+        &sim,
+        Endpoint::JoinToken,
+        &headers,
+        &accepted,
+        |sim, grant| {
+            let Some(kind) = kind else {
+                return zoom_error(StatusCode::NOT_FOUND, 404, "Not Found");
+            };
+            let Ok(bypass) = parse_bool(q.get("bypass_waiting_room")) else {
+                return invalid_field("bypass_waiting_room");
+            };
+            let now = sim.now_ms();
+            let mut st = sim.state();
+            let st = &mut *st;
+            let (number, host, account) = match visible_meeting(&st.store, grant, &meeting_id) {
+                Ok(r) => (
+                    match &r {
+                        Resolved::Meeting(m) => m.id,
+                        Resolved::Pmi(u) => u.pmi,
+                    },
+                    r.host_id().to_owned(),
+                    r.account_id().to_owned(),
+                ),
+                Err(r) => return r.into_response(),
+            };
+            let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
+            Sim::record_token(
+                st,
+                TokenRecord {
+                    token: token.clone(),
+                    kind,
+                    meeting_id: Some(number),
+                    account_id: account,
+                    user_id: host,
+                    grant_user_id: grant.user_id.clone(),
+                    minted_at: Sim::minted_at(now),
+                    minted_at_ms: now,
+                    expires_at_ms: Some(now + JOIN_TOKEN_EXPIRE_IN_SECS * 1000),
+                    bypass_waiting_room: Some(bypass.unwrap_or(false)),
                 },
-                r.host_id().to_owned(),
-                r.account_id().to_owned(),
-            ),
-            Err(r) => return r.into_response(),
-        };
-        let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
-        Sim::record_token(
-            st,
-            TokenRecord {
-                token: token.clone(),
-                kind,
-                meeting_id: Some(number),
-                account_id: account,
-                user_id: host,
-                grant_user_id: grant.user_id.clone(),
-                minted_at: Sim::minted_at(now),
-                minted_at_ms: now,
-                expires_at_ms: Some(now + JOIN_TOKEN_EXPIRE_IN_SECS * 1000),
-                bypass_waiting_room: Some(bypass.unwrap_or(false)),
-            },
-        );
-        sim.with_stats(|s| s.minted(kind.as_str()));
-        Json(json!({ "token": token, "expire_in": JOIN_TOKEN_EXPIRE_IN_SECS })).into_response()
-    })
+            );
+            sim.with_stats(|s| s.minted(kind.as_str()));
+            Json(json!({ "token": token, "expire_in": JOIN_TOKEN_EXPIRE_IN_SECS })).into_response()
+        },
+    )
     .await
 }
 
@@ -512,51 +545,57 @@ async fn user_token(
         Some(_) => either("user:read:token"),
         None => Vec::new(),
     };
-    serve(&sim, Endpoint::UserToken, &headers, &accepted, |sim, grant| {
-        let Some(kind) = kind else {
-            return invalid_field("type");
-        };
-        // An on-behalf token is for joining meetings *outside* the account,
-        // so the meeting is not checked for ownership, only for form.
-        let meeting_id = match (kind, q.get("meeting_id")) {
-            (TokenKind::Onbehalf, None) => {
-                return zoom_error(
-                    StatusCode::BAD_REQUEST,
-                    300,
-                    "meeting_id is required for type onbehalf.",
-                );
-            }
-            (_, Some(raw)) => match raw.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => return invalid_field("meeting_id"),
-            },
-            (_, None) => None,
-        };
-        let now = sim.now_ms();
-        let mut st = sim.state();
-        let st = &mut *st;
-        let (uid, account) = match visible_user(&st.store, grant, &user_id) {
-            Ok(u) => (u.id.clone(), u.account_id.clone()),
-            Err(r) => return r.into_response(),
-        };
-        let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
-        Sim::record_token(
-            st,
-            TokenRecord {
-                token: token.clone(),
-                kind,
-                meeting_id,
-                account_id: account,
-                user_id: uid,
-                grant_user_id: grant.user_id.clone(),
-                minted_at: Sim::minted_at(now),
-                minted_at_ms: now,
-                expires_at_ms: (kind == TokenKind::Zak).then_some(now + ZAK_TTL_SECS * 1000),
-                bypass_waiting_room: None,
-            },
-        );
-        sim.with_stats(|s| s.minted(kind.as_str()));
-        Json(json!({ "token": token })).into_response()
-    })
+    serve(
+        &sim,
+        Endpoint::UserToken,
+        &headers,
+        &accepted,
+        |sim, grant| {
+            let Some(kind) = kind else {
+                return invalid_field("type");
+            };
+            // An on-behalf token is for joining meetings *outside* the account,
+            // so the meeting is not checked for ownership, only for form.
+            let meeting_id = match (kind, q.get("meeting_id")) {
+                (TokenKind::Onbehalf, None) => {
+                    return zoom_error(
+                        StatusCode::BAD_REQUEST,
+                        300,
+                        "meeting_id is required for type onbehalf.",
+                    );
+                }
+                (_, Some(raw)) => match raw.parse::<u64>() {
+                    Ok(n) => Some(n),
+                    Err(_) => return invalid_field("meeting_id"),
+                },
+                (_, None) => None,
+            };
+            let now = sim.now_ms();
+            let mut st = sim.state();
+            let st = &mut *st;
+            let (uid, account) = match visible_user(&st.store, grant, &user_id) {
+                Ok(u) => (u.id.clone(), u.account_id.clone()),
+                Err(r) => return r.into_response(),
+            };
+            let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
+            Sim::record_token(
+                st,
+                TokenRecord {
+                    token: token.clone(),
+                    kind,
+                    meeting_id,
+                    account_id: account,
+                    user_id: uid,
+                    grant_user_id: grant.user_id.clone(),
+                    minted_at: Sim::minted_at(now),
+                    minted_at_ms: now,
+                    expires_at_ms: (kind == TokenKind::Zak).then_some(now + ZAK_TTL_SECS * 1000),
+                    bypass_waiting_room: None,
+                },
+            );
+            sim.with_stats(|s| s.minted(kind.as_str()));
+            Json(json!({ "token": token })).into_response()
+        },
+    )
     .await
 }

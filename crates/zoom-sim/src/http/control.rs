@@ -35,15 +35,24 @@ pub(super) fn routes() -> Router<Sim> {
         .route("/users/{id}/meetings", post(create_meeting))
         .route("/meetings/{id}", get(get_meeting).delete(delete_meeting))
         .route("/events", post(send_event))
-        .route("/faults", get(get_faults).put(put_faults).delete(reset_faults))
+        .route(
+            "/faults",
+            get(get_faults).put(put_faults).delete(reset_faults),
+        )
         .route("/stats", get(get_stats).delete(reset_stats))
         .route("/tokens/{token}", get(get_token))
         .route("/webhooks", get(list_deliveries))
-        .route("/webhooks/settings", get(get_webhook_settings).put(put_webhook_settings))
+        .route(
+            "/webhooks/settings",
+            get(get_webhook_settings).put(put_webhook_settings),
+        )
         .route("/webhooks/targets", put(put_targets))
         .route("/webhooks/{id}", get(get_delivery))
         .route("/oauth", get(get_oauth).put(put_oauth))
-        .route("/grants", get(|State(sim): State<Sim>| async move { Json(sim.grants()) }))
+        .route(
+            "/grants",
+            get(|State(sim): State<Sim>| async move { Json(sim.grants()) }),
+        )
         .route("/clock/advance", post(advance_clock))
         .route("/generate", post(generate))
         .route("/seed/demo", post(seed_demo))
@@ -119,7 +128,8 @@ async fn create_account(State(sim): State<Sim>, body: Option<Json<NewAccount>>) 
 async fn get_account(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
     let users = sim.state().store.user_count(&id);
     found(
-        sim.account(&id).map(|a| json!({"account": a, "users": users})),
+        sim.account(&id)
+            .map(|a| json!({"account": a, "users": users})),
         "account",
         &id,
     )
@@ -130,14 +140,22 @@ struct AccountPatch {
     plan: Plan,
 }
 
-async fn patch_account(State(sim): State<Sim>, Path(id): Path<String>, Json(p): Json<AccountPatch>) -> Response {
+async fn patch_account(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    Json(p): Json<AccountPatch>,
+) -> Response {
     match sim.set_plan(&id, p.plan) {
         Ok(()) => found(sim.account(&id), "account", &id),
         Err(e) => e.into_response(),
     }
 }
 
-async fn create_user(State(sim): State<Sim>, Path(id): Path<String>, body: Option<Json<NewUser>>) -> Response {
+async fn create_user(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    body: Option<Json<NewUser>>,
+) -> Response {
     created(sim.create_user(&id, body.map(|b| b.0).unwrap_or_default()))
 }
 
@@ -199,7 +217,11 @@ struct DeleteQuery {
     timeout_ms: Option<u64>,
 }
 
-async fn delete_meeting(State(sim): State<Sim>, Path(id): Path<String>, Query(q): Query<DeleteQuery>) -> Response {
+async fn delete_meeting(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Response {
     let n = match parse_meeting_id(&id) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
@@ -222,7 +244,11 @@ async fn delete_meeting(State(sim): State<Sim>, Path(id): Path<String>, Query(q)
     fired(&sim, r, &w).await
 }
 
-async fn send_event(State(sim): State<Sim>, Query(w): Query<WaitQuery>, Json(event): Json<Event>) -> Response {
+async fn send_event(
+    State(sim): State<Sim>,
+    Query(w): Query<WaitQuery>,
+    Json(event): Json<Event>,
+) -> Response {
     let dispatch = sim.send_event(event);
     let deliveries = maybe_wait(&sim, &dispatch.deliveries, &w).await;
     Json(json!({"dispatch": dispatch, "deliveries": deliveries})).into_response()
@@ -286,7 +312,8 @@ async fn get_webhook_settings(State(sim): State<Sim>) -> Response {
 
 async fn put_webhook_settings(State(sim): State<Sim>, Json(s): Json<WebhookSettings>) -> Response {
     if !(s.retry_scale.is_finite() && s.retry_scale >= 0.0) {
-        return SimError::InvalidInput("retry_scale must be a finite number >= 0".into()).into_response();
+        return SimError::InvalidInput("retry_scale must be a finite number >= 0".into())
+            .into_response();
     }
     sim.set_webhook_settings(s);
     Json(sim.webhook_settings()).into_response()

@@ -57,8 +57,14 @@ pub(crate) fn rate_headers(
     retry_after: Option<u64>,
 ) {
     let h = resp.headers_mut();
-    h.insert("x-ratelimit-category", HeaderValue::from_static(label.as_str()));
-    h.insert("x-ratelimit-type", HeaderValue::from_static(RATE_LIMIT_TYPE_QPS));
+    h.insert(
+        "x-ratelimit-category",
+        HeaderValue::from_static(label.as_str()),
+    );
+    h.insert(
+        "x-ratelimit-type",
+        HeaderValue::from_static(RATE_LIMIT_TYPE_QPS),
+    );
     h.insert("x-ratelimit-limit", HeaderValue::from(limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
     if let Some(secs) = retry_after {
@@ -74,7 +80,12 @@ pub(crate) fn too_many(label: Label, limit: u32, retry_after: u64) -> Response {
 }
 
 /// The answer of an injected fault, if one was drawn.
-pub(crate) fn injected_response(sim: &Sim, endpoint: Endpoint, injected: Injected, limit: u32) -> Option<Response> {
+pub(crate) fn injected_response(
+    sim: &Sim,
+    endpoint: Endpoint,
+    injected: Injected,
+    limit: u32,
+) -> Option<Response> {
     match injected {
         Injected::None => None,
         Injected::Status500 => {

@@ -24,7 +24,12 @@ pub(super) fn routes() -> Router<Sim> {
 }
 
 fn page(status: StatusCode, text: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 fn finish(sim: &Sim, resp: Response) -> Response {
@@ -36,7 +41,12 @@ fn finish(sim: &Sim, resp: Response) -> Response {
 async fn authorize(State(sim): State<Sim>, Query(q): Query<HashMap<String, String>>) -> Response {
     sim.with_stats(|s| s.request(Endpoint::OauthAuthorize.as_str()));
     injected_latency(&sim, Endpoint::OauthAuthorize).await;
-    if let Some(r) = injected_response(&sim, Endpoint::OauthAuthorize, sim.roll(Endpoint::OauthAuthorize), 0) {
+    if let Some(r) = injected_response(
+        &sim,
+        Endpoint::OauthAuthorize,
+        sim.roll(Endpoint::OauthAuthorize),
+        0,
+    ) {
         return finish(&sim, r);
     }
     finish(&sim, authorize_inner(&sim, &q))
@@ -55,10 +65,16 @@ fn authorize_inner(sim: &Sim, q: &HashMap<String, String>) -> Response {
         );
     }
     let Some(redirect_uri) = q.get("redirect_uri") else {
-        return page(StatusCode::BAD_REQUEST, "Missing redirect_uri. (4700)".into());
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Missing redirect_uri. (4700)".into(),
+        );
     };
     let Ok(mut target) = url::Url::parse(redirect_uri) else {
-        return page(StatusCode::BAD_REQUEST, "Invalid redirect_uri. (4700)".into());
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect_uri. (4700)".into(),
+        );
     };
     let state = q.get("state");
     let now = sim.now_ms();
@@ -87,7 +103,11 @@ fn authorize_inner(sim: &Sim, q: &HashMap<String, String>) -> Response {
         account_id: user.account_id.clone(),
         user_id: user.id.clone(),
         kind: cfg.app_kind,
-        scopes: st.oauth.scopes.clone().unwrap_or_else(|| cfg.granted_scopes()),
+        scopes: st
+            .oauth
+            .scopes
+            .clone()
+            .unwrap_or_else(|| cfg.granted_scopes()),
     };
     let code = format!("sim_code_{}", st.rng.id(32));
     let expires = now.saturating_add(cfg.auth_code_ttl_secs.saturating_mul(1000));
@@ -105,7 +125,11 @@ fn authorize_inner(sim: &Sim, q: &HashMap<String, String>) -> Response {
 }
 
 fn redirect(target: &url::Url) -> Response {
-    (StatusCode::FOUND, [(header::LOCATION, target.as_str().to_owned())]).into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, target.as_str().to_owned())],
+    )
+        .into_response()
 }
 
 fn ct_eq(a: &str, b: &str) -> bool {
@@ -113,7 +137,10 @@ fn ct_eq(a: &str, b: &str) -> bool {
 }
 
 /// Client credentials from `Authorization: Basic` or the form.
-fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<(String, String)> {
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<(String, String)> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -137,7 +164,12 @@ fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Op
 
 fn oauth_error(e: &OAuthError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, [(header::CONTENT_TYPE, "application/json")], e.body()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        e.body(),
+    )
+        .into_response()
 }
 
 async fn token(
@@ -148,7 +180,12 @@ async fn token(
 ) -> Response {
     sim.with_stats(|s| s.request(Endpoint::OauthToken.as_str()));
     injected_latency(&sim, Endpoint::OauthToken).await;
-    if let Some(r) = injected_response(&sim, Endpoint::OauthToken, sim.roll(Endpoint::OauthToken), 0) {
+    if let Some(r) = injected_response(
+        &sim,
+        Endpoint::OauthToken,
+        sim.roll(Endpoint::OauthToken),
+        0,
+    ) {
         return finish(&sim, r);
     }
     // Zoom's older docs pass the parameters in the query string; accept

@@ -1,7 +1,7 @@
 //! The Redis readiness probe: `PING` over a lazily (re)built connection.
 
 use async_trait::async_trait;
-use rectoken_ingress::HealthCheck;
+use rectoken_telemetry::HealthCheck;
 use tokio::sync::Mutex;
 
 /// Checks that Redis answers `PING`.
