@@ -4,3 +4,4 @@
 
 mod bus_contract;
 mod ingress_rabbit;
+mod store_contract;

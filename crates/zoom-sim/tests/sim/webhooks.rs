@@ -73,17 +73,12 @@ async fn only_200_or_204_count_and_retries_follow_the_schedule() {
     );
     let got = rx.received();
     assert_eq!(got.len(), 3);
-    // 5 min and 20 min, scaled by 0.001: 300 ms and 1200 ms.
-    let gap1 = got[1].at - got[0].at;
-    let gap2 = got[2].at - got[1].at;
-    assert!(
-        gap1 >= Duration::from_millis(290) && gap1 < Duration::from_millis(1100),
-        "{gap1:?}"
-    );
-    assert!(
-        gap2 >= Duration::from_millis(1190) && gap2 < Duration::from_millis(2500),
-        "{gap2:?}"
-    );
+    // 5 min and 20 min, scaled by 0.001: 300 ms and 1200 ms after the start
+    // of the previous attempt.
+    let gap1 = r.attempts[1].sent_at_ms - r.attempts[0].sent_at_ms;
+    let gap2 = r.attempts[2].sent_at_ms - r.attempts[1].sent_at_ms;
+    assert!((299..1100).contains(&gap1), "{gap1}");
+    assert!((1199..2500).contains(&gap2), "{gap2}");
     // Every retry carries the same body, freshly signed.
     for req in &got {
         assert_eq!(req.body, got[0].body);
@@ -159,11 +154,16 @@ async fn gives_up_after_three_retries() {
     );
     let got = rx.received();
     assert_eq!(got.len(), 4);
-    // 60, 240 and 720 ms apart: the 1 : 4 : 12 shape of 5, 20, 60 minutes.
-    let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
-    assert!(gaps[0] >= Duration::from_millis(55), "{gaps:?}");
-    assert!(gaps[1] >= Duration::from_millis(235), "{gaps:?}");
-    assert!(gaps[2] >= Duration::from_millis(715), "{gaps:?}");
+    // 60, 240 and 720 ms apart (each from the start of the previous
+    // attempt, as the simulator records it): 5, 20, 60 minutes × 0.0002.
+    let gaps: Vec<u64> = r
+        .attempts
+        .windows(2)
+        .map(|w| w[1].sent_at_ms - w[0].sent_at_ms)
+        .collect();
+    assert!(gaps[0] >= 59, "{gaps:?}");
+    assert!(gaps[1] >= 239, "{gaps:?}");
+    assert!(gaps[2] >= 719, "{gaps:?}");
     assert!(gaps[2] > gaps[1] && gaps[1] > gaps[0]);
 }
 

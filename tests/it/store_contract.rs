@@ -1,0 +1,1 @@
+//! Store contract tests (in-process and Redis backends); filled in by the store work.
