@@ -2,7 +2,7 @@
 //!
 //! These are the simulator's own records (served as-is by the `/_sim/`
 //! control API); the Zoom-shaped JSON of the REST API and webhooks is built
-//! from them in [`crate::render`] and [`crate::events`].
+//! from them in [`crate::http`] and [`crate::events`].
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@
 //! HTTP 200 or 204 received within the timeout (Zoom: 3 s); otherwise it is
 //! retried 3 more times, 5, 20 and 60 minutes after the previous attempt
 //! (times the configured scale), then given up. Every attempt is recorded;
-//! [`WebhookHub::wait`] and the `watch` channel let tests wait for an outcome
+//! [`crate::Sim::wait_deliveries`] and the `watch` channel let tests wait for an outcome
 //! without sleeping.
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -158,7 +158,6 @@ impl Env {
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub at: Instant,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -217,11 +216,7 @@ impl Receiver {
 async fn receive(State(st): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let n = {
         let mut got = st.got.lock().unwrap();
-        got.push(Received {
-            at: Instant::now(),
-            headers,
-            body,
-        });
+        got.push(Received { headers, body });
         got.len()
     };
     st.notify.notify_waiters();
