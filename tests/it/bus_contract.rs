@@ -232,6 +232,46 @@ async fn competing_consumers_share_work(h: Harness) {
     h.finish().await;
 }
 
+async fn request_gets_its_reply(h: Harness) {
+    let bus = h.bus.clone();
+    let join = bus.topology().join_queue();
+    // A responder that echoes each request's body back to its reply_to.
+    let responder_bus = bus.clone();
+    let mut stream = bus.consume(&join, 8).await.unwrap();
+    let responder = tokio::spawn(async move {
+        while let Some(d) = stream.next().await {
+            let reply = OutgoingMessage::json("", d.reply_to.clone().unwrap(), d.body.clone(), "reply")
+                .with_correlation_id(d.correlation_id.clone().unwrap())
+                .transient();
+            responder_bus.publish(reply).await.unwrap();
+            d.ack().await.unwrap();
+        }
+    });
+    let asks = (0..8).map(|i| {
+        let bus = bus.clone();
+        let join = join.clone();
+        async move {
+            let body = format!(r#"{{"n":{i}}}"#);
+            let msg = OutgoingMessage::json("", join, body.clone(), format!("req-{i}"));
+            let reply = bus.request(msg, WAIT).await.unwrap();
+            assert_eq!(&reply[..], body.as_bytes(), "each request gets its own reply");
+        }
+    });
+    futures_util::future::join_all(asks).await;
+    responder.abort();
+    h.finish().await;
+}
+
+async fn request_without_responder_times_out(h: Harness) {
+    let bus = h.bus.as_ref();
+    let msg = OutgoingMessage::json("", bus.topology().join_queue(), "{}", "lonely");
+    let err = bus.request(msg, Duration::from_millis(300)).await.unwrap_err();
+    assert!(matches!(err, BusError::ReplyTimeout(_)), "{err:?}");
+    // The request itself was delivered (and stays for a worker to drop).
+    assert_eq!(bus.queue_depth(&bus.topology().join_queue()).await.unwrap(), 1);
+    h.finish().await;
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -263,4 +303,6 @@ contract!(
     dead_letter_keeps_reason,
     delivery_limit_dead_letters_crash_loops,
     competing_consumers_share_work,
+    request_gets_its_reply,
+    request_without_responder_times_out,
 );

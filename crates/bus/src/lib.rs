@@ -33,6 +33,10 @@ use futures_util::stream::BoxStream;
 pub use message::{Delivery, OutgoingMessage};
 pub use topology::Topology;
 
+/// RabbitMQ's direct reply-to pseudo-queue: replies to it go straight to
+/// the requesting channel, with no queue to declare or clean up.
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
 /// Errors of the bus layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {
@@ -49,6 +53,9 @@ pub enum BusError {
     /// A queue or exchange does not exist or was declared differently.
     #[error("topology error: {0}")]
     Topology(String),
+    /// No reply arrived in time.
+    #[error("no reply within {0:?}")]
+    ReplyTimeout(std::time::Duration),
     /// The URL is not a supported bus URL.
     #[error("invalid bus URL: {0}")]
     InvalidUrl(String),
@@ -74,6 +81,16 @@ pub trait Bus: Send + Sync + 'static {
     /// Start consuming `queue` with at most `prefetch` unacknowledged
     /// deliveries in flight.
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<DeliveryStream>;
+
+    /// Publish a request and wait up to `timeout` for its reply (RPC over
+    /// RabbitMQ's direct reply-to): `reply_to` is set to
+    /// [`DIRECT_REPLY_TO`], `correlation_id` to the message's own if given
+    /// (else its `message_id`), and the reply's body is returned.
+    async fn request(
+        &self,
+        message: OutgoingMessage,
+        timeout: std::time::Duration,
+    ) -> Result<bytes::Bytes>;
 
     /// Number of ready messages in `queue` (for tests, metrics and admin).
     async fn queue_depth(&self, queue: &str) -> Result<u32>;

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::message::{Delivery, OutgoingMessage, Settle};
 use crate::topology::{DELIVERY_LIMIT, Topology};
-use crate::{Bus, BusError, DeliveryStream, Result, topic};
+use crate::{Bus, BusError, DIRECT_REPLY_TO, DeliveryStream, Result, topic};
 
 /// The in-process bus. Cheap to clone; clones share the queues.
 #[derive(Clone)]
@@ -25,6 +25,8 @@ pub struct MemoryBus {
 struct Inner {
     state: Mutex<State>,
     closed: CancellationToken,
+    /// Requests awaiting a reply, by correlation ID.
+    pending: Mutex<HashMap<String, oneshot::Sender<bytes::Bytes>>>,
 }
 
 #[derive(Default)]
@@ -64,6 +66,7 @@ impl MemoryBus {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
                 closed: CancellationToken::new(),
+                pending: Mutex::new(HashMap::new()),
             }),
             topology,
         }
@@ -159,6 +162,21 @@ impl Bus for MemoryBus {
     async fn publish(&self, message: OutgoingMessage) -> Result<()> {
         if self.inner.closed.is_cancelled() {
             return Err(BusError::Unavailable("in-process bus is closed".into()));
+        }
+        if message.exchange.is_empty() && message.routing_key.starts_with(DIRECT_REPLY_TO) {
+            // A reply: straight to the waiting requester, if it still waits
+            // (RabbitMQ drops replies to a gone requester too).
+            let waiter = message.correlation_id.as_ref().and_then(|c| {
+                self.inner
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(c)
+            });
+            if let Some(tx) = waiter {
+                let _ = tx.send(message.body.clone());
+            }
+            return Ok(());
         }
         let targets: Vec<String> = if message.exchange.is_empty() {
             vec![message.routing_key.clone()]
@@ -256,6 +274,40 @@ impl Bus for MemoryBus {
             },
         );
         Ok(stream.boxed())
+    }
+
+    async fn request(
+        &self,
+        mut message: OutgoingMessage,
+        timeout: std::time::Duration,
+    ) -> Result<bytes::Bytes> {
+        let correlation = message
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| message.message_id.clone());
+        message.correlation_id = Some(correlation.clone());
+        message.reply_to = Some(DIRECT_REPLY_TO.to_owned());
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(correlation.clone(), tx);
+        let result = async {
+            self.publish(message).await?;
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(body)) => Ok(body),
+                Ok(Err(_)) => Err(BusError::Unavailable("in-process bus closed".into())),
+                Err(_) => Err(BusError::ReplyTimeout(timeout)),
+            }
+        }
+        .await;
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&correlation);
+        result
     }
 
     async fn queue_depth(&self, queue: &str) -> Result<u32> {

@@ -8,10 +8,12 @@
 //! 3-second budget and Zoom retries.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -19,12 +21,12 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::message::{Delivery, JSON, OutgoingMessage, Settle};
 use crate::topology::{DELIVERY_LIMIT, Topology};
-use crate::{Bus, BusError, DeliveryStream, Result};
+use crate::{Bus, BusError, DIRECT_REPLY_TO, DeliveryStream, Result};
 
 /// Tunables of the RabbitMQ backend.
 #[derive(Debug, Clone)]
@@ -63,13 +65,19 @@ struct Shared {
     live: RwLock<Option<Live>>,
     connected: watch::Sender<bool>,
     shutdown: CancellationToken,
+    pending: Pending,
 }
 
 #[derive(Clone)]
 struct Live {
     connection: Arc<Connection>,
     publisher: Channel,
+    /// Confirm-mode channel consuming direct reply-to, for [`Bus::request`].
+    rpc: Channel,
 }
+
+/// Requests awaiting a reply, by correlation ID.
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Bytes>>>>;
 
 impl Shared {
     fn live(&self) -> Option<Live> {
@@ -95,6 +103,7 @@ impl RabbitBus {
             live: RwLock::new(None),
             connected,
             shutdown: CancellationToken::new(),
+            pending: Arc::new(Mutex::new(HashMap::new())),
         });
         tokio::spawn(supervise(shared.clone(), url.to_owned()));
         Self { shared }
@@ -168,9 +177,40 @@ async fn connect_once(shared: &Shared, url: &str) -> lapin::Result<Live> {
     publisher
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
+    // Direct reply-to: consume the pseudo-queue (no-ack, as RabbitMQ
+    // requires) and publish requests on the same channel.
+    let rpc = connection.create_channel().await?;
+    rpc.confirm_select(ConfirmSelectOptions::default()).await?;
+    let replies = rpc
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let pending = shared.pending.clone();
+    tokio::spawn(async move {
+        let mut replies = replies;
+        while let Some(Ok(reply)) = replies.next().await {
+            let waiter = reply.properties.correlation_id().as_ref().and_then(|c| {
+                pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(c.as_str())
+            });
+            if let Some(tx) = waiter {
+                let _ = tx.send(Bytes::from(reply.data));
+            }
+        }
+    });
     Ok(Live {
         connection: Arc::new(connection),
         publisher,
+        rpc,
     })
 }
 
@@ -290,6 +330,47 @@ fn short(s: &Option<ShortString>) -> Option<String> {
     s.as_ref().map(|s| s.as_str().to_owned())
 }
 
+/// Publish on a confirm-mode channel and wait for the broker's confirm.
+async fn publish_on(channel: &Channel, message: &OutgoingMessage, timeout: Duration) -> Result<()> {
+    let props = properties(message);
+    let confirmed = tokio::time::timeout(timeout, async {
+        channel
+            .basic_publish(
+                message.exchange.as_str().into(),
+                message.routing_key.as_str().into(),
+                // mandatory: an unroutable message comes back instead of
+                // vanishing, and we report it as rejected. Not for replies
+                // to direct reply-to, which RabbitMQ returns as NO_ROUTE
+                // when mandatory although it delivers them.
+                BasicPublishOptions {
+                    mandatory: !message.routing_key.starts_with(DIRECT_REPLY_TO),
+                    ..BasicPublishOptions::default()
+                },
+                &message.body,
+                props,
+            )
+            .await?
+            .await
+    })
+    .await;
+    match confirmed {
+        Err(_) => Err(BusError::ConfirmTimeout(timeout)),
+        Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
+        Ok(Ok(confirmation)) => {
+            if confirmation.is_nack() {
+                return Err(BusError::Rejected("broker nacked the publish".into()));
+            }
+            match confirmation.take_message() {
+                Some(returned) => Err(BusError::Rejected(format!(
+                    "unroutable: {}",
+                    returned.reply_text
+                ))),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
 struct RabbitSettle {
     acker: lapin::Acker,
 }
@@ -332,42 +413,48 @@ impl Bus for RabbitBus {
             .shared
             .live()
             .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
-        let props = properties(&message);
-        let timeout = self.shared.options.confirm_timeout;
-        let confirmed = tokio::time::timeout(timeout, async {
-            live.publisher
-                .basic_publish(
-                    message.exchange.as_str().into(),
-                    message.routing_key.as_str().into(),
-                    // mandatory: an unroutable message comes back instead of
-                    // vanishing, and we report it as rejected.
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    },
-                    &message.body,
-                    props,
-                )
-                .await?
-                .await
-        })
-        .await;
-        match confirmed {
-            Err(_) => Err(BusError::ConfirmTimeout(timeout)),
-            Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
-            Ok(Ok(confirmation)) => {
-                if confirmation.is_nack() {
-                    return Err(BusError::Rejected("broker nacked the publish".into()));
-                }
-                match confirmation.take_message() {
-                    Some(returned) => Err(BusError::Rejected(format!(
-                        "unroutable: {}",
-                        returned.reply_text
-                    ))),
-                    None => Ok(()),
-                }
+        publish_on(
+            &live.publisher,
+            &message,
+            self.shared.options.confirm_timeout,
+        )
+        .await
+    }
+
+    async fn request(&self, mut message: OutgoingMessage, timeout: Duration) -> Result<Bytes> {
+        let live = self
+            .shared
+            .live()
+            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
+        let correlation = message
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| message.message_id.clone());
+        message.correlation_id = Some(correlation.clone());
+        message.reply_to = Some(DIRECT_REPLY_TO.to_owned());
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(correlation.clone(), tx);
+        let result = async {
+            publish_on(&live.rpc, &message, self.shared.options.confirm_timeout).await?;
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(body)) => Ok(body),
+                Ok(Err(_)) => Err(BusError::Unavailable(
+                    "connection lost while waiting for the reply".into(),
+                )),
+                Err(_) => Err(BusError::ReplyTimeout(timeout)),
             }
         }
+        .await;
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&correlation);
+        result
     }
 
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<DeliveryStream> {

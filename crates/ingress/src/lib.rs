@@ -5,17 +5,15 @@
 //!   `ZOOM_*` variables plus an optional TOML file of further apps).
 //! - [`webhook`]: `POST /zoom/webhook[/{app}]`: verify, answer URL
 //!   validation, publish with confirms, answer 200 only after the confirm.
-//! - [`health`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`server`]: [`router`] and [`Ingress`], which binds first and serves
 //!   until the shutdown token fires, draining in-flight requests.
 //!
 //! The ingress holds no state of its own: every instance is interchangeable.
 
 pub mod apps;
-pub mod health;
 pub mod server;
 pub mod webhook;
 
 pub use apps::{App, AppKind, Apps};
-pub use health::HealthCheck;
+pub use rectoken_runtime::HealthCheck;
 pub use server::{Ingress, IngressState, router};

@@ -4,15 +4,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::post;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rectoken_bus::Bus;
+use rectoken_runtime::{HealthCheck, HealthState, health_routes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::apps::Apps;
-use crate::health::{self, HealthCheck};
 use crate::webhook::{self, MAX_BODY_BYTES};
 
 /// Everything a handler needs. Cheap to clone.
@@ -52,6 +52,16 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+impl FromRef<IngressState> for HealthState {
+    fn from_ref(state: &IngressState) -> Self {
+        HealthState {
+            bus: state.bus.clone(),
+            checks: state.checks.clone(),
+            metrics: state.metrics.clone(),
+        }
+    }
+}
+
 /// The ingress routes.
 pub fn router(state: IngressState) -> Router {
     Router::new()
@@ -60,9 +70,7 @@ pub fn router(state: IngressState) -> Router {
         // 413 for larger bodies; axum checks Content-Length up front and
         // stops reading a chunked body at the limit.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .merge(health_routes())
         .with_state(state)
 }
 

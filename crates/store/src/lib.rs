@@ -1,8 +1,98 @@
-//! Redis access for rectoken.
+//! Shared state of rectoken: the meeting/PMI map, account state, sealed
+//! OAuth credentials, distributed locks and the per-account rate limiter,
+//! behind one [`Store`] trait with two backends.
+//!
+//! Many worker processes share one Redis; every write here stays correct
+//! with any number of them (DESIGN.md, "Rules that keep data safe"): map
+//! writes are version compare-and-sets in one Lua script each, a refresh is
+//! fenced by a lock's token, and the limiter is one script on the server's
+//! clock.
 //!
 //! # Layout
+//! - [`store`]: the [`Store`] trait, the contract both backends keep.
+//! - [`model`]: the values stored (mappings, accounts, sealed credentials,
+//!   leases, rate limits).
+//! - [`rules`]: the ordering rules of the map and the GCRA step, pure; the
+//!   in-process backend calls them, the Lua scripts mirror them.
+//! - [`keys`]: the Redis key layout and its hash-tag (slot) reasoning.
+//! - [`scripts`]: the Lua scripts.
+//! - [`redis_store`]: [`RedisStore`], on a reconnecting `ConnectionManager`.
+//! - [`memory`]: [`MemoryStore`], for `rectoken dev` and unit tests.
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
 
+pub mod error;
 pub mod health;
+pub mod keys;
+pub mod memory;
+pub mod model;
+pub mod redis_store;
+pub mod rules;
+pub mod scripts;
+pub mod store;
 
+use std::sync::Arc;
+
+pub use error::{Result, StoreError};
 pub use health::RedisCheck;
+pub use keys::account_lock_name;
+pub use memory::MemoryStore;
+pub use model::{
+    AccountRecord, AccountStatus, Admission, Lease, MapKey, MapKind, Mapping, RateLimit, Sealed,
+    Source, StoredCredentials, SyncState, SyncStatus, WriteOutcome,
+};
+pub use redis_store::RedisStore;
+pub use store::Store;
+
+/// Open the store named by a URL (`RECTOKEN_REDIS_URL`): `memory://` for
+/// the in-process store, `redis://` or `rediss://` for Redis, with every key
+/// under `prefix` (empty in production). Redis is connected lazily, on the
+/// first call. `redis+cluster://` is recognised but not supported yet (the
+/// key layout is cluster-ready: see [`keys`]).
+pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("memory") => Ok(Arc::new(MemoryStore::new())),
+        Some("redis" | "rediss") => Ok(Arc::new(RedisStore::new(url, prefix)?)),
+        Some("redis+cluster" | "rediss+cluster") => Err(StoreError::Unsupported(
+            "Redis Cluster (redis+cluster://) is not supported yet; use a single Redis \
+             (redis:// or rediss://)"
+                .into(),
+        )),
+        _ => Err(StoreError::InvalidUrl(format!(
+            "expected memory://, redis:// or rediss://, got {:?}",
+            redact(url)
+        ))),
+    }
+}
+
+/// The URL without its userinfo (a password must not reach logs).
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://…@{}", &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_picks_backend_by_scheme() {
+        assert!(connect("memory://", "").is_ok());
+        assert!(connect("redis://127.0.0.1:1/", "p.").is_ok(), "connects lazily");
+        assert!(matches!(
+            connect("redis+cluster://h:1", ""),
+            Err(StoreError::Unsupported(_))
+        ));
+        assert!(matches!(connect("http://x", ""), Err(StoreError::InvalidUrl(_))));
+        assert!(matches!(
+            connect("redis://127.0.0.1:1/", "bad{"),
+            Err(StoreError::InvalidInput(_))
+        ));
+        let Err(err) = connect("ftp://user:secret@host", "") else {
+            panic!("ftp accepted")
+        };
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+}

@@ -30,16 +30,8 @@ pub enum CryptoError {
     Tampered,
 }
 
-/// A sealed value: what the store keeps. Never contains plaintext.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedBox {
-    /// ID of the key that sealed it.
-    pub key_id: String,
-    /// The 12-byte nonce.
-    pub nonce: Vec<u8>,
-    /// Ciphertext with the GCM tag.
-    pub ciphertext: Vec<u8>,
-}
+/// A sealed value: what the store keeps (the store's own type).
+pub use rectoken_store::Sealed as SealedBox;
 
 struct KeyEntry {
     id: String,

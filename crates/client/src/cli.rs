@@ -1,0 +1,165 @@
+//! `rectoken join <meeting-url-or-id>`: one join request from the command
+//! line, for trying a deployment out and for scripts.
+//!
+//! Wire it as a subcommand with `Join(rectoken_client::cli::JoinArgs)` and
+//! call [`execute`] (prints the reply, exit status 0 only for `ok`), or
+//! [`run`] to get the reply and print it yourself.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use rectoken_domain::join::decode_join_request;
+use secrecy::SecretString;
+
+use crate::{Client, ClientError, JOIN_QUEUE, JoinReply, JoinRequest, TokenKind};
+
+/// Send one join request and print the reply as JSON.
+///
+/// Over RabbitMQ when `RECTOKEN_AMQP_URL` is set, else `POST {url}/join`
+/// with `RECTOKEN_JOIN_KEY`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JoinArgs {
+    /// The meeting: a Zoom link (https://us02web.zoom.us/j/85012345678?pwd=…)
+    /// or a bare meeting ID or PMI.
+    #[arg(value_name = "MEETING_URL_OR_ID")]
+    pub meeting: String,
+
+    /// Base URL of rectoken ingress, used when no RabbitMQ URL is set.
+    #[arg(long, env = "RECTOKEN_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+
+    /// RabbitMQ URL; when set the request goes over RabbitMQ (direct
+    /// reply-to) instead of HTTP.
+    #[arg(long, env = "RECTOKEN_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+
+    /// The secret bots present to `POST /join` (needed for HTTP).
+    #[arg(long, env = "RECTOKEN_JOIN_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub join_key: Option<SecretString>,
+
+    /// A token kind to mint: local_recording, local_archiving,
+    /// live_streaming or onbehalf. Repeat (or separate with commas) for
+    /// several.
+    #[arg(
+        long = "token",
+        value_name = "KIND",
+        value_delimiter = ',',
+        default_value = "local_recording",
+        value_parser = parse_token_kind
+    )]
+    pub tokens: Vec<TokenKind>,
+
+    /// Ask for a token that does not let the bot skip the waiting room.
+    #[arg(long)]
+    pub no_bypass_waiting_room: bool,
+
+    /// How long to wait for the reply (also sent as the request's deadline):
+    /// seconds, or with a unit such as 500ms, 30s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// The join queue (for deployments with a queue prefix).
+    #[arg(long, env = "RECTOKEN_JOIN_QUEUE", default_value = JOIN_QUEUE, hide = true)]
+    pub queue: String,
+}
+
+impl JoinArgs {
+    /// The request these arguments describe (without a deadline: the client
+    /// sets it from the timeout).
+    pub fn request(&self) -> JoinRequest {
+        let mut req = JoinRequest::for_meeting_url(self.meeting.trim());
+        req.tokens = self.tokens.clone();
+        req.bypass_waiting_room = !self.no_bypass_waiting_room;
+        req
+    }
+}
+
+/// Validates the request locally, sends it, and returns the reply (whatever
+/// its status). Errors: an invalid request (before anything is sent), a
+/// missing join key, no connection, no reply in time.
+pub async fn run(args: JoinArgs) -> anyhow::Result<JoinReply> {
+    let req = args.request();
+    let body = serde_json::to_vec(&req).context("encoding the join request")?;
+    decode_join_request(&body).map_err(|e| anyhow!("invalid join request: {e}"))?;
+
+    let (client, via) = match &args.amqp_url {
+        Some(amqp_url) if !amqp_url.trim().is_empty() => {
+            let client = Client::connect_amqp(amqp_url)
+                .await
+                .context("connecting to RabbitMQ (RECTOKEN_AMQP_URL)")?
+                .with_queue(args.queue.clone());
+            (client, format!("RabbitMQ queue {:?}", args.queue))
+        }
+        _ => {
+            let key = args.join_key.clone().ok_or_else(|| {
+                anyhow!(
+                    "HTTP mode needs the join key: set RECTOKEN_JOIN_KEY (or --join-key), \
+                     or set RECTOKEN_AMQP_URL to go through RabbitMQ"
+                )
+            })?;
+            (Client::http(&args.url, key), format!("{}/join", args.url.trim_end_matches('/')))
+        }
+    };
+    let result = client.request(req, args.timeout).await;
+    client.close().await;
+    result.map_err(|e| {
+        let hint = match &e {
+            ClientError::Timeout => format!(
+                "no reply within {:?}; is a token worker running?",
+                args.timeout
+            ),
+            ClientError::Unauthorized => "check RECTOKEN_JOIN_KEY".to_owned(),
+            _ => "the request may not have been sent".to_owned(),
+        };
+        anyhow::Error::new(e).context(format!("join request via {via}: {hint}"))
+    })
+}
+
+/// [`run`], then the reply as pretty JSON on stdout. `SUCCESS` only for an
+/// `ok` reply; exit status 1 for any other reply (its JSON still printed).
+pub async fn execute(args: JoinArgs) -> anyhow::Result<ExitCode> {
+    let reply = run(args).await?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &reply).context("writing the reply")?;
+    writeln!(out).context("writing the reply")?;
+    out.flush().context("writing the reply")?;
+    Ok(if reply.status().is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn parse_secret(s: &str) -> Result<SecretString, String> {
+    if s.trim().is_empty() {
+        return Err("the join key is empty".into());
+    }
+    Ok(SecretString::from(s.to_owned()))
+}
+
+fn parse_token_kind(s: &str) -> Result<TokenKind, String> {
+    s.trim().parse().map_err(|e| format!("{e}"))
+}
+
+/// `30`, `30s`, `1.5s`, `500ms`, `2m`: more than zero, at most an hour.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let bad = || format!("{s:?} is not a duration such as 30s, 500ms or 2m");
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        _ => return Err(bad()),
+    };
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        return Err(format!("{s:?}: the timeout must be more than 0 and at most 1 hour"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}

@@ -1,0 +1,1009 @@
+//! The Redis [`Store`]: a `ConnectionManager` (reconnects by itself), the
+//! key layout of [`keys`](crate::keys) and the Lua scripts of
+//! [`scripts`](crate::scripts), one per multi-step write.
+//!
+//! Writes that span two hash-tag slots are split into single-slot scripts
+//! plus idempotent follow-ups, each explained where it happens:
+//! - map write → PMI-of-user index (account slot): version-ordered
+//!   follow-up, verified against the map on every read;
+//! - account record → the `accounts` set: `SADD`/`SREM` after the record;
+//!   readers skip IDs without a record.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rectoken_domain::meeting_id::MeetingId;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::error::{Result, StoreError};
+use crate::keys::{BUCKETS, Keys, Position, parse_member};
+use crate::model::{
+    AccountRecord, AccountStatus, Admission, Lease, MapKey, MapKind, Mapping, RateLimit, Sealed,
+    Source, StoredCredentials, SyncState, SyncStatus, WriteOutcome,
+};
+use crate::rules::{self, TOMBSTONE_TTL};
+use crate::scripts;
+use crate::store::Store;
+
+/// Buckets fetched per pipeline when listing, counting, pruning.
+const BUCKET_BATCH: u16 = 32;
+/// Map keys per prune/purge script call: bounds how long one script blocks
+/// the server.
+const SCRIPT_CHUNK: usize = 200;
+/// Attempts of a put whose mapping keeps moving between accounts.
+const PUT_ATTEMPTS: usize = 8;
+
+/// The Redis [`Store`].
+pub struct RedisStore {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    keys: Keys,
+}
+
+impl RedisStore {
+    /// A store on the Redis at `url` (`redis://` or `rediss://`), with every
+    /// key under `prefix`. Connects lazily, on the first call: a process can
+    /// start while Redis is still down, and `/readyz` reports it.
+    pub fn new(url: &str, prefix: &str) -> Result<Self> {
+        let client =
+            redis::Client::open(url).map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
+        Ok(Self {
+            client,
+            connection: OnceCell::new(),
+            keys: Keys::new(prefix)?,
+        })
+    }
+
+    /// The key layout (for tools and tests that inspect Redis directly).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    async fn con(&self) -> Result<ConnectionManager> {
+        let manager = self
+            .connection
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(5)))
+                    .set_response_timeout(Some(Duration::from_secs(10)))
+                    .set_number_of_retries(3);
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    /// Every member of an account's index, bucket by bucket (non-empty
+    /// buckets only).
+    async fn account_members(&self, account_id: &str) -> Result<Vec<(u8, Vec<String>)>> {
+        let mut con = self.con().await?;
+        let mut out = Vec::new();
+        let mut b = 0u16;
+        while b < BUCKETS {
+            let end = (b + BUCKET_BATCH).min(BUCKETS);
+            let mut pipe = redis::pipe();
+            for bb in b..end {
+                pipe.cmd("ZRANGE")
+                    .arg(self.keys.account_index(bucket_u8(bb), account_id))
+                    .arg(0)
+                    .arg(-1);
+            }
+            let res: Vec<Vec<String>> = pipe.query_async(&mut con).await?;
+            for (bb, members) in (b..end).zip(res) {
+                if !members.is_empty() {
+                    out.push((bucket_u8(bb), members));
+                }
+            }
+            b = end;
+        }
+        Ok(out)
+    }
+
+    /// Delete every key under this store's prefix (`SCAN` + `UNLINK`) and
+    /// return how many. For tests and throwaway environments; refuses an
+    /// empty prefix, which would mean the whole database.
+    pub async fn delete_prefixed_keys(&self) -> Result<u64> {
+        let prefix = self.keys.prefix();
+        if prefix.is_empty() {
+            return Err(StoreError::InvalidInput(
+                "refusing to delete every key: the store has no prefix".into(),
+            ));
+        }
+        let mut pattern = String::with_capacity(prefix.len() + 1);
+        for c in prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        let mut con = self.con().await?;
+        let mut cursor = 0u64;
+        let mut deleted = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut con)
+                .await?;
+            // One UNLINK per key: keys of different slots may not share a
+            // command on Cluster.
+            if !batch.is_empty() {
+                let mut pipe = redis::pipe();
+                for k in &batch {
+                    pipe.cmd("UNLINK").arg(k);
+                }
+                let n: Vec<u64> = pipe.query_async(&mut con).await?;
+                deleted += n.iter().sum::<u64>();
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn pmi_del(&self, account: &str, user: &str, pmi: MeetingId, version: i64) -> Result<()> {
+        let mut con = self.con().await?;
+        let _: i64 = scripts::PMI_DEL
+            .key(self.keys.pmi_index(account))
+            .arg(user)
+            .arg(pmi.get())
+            .arg(version)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(())
+    }
+}
+
+fn bucket_u8(b: u16) -> u8 {
+    // Callers iterate 0..BUCKETS (= 256).
+    u8::try_from(b).unwrap_or(u8::MAX)
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn outcome(key: &str, s: &str) -> Result<WriteOutcome> {
+    match s {
+        "applied" => Ok(WriteOutcome::Applied),
+        "stale" => Ok(WriteOutcome::Stale),
+        "duplicate" => Ok(WriteOutcome::Duplicate),
+        other => Err(StoreError::corrupt(key, format!("script answered {other:?}"))),
+    }
+}
+
+/// Parse a mapping hash read as `HMGET a o s v w t`: `None` for an absent
+/// key or a tombstone.
+pub(crate) fn parse_mapping(key: &str, f: &[Option<String>]) -> Result<Option<Mapping>> {
+    let [a, o, s, v, w, t] = f else {
+        return Err(StoreError::corrupt(key, "wrong field count"));
+    };
+    let Some(v) = v else { return Ok(None) };
+    if t.as_deref() == Some("1") {
+        return Ok(None);
+    }
+    let bad = |what: &str| StoreError::corrupt(key, format!("bad or missing {what}"));
+    Ok(Some(Mapping {
+        account_id: a.clone().ok_or_else(|| bad("account"))?,
+        owner_id: o.clone().ok_or_else(|| bad("owner"))?,
+        source: s.as_deref().and_then(Source::parse).ok_or_else(|| bad("source"))?,
+        version_ms: v.parse().map_err(|_| bad("version"))?,
+        written_at_ms: w
+            .as_deref()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| bad("written_at"))?,
+    }))
+}
+
+const MAPPING_FIELDS: [&str; 6] = ["a", "o", "s", "v", "w", "t"];
+
+/// The part of an account record that is written whole (the status and
+/// sync fields are separate hash fields, updated by scripts).
+#[derive(Serialize, Deserialize)]
+struct RecordCore {
+    account_id: String,
+    app: String,
+    kind: String,
+    user_id: Option<String>,
+    connected_at_ms: i64,
+    scopes: Vec<String>,
+}
+
+fn account_fields(rec: &AccountRecord) -> Result<Vec<(&'static str, String)>> {
+    let core = RecordCore {
+        account_id: rec.account_id.clone(),
+        app: rec.app.clone(),
+        kind: rec.kind.clone(),
+        user_id: rec.user_id.clone(),
+        connected_at_ms: rec.connected_at_ms,
+        scopes: rec.scopes.clone(),
+    };
+    let core = serde_json::to_string(&core)
+        .map_err(|e| StoreError::InvalidInput(format!("account record: {e}")))?;
+    let s = &rec.sync;
+    let mut f = vec![
+        ("record", core),
+        ("status", rec.status.as_str().to_owned()),
+        ("sync_state", s.state.as_str().to_owned()),
+        ("sync_gen", s.generation.clone()),
+        ("users_total", s.users_total.to_string()),
+        ("users_done", s.users_done.to_string()),
+    ];
+    let optional = [
+        ("last_error", rec.last_error.clone()),
+        ("sync_started", s.started_at_ms.map(|v| v.to_string())),
+        ("sync_finished", s.finished_at_ms.map(|v| v.to_string())),
+        ("sync_error", s.last_error.clone()),
+    ];
+    f.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+    Ok(f)
+}
+
+const OPTIONAL_ACCOUNT_FIELDS: [&str; 4] =
+    ["last_error", "sync_started", "sync_finished", "sync_error"];
+
+fn parse_sync(key: &str, h: &HashMap<String, String>) -> Result<SyncStatus> {
+    let bad = |what: &str| StoreError::corrupt(key, format!("bad {what}"));
+    let num = |name: &str| -> Result<u64> {
+        h.get(name)
+            .map_or(Ok(0), |v| v.parse().map_err(|_| bad(name)))
+    };
+    let opt_i64 = |name: &str| -> Result<Option<i64>> {
+        h.get(name)
+            .map(|v| v.parse().map_err(|_| bad(name)))
+            .transpose()
+    };
+    Ok(SyncStatus {
+        state: match h.get("sync_state") {
+            None => SyncState::NotStarted,
+            Some(s) => SyncState::parse(s).ok_or_else(|| bad("sync_state"))?,
+        },
+        generation: h.get("sync_gen").cloned().unwrap_or_default(),
+        users_total: num("users_total")?,
+        users_done: num("users_done")?,
+        started_at_ms: opt_i64("sync_started")?,
+        finished_at_ms: opt_i64("sync_finished")?,
+        last_error: h.get("sync_error").cloned(),
+    })
+}
+
+/// Parse an account hash (`HGETALL`); `None` when empty.
+pub(crate) fn parse_account(key: &str, h: &HashMap<String, String>) -> Result<Option<AccountRecord>> {
+    if h.is_empty() {
+        return Ok(None);
+    }
+    let core: RecordCore = serde_json::from_str(
+        h.get("record")
+            .ok_or_else(|| StoreError::corrupt(key, "missing record"))?,
+    )
+    .map_err(|e| StoreError::corrupt(key, format!("record: {e}")))?;
+    let status = h
+        .get("status")
+        .and_then(|s| AccountStatus::parse(s))
+        .ok_or_else(|| StoreError::corrupt(key, "bad status"))?;
+    Ok(Some(AccountRecord {
+        account_id: core.account_id,
+        app: core.app,
+        kind: core.kind,
+        user_id: core.user_id,
+        status,
+        connected_at_ms: core.connected_at_ms,
+        scopes: core.scopes,
+        last_error: h.get("last_error").cloned(),
+        sync: parse_sync(key, h)?,
+    }))
+}
+
+/// Parse a credentials hash (`HGETALL`, binary-safe); `None` when empty.
+pub(crate) fn parse_credentials(
+    key: &str,
+    mut h: HashMap<String, Vec<u8>>,
+) -> Result<Option<StoredCredentials>> {
+    if h.is_empty() {
+        return Ok(None);
+    }
+    let mut take = |name: &str| {
+        h.remove(name)
+            .ok_or_else(|| StoreError::corrupt(key, format!("missing {name}")))
+    };
+    let text = |name: &str, v: Vec<u8>| {
+        String::from_utf8(v).map_err(|_| StoreError::corrupt(key, format!("bad {name}")))
+    };
+    let int = |name: &str, v: Vec<u8>| -> Result<i64> {
+        text(name, v)?
+            .parse()
+            .map_err(|_| StoreError::corrupt(key, format!("bad {name}")))
+    };
+    let key_id = text("key_id", take("key_id")?)?;
+    let nonce = take("nonce")?;
+    let ciphertext = take("ct")?;
+    let refreshed_at_ms = int("refreshed", take("refreshed")?)?;
+    let access_expires_at_ms = int("expires", take("expires")?)?;
+    Ok(Some(StoredCredentials {
+        sealed: Sealed {
+            key_id,
+            nonce,
+            ciphertext,
+        },
+        refreshed_at_ms,
+        access_expires_at_ms,
+    }))
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn put_mapping(
+        &self,
+        key: MapKey,
+        m: &Mapping,
+        sync_generation: Option<&str>,
+    ) -> Result<WriteOutcome> {
+        rules::check_id("account_id", &m.account_id)?;
+        rules::check_version(m.version_ms)?;
+        let pos = Position::of(key);
+        let map_key = self.keys.map(key);
+        let mut con = self.con().await?;
+        // Usually the previous owner is the same account (or nobody); when
+        // the script finds another, it names it and we retry with that
+        // account's index declared.
+        let mut guess = m.account_id.clone();
+        for _ in 0..PUT_ATTEMPTS {
+            let reply: Vec<String> = scripts::PUT
+                .key(&map_key)
+                .key(self.keys.account_index(pos.bucket, &m.account_id))
+                .key(self.keys.account_index(pos.bucket, &guess))
+                .key(self.keys.all_index(pos.bucket))
+                .arg(&pos.member)
+                .arg(&m.account_id)
+                .arg(&m.owner_id)
+                .arg(m.source.as_str())
+                .arg(m.version_ms)
+                .arg(m.written_at_ms)
+                .arg(sync_generation.unwrap_or(""))
+                .arg(&guess)
+                .invoke_async(&mut con)
+                .await?;
+            let [verdict, prev_account, prev_owner] = reply.as_slice() else {
+                return Err(StoreError::corrupt(&map_key, "put script reply"));
+            };
+            if verdict == "retry" {
+                guess = prev_account.clone();
+                continue;
+            }
+            let result = outcome(&map_key, verdict)?;
+            // Follow-up in the account slot (see `keys`): idempotent and
+            // version-ordered, so redelivering the event (a Duplicate) also
+            // repairs a follow-up lost to a crash.
+            if key.kind == MapKind::Pmi && result != WriteOutcome::Stale {
+                if !prev_account.is_empty()
+                    && (*prev_account != m.account_id || *prev_owner != m.owner_id)
+                {
+                    self.pmi_del(prev_account, prev_owner, key.id, m.version_ms)
+                        .await?;
+                }
+                let _: i64 = scripts::PMI_SET
+                    .key(self.keys.pmi_index(&m.account_id))
+                    .arg(&m.owner_id)
+                    .arg(key.id.get())
+                    .arg(m.version_ms)
+                    .invoke_async(&mut con)
+                    .await?;
+            }
+            return Ok(result);
+        }
+        Err(StoreError::Contention(map_key))
+    }
+
+    async fn remove_mapping(
+        &self,
+        key: MapKey,
+        account_id: &str,
+        version_ms: i64,
+    ) -> Result<WriteOutcome> {
+        rules::check_id("account_id", account_id)?;
+        rules::check_version(version_ms)?;
+        let pos = Position::of(key);
+        let map_key = self.keys.map(key);
+        let mut con = self.con().await?;
+        let reply: Vec<String> = scripts::REMOVE
+            .key(&map_key)
+            .key(self.keys.account_index(pos.bucket, account_id))
+            .key(self.keys.all_index(pos.bucket))
+            .arg(&pos.member)
+            .arg(account_id)
+            .arg(version_ms)
+            .arg(ttl_ms(TOMBSTONE_TTL))
+            .invoke_async(&mut con)
+            .await?;
+        let [verdict, prev_owner] = reply.as_slice() else {
+            return Err(StoreError::corrupt(&map_key, "remove script reply"));
+        };
+        let result = outcome(&map_key, verdict)?;
+        if key.kind == MapKind::Pmi && result == WriteOutcome::Applied && !prev_owner.is_empty() {
+            self.pmi_del(account_id, prev_owner, key.id, version_ms)
+                .await?;
+        }
+        Ok(result)
+    }
+
+    async fn get_mapping(&self, key: MapKey) -> Result<Option<Mapping>> {
+        let map_key = self.keys.map(key);
+        let mut con = self.con().await?;
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&map_key)
+            .arg(&MAPPING_FIELDS[..])
+            .query_async(&mut con)
+            .await?;
+        parse_mapping(&map_key, &fields)
+    }
+
+    async fn pmi_of_user(&self, account_id: &str, user_id: &str) -> Result<Option<MeetingId>> {
+        let index = self.keys.pmi_index(account_id);
+        let mut con = self.con().await?;
+        let entry: Option<String> = redis::cmd("HGET")
+            .arg(&index)
+            .arg(user_id)
+            .query_async(&mut con)
+            .await?;
+        let Some(entry) = entry else { return Ok(None) };
+        let pmi = entry
+            .split_once(':')
+            .and_then(|(p, _)| p.parse::<u64>().ok())
+            .and_then(|p| MeetingId::new(p).ok())
+            .ok_or_else(|| StoreError::corrupt(&index, format!("bad entry for {user_id}")))?;
+        // The index is a follow-up of the map write (another slot): trust
+        // only what the map itself still says.
+        Ok(match self.get_mapping(MapKey::pmi(pmi)).await? {
+            Some(m) if m.account_id == account_id && m.owner_id == user_id => Some(pmi),
+            _ => None,
+        })
+    }
+
+    async fn list_mappings(
+        &self,
+        account_id: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(MapKey, Mapping)>, Option<String>)> {
+        if limit == 0 {
+            return Err(StoreError::InvalidInput("limit must be at least 1".into()));
+        }
+        let start = cursor.map(Position::from_cursor).transpose()?;
+        let index = |b: u8| match account_id {
+            Some(a) => self.keys.account_index(b, a),
+            None => self.keys.all_index(b),
+        };
+        let want = limit + 1; // one extra tells whether there is more
+        let mut con = self.con().await?;
+        let mut positions: Vec<Position> = Vec::with_capacity(want);
+        let mut b = start.as_ref().map_or(0, |p| u16::from(p.bucket));
+        while b < BUCKETS && positions.len() < want {
+            let end = (b + BUCKET_BATCH).min(BUCKETS);
+            let mut pipe = redis::pipe();
+            for bb in b..end {
+                let min = match &start {
+                    Some(p) if u16::from(p.bucket) == bb => format!("({}", p.member),
+                    _ => "-".to_owned(),
+                };
+                pipe.cmd("ZRANGEBYLEX")
+                    .arg(index(bucket_u8(bb)))
+                    .arg(min)
+                    .arg("+")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(want - positions.len());
+            }
+            let res: Vec<Vec<String>> = pipe.query_async(&mut con).await?;
+            'fill: for (bb, members) in (b..end).zip(res) {
+                for member in members {
+                    if positions.len() == want {
+                        break 'fill;
+                    }
+                    positions.push(Position {
+                        bucket: bucket_u8(bb),
+                        member,
+                    });
+                }
+            }
+            b = end;
+        }
+        let more = positions.len() > limit;
+        positions.truncate(limit);
+        let next = if more {
+            positions.last().map(Position::to_cursor)
+        } else {
+            None
+        };
+        if positions.is_empty() {
+            return Ok((Vec::new(), next));
+        }
+        let mut pipe = redis::pipe();
+        for p in &positions {
+            pipe.cmd("HMGET")
+                .arg(self.keys.map_at(p))
+                .arg(&MAPPING_FIELDS[..]);
+        }
+        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await?;
+        let mut page = Vec::with_capacity(positions.len());
+        for (p, fields) in positions.iter().zip(rows) {
+            let map_key = self.keys.map_at(p);
+            let key = parse_member(&p.member)
+                .ok_or_else(|| StoreError::corrupt(&map_key, "bad index member"))?;
+            // Removed between the index read and this one: skip it.
+            if let Some(m) = parse_mapping(&map_key, &fields)?
+                && account_id.is_none_or(|a| a == m.account_id)
+            {
+                page.push((key, m));
+            }
+        }
+        Ok((page, next))
+    }
+
+    async fn count_mappings(&self, account_id: &str) -> Result<u64> {
+        let mut con = self.con().await?;
+        let mut pipe = redis::pipe();
+        for b in 0..BUCKETS {
+            pipe.cmd("ZCARD")
+                .arg(self.keys.account_index(bucket_u8(b), account_id));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut con).await?;
+        Ok(counts.iter().sum())
+    }
+
+    async fn prune_unseen(
+        &self,
+        account_id: &str,
+        sync_generation: &str,
+        sync_started_ms: i64,
+    ) -> Result<u64> {
+        rules::check_id("account_id", account_id)?;
+        rules::check_version(sync_started_ms)?;
+        let tomb_version = sync_started_ms - 1;
+        let mut con = self.con().await?;
+        let mut removed = 0u64;
+        for (b, members) in self.account_members(account_id).await? {
+            for chunk in members.chunks(SCRIPT_CHUNK) {
+                let mut inv = scripts::PRUNE.prepare_invoke();
+                inv.key(self.keys.account_index(b, account_id))
+                    .key(self.keys.all_index(b))
+                    .arg(account_id)
+                    .arg(sync_generation)
+                    .arg(sync_started_ms)
+                    .arg(tomb_version)
+                    .arg(ttl_ms(TOMBSTONE_TTL));
+                for mem in chunk {
+                    inv.key(self.keys.map_at(&Position {
+                        bucket: b,
+                        member: mem.clone(),
+                    }))
+                    .arg(mem);
+                }
+                let gone: Vec<String> = inv.invoke_async(&mut con).await?;
+                for pair in gone.chunks(2) {
+                    removed += 1;
+                    // PMI follow-up in the account slot (see put_mapping).
+                    if let [mem, owner] = pair
+                        && let Some(key) = parse_member(mem)
+                        && key.kind == MapKind::Pmi
+                    {
+                        self.pmi_del(account_id, owner, key.id, tomb_version)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn purge_account_mappings(&self, account_id: &str) -> Result<u64> {
+        rules::check_id("account_id", account_id)?;
+        let mut con = self.con().await?;
+        let mut purged = 0u64;
+        for (b, members) in self.account_members(account_id).await? {
+            for chunk in members.chunks(SCRIPT_CHUNK) {
+                let mut inv = scripts::PURGE.prepare_invoke();
+                inv.key(self.keys.account_index(b, account_id))
+                    .key(self.keys.all_index(b))
+                    .arg(account_id);
+                for mem in chunk {
+                    inv.key(self.keys.map_at(&Position {
+                        bucket: b,
+                        member: mem.clone(),
+                    }))
+                    .arg(mem);
+                }
+                let n: u64 = inv.invoke_async(&mut con).await?;
+                purged += n;
+            }
+        }
+        let _: () = redis::cmd("DEL")
+            .arg(self.keys.pmi_index(account_id))
+            .query_async(&mut con)
+            .await?;
+        Ok(purged)
+    }
+
+    async fn upsert_account(&self, rec: &AccountRecord) -> Result<()> {
+        rules::check_id("account_id", &rec.account_id)?;
+        let key = self.keys.account(&rec.account_id);
+        let fields = account_fields(rec)?;
+        let mut con = self.con().await?;
+        // One key, MULTI/EXEC: readers never see half a record.
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("HDEL")
+            .arg(&key)
+            .arg(&OPTIONAL_ACCOUNT_FIELDS[..])
+            .ignore()
+            .hset_multiple(&key, &fields)
+            .ignore()
+            .query_async(&mut con)
+            .await?;
+        // Another slot: the set only lists IDs, readers skip IDs without a
+        // record, so a crash between the two loses nothing but listing
+        // until the next upsert.
+        let _: () = redis::cmd("SADD")
+            .arg(self.keys.accounts())
+            .arg(&rec.account_id)
+            .query_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<AccountRecord>> {
+        let key = self.keys.account(account_id);
+        let mut con = self.con().await?;
+        let h: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut con)
+            .await?;
+        parse_account(&key, &h)
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<AccountRecord>> {
+        let mut con = self.con().await?;
+        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys.accounts())
+            .query_async(&mut con)
+            .await?;
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(self.keys.account(id));
+        }
+        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut con).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, h) in ids.iter().zip(hashes) {
+            if let Some(rec) = parse_account(&self.keys.account(id), &h)? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_account_status(
+        &self,
+        account_id: &str,
+        status: AccountStatus,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        let mut con = self.con().await?;
+        let found: i64 = scripts::SET_STATUS
+            .key(self.keys.account(account_id))
+            .arg(status.as_str())
+            .arg(if last_error.is_some() { "1" } else { "0" })
+            .arg(last_error.unwrap_or(""))
+            .invoke_async(&mut con)
+            .await?;
+        if found == 0 {
+            return Err(StoreError::AccountNotFound(account_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn start_sync(
+        &self,
+        account_id: &str,
+        generation: &str,
+        users_total: u64,
+        started_at_ms: i64,
+    ) -> Result<()> {
+        rules::check_id("generation", generation)?;
+        let mut con = self.con().await?;
+        let found: i64 = scripts::START_SYNC
+            .key(self.keys.account(account_id))
+            .arg(generation)
+            .arg(users_total)
+            .arg(started_at_ms)
+            .invoke_async(&mut con)
+            .await?;
+        if found == 0 {
+            return Err(StoreError::AccountNotFound(account_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn add_sync_progress(
+        &self,
+        account_id: &str,
+        generation: &str,
+        users_done: u64,
+    ) -> Result<SyncStatus> {
+        let key = self.keys.account(account_id);
+        let mut con = self.con().await?;
+        // HINCRBY takes a signed 64-bit increment.
+        let n = i64::try_from(users_done).unwrap_or(i64::MAX);
+        let h: HashMap<String, String> = scripts::SYNC_PROGRESS
+            .key(&key)
+            .arg(generation)
+            .arg(n)
+            .invoke_async(&mut con)
+            .await?;
+        if h.is_empty() {
+            return Ok(SyncStatus::default());
+        }
+        parse_sync(&key, &h)
+    }
+
+    async fn finish_sync(
+        &self,
+        account_id: &str,
+        generation: &str,
+        state: SyncState,
+        error: Option<&str>,
+        at_ms: i64,
+    ) -> Result<()> {
+        let mut con = self.con().await?;
+        let _: i64 = scripts::FINISH_SYNC
+            .key(self.keys.account(account_id))
+            .arg(generation)
+            .arg(state.as_str())
+            .arg(at_ms)
+            .arg(if error.is_some() { "1" } else { "0" })
+            .arg(error.unwrap_or(""))
+            .invoke_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_account(&self, account_id: &str) -> Result<()> {
+        let mut con = self.con().await?;
+        // One slot ({a:ACCOUNT}): a single multi-key DEL.
+        let _: () = redis::cmd("DEL")
+            .arg(self.keys.account(account_id))
+            .arg(self.keys.credentials(account_id))
+            .arg(self.keys.block(account_id))
+            .query_async(&mut con)
+            .await?;
+        let _: () = redis::cmd("SREM")
+            .arg(self.keys.accounts())
+            .arg(account_id)
+            .query_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn put_credentials(
+        &self,
+        account_id: &str,
+        creds: &StoredCredentials,
+        fence: Option<&Lease>,
+    ) -> Result<bool> {
+        rules::check_id("account_id", account_id)?;
+        let key = self.keys.credentials(account_id);
+        let s = &creds.sealed;
+        let mut con = self.con().await?;
+        match fence {
+            Some(lease) => {
+                let written: i64 = scripts::PUT_CREDENTIALS_FENCED
+                    .key(&key)
+                    .key(self.keys.lock(&lease.name))
+                    .arg(lease.fence)
+                    .arg(&s.key_id)
+                    .arg(&s.nonce[..])
+                    .arg(&s.ciphertext[..])
+                    .arg(creds.refreshed_at_ms)
+                    .arg(creds.access_expires_at_ms)
+                    .invoke_async(&mut con)
+                    .await?;
+                Ok(written == 1)
+            }
+            None => {
+                let _: () = redis::cmd("HSET")
+                    .arg(&key)
+                    .arg("key_id")
+                    .arg(&s.key_id)
+                    .arg("nonce")
+                    .arg(&s.nonce[..])
+                    .arg("ct")
+                    .arg(&s.ciphertext[..])
+                    .arg("refreshed")
+                    .arg(creds.refreshed_at_ms)
+                    .arg("expires")
+                    .arg(creds.access_expires_at_ms)
+                    .query_async(&mut con)
+                    .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn credentials(&self, account_id: &str) -> Result<Option<StoredCredentials>> {
+        let key = self.keys.credentials(account_id);
+        let mut con = self.con().await?;
+        let h: HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut con)
+            .await?;
+        parse_credentials(&key, h)
+    }
+
+    async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
+        rules::check_id("lock name", name)?;
+        let mut con = self.con().await?;
+        let fence: u64 = scripts::TRY_LOCK
+            .key(self.keys.lock(name))
+            .key(self.keys.fence(name))
+            .arg(ttl_ms(ttl))
+            .invoke_async(&mut con)
+            .await?;
+        Ok((fence > 0).then(|| Lease {
+            name: name.to_owned(),
+            fence,
+        }))
+    }
+
+    async fn renew_lock(&self, lease: &Lease, ttl: Duration) -> Result<bool> {
+        let mut con = self.con().await?;
+        let held: i64 = scripts::RENEW_LOCK
+            .key(self.keys.lock(&lease.name))
+            .arg(lease.fence)
+            .arg(ttl_ms(ttl))
+            .invoke_async(&mut con)
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn unlock(&self, lease: &Lease) -> Result<bool> {
+        let mut con = self.con().await?;
+        let held: i64 = scripts::UNLOCK
+            .key(self.keys.lock(&lease.name))
+            .arg(lease.fence)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn admit(&self, account_id: &str, label: &str, limit: RateLimit) -> Result<Admission> {
+        let interval = rules::emission_interval_us(limit)?;
+        let mut con = self.con().await?;
+        let reply: Vec<i64> = scripts::ADMIT
+            .key(self.keys.rate(account_id, label))
+            .key(self.keys.block(account_id))
+            .arg(interval)
+            .arg(limit.burst)
+            .invoke_async(&mut con)
+            .await?;
+        match reply.as_slice() {
+            [1, _] => Ok(Admission::Allowed),
+            [0, wait_us] => Ok(Admission::Wait(Duration::from_micros(
+                u64::try_from(*wait_us).unwrap_or(0),
+            ))),
+            _ => Err(StoreError::corrupt(
+                self.keys.rate(account_id, label),
+                "admit script reply",
+            )),
+        }
+    }
+
+    async fn block_account(&self, account_id: &str, until_ms: i64) -> Result<()> {
+        let mut con = self.con().await?;
+        let _: i64 = scripts::BLOCK
+            .key(self.keys.block(account_id))
+            .arg(until_ms)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut con = self.con().await?;
+        let _: String = redis::cmd("PING").query_async(&mut con).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn mapping_fields_parse_strictly() {
+        let ok = [s("acc"), s("host"), s("sync"), s("17"), s("18"), None];
+        let m = parse_mapping("k", &ok).unwrap().unwrap();
+        assert_eq!(m.account_id, "acc");
+        assert_eq!(m.source, Source::Sync);
+        assert_eq!((m.version_ms, m.written_at_ms), (17, 18));
+        assert_eq!(parse_mapping("k", &[None, None, None, None, None, None]).unwrap(), None);
+        let tomb = [s("acc"), None, None, s("17"), None, s("1")];
+        assert_eq!(parse_mapping("k", &tomb).unwrap(), None);
+        for bad in [
+            [s("acc"), s("host"), s("telepathy"), s("17"), s("18"), None],
+            [s("acc"), s("host"), s("sync"), s("x"), s("18"), None],
+            [None, s("host"), s("sync"), s("17"), s("18"), None],
+            [s("acc"), s("host"), s("sync"), s("17"), None, None],
+        ] {
+            assert!(matches!(parse_mapping("k", &bad), Err(StoreError::Corrupt { .. })));
+        }
+        assert!(parse_mapping("k", &ok[..3]).is_err());
+    }
+
+    #[test]
+    fn account_fields_round_trip() {
+        let rec = AccountRecord {
+            account_id: "acc".into(),
+            app: "default".into(),
+            kind: "account".into(),
+            user_id: None,
+            status: AccountStatus::Connected,
+            connected_at_ms: 5,
+            scopes: vec!["meeting:read".into()],
+            last_error: Some("boom".into()),
+            sync: SyncStatus {
+                state: SyncState::InProgress,
+                generation: "g1".into(),
+                users_total: 10,
+                users_done: 3,
+                started_at_ms: Some(7),
+                finished_at_ms: None,
+                last_error: None,
+            },
+        };
+        let h: HashMap<String, String> = account_fields(&rec)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(parse_account("k", &h).unwrap(), Some(rec));
+        assert_eq!(parse_account("k", &HashMap::new()).unwrap(), None);
+        let mut broken = h.clone();
+        broken.insert("users_done".into(), "-1".into());
+        assert!(parse_account("k", &broken).is_err());
+        let mut broken = h;
+        broken.insert("record".into(), "{".into());
+        assert!(parse_account("k", &broken).is_err());
+    }
+
+    #[test]
+    fn credentials_parse_binary_and_reject_gaps() {
+        let mut h: HashMap<String, Vec<u8>> = HashMap::new();
+        h.insert("key_id".into(), b"k1".to_vec());
+        h.insert("nonce".into(), vec![0, 255, 1]);
+        h.insert("ct".into(), vec![9; 40]);
+        h.insert("refreshed".into(), b"100".to_vec());
+        h.insert("expires".into(), b"200".to_vec());
+        let c = parse_credentials("k", h.clone()).unwrap().unwrap();
+        assert_eq!(c.sealed.nonce, vec![0, 255, 1]);
+        assert_eq!(c.access_expires_at_ms, 200);
+        assert_eq!(parse_credentials("k", HashMap::new()).unwrap(), None);
+        h.remove("ct");
+        assert!(parse_credentials("k", h).is_err());
+    }
+}

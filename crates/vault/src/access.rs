@@ -1,0 +1,238 @@
+//! Calling Zoom for an account the way every worker must: inside the
+//! account's shared rate budget, honouring `Retry-After` for all workers,
+//! refreshing once on 401, and retrying transient failures while the
+//! caller's deadline allows.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rectoken_store::{Admission, RateLimit, StoreError};
+use rectoken_zoom::{ApiError, RateLabel};
+use secrecy::SecretString;
+use tokio::time::Instant;
+
+use crate::provider::{Vault, VaultError};
+
+/// A Zoom plan's per-second limits (zoom-api.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Pro: Light 30/s, Medium 20/s, Heavy 10/s.
+    Pro,
+    /// Business, Education, Enterprise, Partners: Light 80/s, Medium 60/s,
+    /// Heavy 40/s.
+    BusinessPlus,
+}
+
+impl std::str::FromStr for Plan {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pro" => Ok(Plan::Pro),
+            "business" | "business+" | "businessplus" | "business-plus" | "enterprise" => Ok(Plan::BusinessPlus),
+            other => Err(format!("unknown Zoom plan {other:?}: expected pro or business")),
+        }
+    }
+}
+
+/// The limits rectoken keeps to, per account and label.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZoomLimits {
+    /// Light endpoints.
+    pub light: RateLimit,
+    /// Medium endpoints.
+    pub medium: RateLimit,
+    /// Heavy endpoints.
+    pub heavy: RateLimit,
+}
+
+impl ZoomLimits {
+    /// Limits for `plan` at `fraction` of Zoom's numbers.
+    ///
+    /// GCRA admits `burst` at once and then `per_second`, so any one-second
+    /// window can see up to `burst + per_second` requests; keeping that sum
+    /// at `fraction` of Zoom's limit means the customer's other apps and
+    /// clock jitter still fit under Zoom's limit.
+    pub fn for_plan(plan: Plan, fraction: f64) -> Self {
+        let (light, medium, heavy) = match plan {
+            Plan::Pro => (30.0, 20.0, 10.0),
+            Plan::BusinessPlus => (80.0, 60.0, 40.0),
+        };
+        let fraction = fraction.clamp(0.05, 1.0);
+        let limit = |zoom: f64| {
+            let total = zoom * fraction;
+            // A burst of 5% (at least one request) buys latency on idle
+            // accounts without costing sustained throughput.
+            let burst = (total * 0.05).floor().max(1.0);
+            RateLimit {
+                per_second: (total - burst).max(1.0),
+                burst: burst as u32,
+            }
+        };
+        Self {
+            light: limit(light),
+            medium: limit(medium),
+            heavy: limit(heavy),
+        }
+    }
+
+    /// The limit of one label.
+    pub fn of(&self, label: RateLabel) -> RateLimit {
+        match label {
+            RateLabel::Light => self.light,
+            RateLabel::Medium => self.medium,
+            RateLabel::Heavy => self.heavy,
+        }
+    }
+}
+
+impl Default for ZoomLimits {
+    /// Business+ at 95 %.
+    fn default() -> Self {
+        Self::for_plan(Plan::BusinessPlus, 0.95)
+    }
+}
+
+/// Why a call for an account failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No usable access token.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// Zoom's (or our) rate limit would not let the call through before the
+    /// deadline.
+    #[error("rate limited by Zoom for this account")]
+    RateLimited,
+    /// Zoom answered with an error, after any retries.
+    #[error(transparent)]
+    Zoom(ApiError),
+    /// The store (limiter) failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Delay before the first retry of a 5xx or transport failure.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// Longest delay between retries.
+const MAX_RETRY: Duration = Duration::from_secs(2);
+/// `Retry-After` assumed when a 429 carries none.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Zoom calls on behalf of accounts.
+#[derive(Clone)]
+pub struct ZoomAccess {
+    vault: Vault,
+    limits: ZoomLimits,
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl ZoomAccess {
+    /// Calls through `vault` within `limits`.
+    pub fn new(vault: Vault, limits: ZoomLimits) -> Self {
+        Self { vault, limits }
+    }
+
+    /// The vault.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Wait for the account's budget for `label`; `false` if it would take
+    /// past `deadline`.
+    async fn admit(&self, account_id: &str, label: RateLabel, deadline: Instant) -> Result<bool, CallError> {
+        loop {
+            match self
+                .vault
+                .store()
+                .admit(account_id, label.as_str(), self.limits.of(label))
+                .await?
+            {
+                Admission::Allowed => return Ok(true),
+                Admission::Wait(d) => {
+                    if Instant::now() + d > deadline {
+                        return Ok(false);
+                    }
+                    tokio::time::sleep(d).await;
+                }
+            }
+        }
+    }
+
+    /// Run `call` with the account's access token, under its rate budget,
+    /// until it succeeds, fails for good, or `deadline` passes.
+    pub async fn call<T, F, Fut>(
+        &self,
+        account_id: &str,
+        label: RateLabel,
+        deadline: Instant,
+        call: F,
+    ) -> Result<T, CallError>
+    where
+        F: Fn(SecretString) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let mut token = self.vault.access_token(account_id).await?;
+        let mut refreshed = false;
+        let mut retry_delay = FIRST_RETRY;
+        loop {
+            if !self.admit(account_id, label, deadline).await? {
+                return Err(CallError::RateLimited);
+            }
+            match call(token.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(ApiError::Unauthorized { .. }) if !refreshed => {
+                    refreshed = true;
+                    token = self.vault.after_unauthorized(account_id, &token).await?;
+                }
+                Err(ApiError::RateLimited { retry_after, .. }) => {
+                    let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
+                    let until = unix_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                    // Every worker of this account now waits, not just us.
+                    self.vault.store().block_account(account_id, until).await?;
+                    metrics::counter!("rectoken_zoom_429_total").increment(1);
+                    if Instant::now() + wait > deadline {
+                        return Err(CallError::RateLimited);
+                    }
+                }
+                Err(e) if e.is_retryable() => {
+                    if Instant::now() + retry_delay > deadline {
+                        return Err(CallError::Zoom(e));
+                    }
+                    tokio::time::sleep(retry_delay).await;
+                    retry_delay = (retry_delay * 2).min(MAX_RETRY);
+                }
+                Err(e) => return Err(CallError::Zoom(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_stay_under_zoom_within_any_second() {
+        for (plan, zoom) in [(Plan::Pro, [30.0, 20.0, 10.0]), (Plan::BusinessPlus, [80.0, 60.0, 40.0])] {
+            let l = ZoomLimits::for_plan(plan, 0.95);
+            for (limit, zoom) in [l.light, l.medium, l.heavy].into_iter().zip(zoom) {
+                let window = limit.per_second + f64::from(limit.burst);
+                assert!(window <= zoom * 0.95 + 1e-9, "{plan:?}: {limit:?} vs {zoom}");
+                assert!(window >= zoom * 0.9, "{plan:?}: not wasting budget: {limit:?}");
+                assert!(limit.burst >= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn plan_names() {
+        assert_eq!("pro".parse::<Plan>(), Ok(Plan::Pro));
+        assert_eq!("Business".parse::<Plan>(), Ok(Plan::BusinessPlus));
+        assert!("free".parse::<Plan>().is_err());
+    }
+}

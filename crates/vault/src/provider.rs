@@ -1,0 +1,310 @@
+//! One place that gives any worker a valid access token for an account.
+//!
+//! Zoom rotates the refresh token on every refresh and kills the old one at
+//! once, so two workers refreshing together would disconnect the customer.
+//! The protocol:
+//!
+//! 1. Serve the stored access token while it has more than
+//!    [`VaultOptions::min_ttl`] to live.
+//! 2. Otherwise take the account's refresh lock (a store lock with a
+//!    fencing token and a TTL). The holder re-reads the credentials (someone
+//!    may have just refreshed), refreshes at Zoom, and writes the rotated
+//!    tokens *fenced by its lease* before anyone uses the new access token.
+//! 3. Everyone else polls the stored credentials until they change (or the
+//!    account is marked disconnected), then uses the new token.
+//!
+//! `invalid_grant` / `invalid_client` mark the account disconnected with
+//! the reason; a 401 from the REST API forces one refresh, unless another
+//! worker already replaced the rejected token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rectoken_store::keys::account_lock_name;
+use rectoken_store::{AccountStatus, Store, StoreError, StoredCredentials};
+use rectoken_zoom::{OAuthError, TokenSet, ZoomClient};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{CryptoError, Keyring};
+
+/// Why no access token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// No credentials are stored for the account.
+    #[error("account {0} is not connected")]
+    NotConnected(String),
+    /// The account was disconnected (refresh token dead, app deauthorized).
+    #[error("account {account_id} is disconnected: {reason}")]
+    Disconnected {
+        /// The account.
+        account_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Zoom or the lock holder did not come through in time; retry later.
+    #[error("could not refresh the access token: {0}")]
+    Transient(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The credentials do not decrypt (wrong or missing key).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl VaultError {
+    /// Whether retrying later may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, VaultError::Transient(_) | VaultError::Store(_))
+    }
+}
+
+/// Tunables.
+#[derive(Debug, Clone)]
+pub struct VaultOptions {
+    /// Refresh when the access token has less than this to live (5 min).
+    pub min_ttl: Duration,
+    /// The refresh lock's TTL: longer than a refresh call can take.
+    pub lock_ttl: Duration,
+    /// How long a worker waits for another worker's refresh.
+    pub wait_timeout: Duration,
+    /// How often a waiting worker looks at the stored credentials.
+    pub poll_interval: Duration,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            min_ttl: Duration::from_secs(5 * 60),
+            lock_ttl: Duration::from_secs(30),
+            wait_timeout: Duration::from_secs(20),
+            poll_interval: Duration::from_millis(25),
+        }
+    }
+}
+
+/// What is sealed inside [`StoredCredentials`].
+#[derive(Serialize, Deserialize)]
+struct Plain {
+    access_token: String,
+    refresh_token: String,
+    #[serde(default)]
+    scope: Vec<String>,
+}
+
+/// The credential vault. Cheap to clone.
+#[derive(Clone)]
+pub struct Vault {
+    store: Arc<dyn Store>,
+    keyring: Arc<Keyring>,
+    zoom: ZoomClient,
+    options: VaultOptions,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The lock name of an account's refresh (hash-tagged with the account so
+/// the fenced write shares its Redis Cluster slot).
+pub fn refresh_lock(account_id: &str) -> String {
+    account_lock_name("refresh", account_id)
+}
+
+impl Vault {
+    /// A vault over `store`, sealing with `keyring`, refreshing with `zoom`.
+    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, zoom: ZoomClient, options: VaultOptions) -> Self {
+        Self {
+            store,
+            keyring,
+            zoom,
+            options,
+        }
+    }
+
+    /// The Zoom client the vault refreshes with.
+    pub fn zoom(&self) -> &ZoomClient {
+        &self.zoom
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn seal(&self, account_id: &str, tokens: &TokenSet, now: i64) -> StoredCredentials {
+        let plain = Plain {
+            access_token: tokens.access_token.expose_secret().to_owned(),
+            refresh_token: tokens.refresh_token.expose_secret().to_owned(),
+            scope: tokens.scope.clone(),
+        };
+        let bytes = serde_json::to_vec(&plain).unwrap_or_default();
+        let expires_in_ms = i64::try_from(tokens.expires_in.saturating_mul(1000)).unwrap_or(i64::MAX);
+        StoredCredentials {
+            sealed: self.keyring.seal(&bytes, account_id),
+            refreshed_at_ms: now,
+            access_expires_at_ms: now.saturating_add(expires_in_ms),
+        }
+    }
+
+    fn open(&self, account_id: &str, creds: &StoredCredentials) -> Result<Plain, VaultError> {
+        let bytes = self.keyring.open(&creds.sealed, account_id)?;
+        serde_json::from_slice(&bytes).map_err(|_| VaultError::Crypto(CryptoError::Tampered))
+    }
+
+    /// Store freshly obtained tokens (after the OAuth code exchange),
+    /// replacing whatever the account had.
+    pub async fn save(&self, account_id: &str, tokens: &TokenSet) -> Result<(), VaultError> {
+        let creds = self.seal(account_id, tokens, now_ms());
+        self.store.put_credentials(account_id, &creds, None).await?;
+        Ok(())
+    }
+
+    /// A valid access token for the account.
+    pub async fn access_token(&self, account_id: &str) -> Result<SecretString, VaultError> {
+        self.obtain(account_id, None).await
+    }
+
+    /// Zoom answered 401 to `rejected`: refresh once, unless another worker
+    /// already replaced that token, and return the new one.
+    pub async fn after_unauthorized(&self, account_id: &str, rejected: &SecretString) -> Result<SecretString, VaultError> {
+        self.obtain(account_id, Some(rejected)).await
+    }
+
+    /// Refresh now whatever the token's age (the keep-alive job), so refresh
+    /// tokens never lapse.
+    pub async fn refresh_now(&self, account_id: &str) -> Result<(), VaultError> {
+        let creds = self.load(account_id).await?;
+        let plain = self.open(account_id, &creds)?;
+        let current = SecretString::from(plain.access_token);
+        self.obtain(account_id, Some(&current)).await.map(drop)
+    }
+
+    async fn load(&self, account_id: &str) -> Result<StoredCredentials, VaultError> {
+        if let Some(account) = self.store.account(account_id).await?
+            && account.status == AccountStatus::Disconnected
+        {
+            return Err(VaultError::Disconnected {
+                account_id: account_id.to_owned(),
+                reason: account.last_error.unwrap_or_else(|| "disconnected".into()),
+            });
+        }
+        self.store
+            .credentials(account_id)
+            .await?
+            .ok_or_else(|| VaultError::NotConnected(account_id.to_owned()))
+    }
+
+    /// Whether `creds` can be served as they are.
+    fn usable(&self, plain: &Plain, creds: &StoredCredentials, rejected: Option<&SecretString>) -> bool {
+        let min_ttl_ms = i64::try_from(self.options.min_ttl.as_millis()).unwrap_or(i64::MAX);
+        let fresh = creds.access_expires_at_ms.saturating_sub(now_ms()) > min_ttl_ms;
+        let is_rejected = rejected.is_some_and(|r| r.expose_secret() == plain.access_token);
+        fresh && !is_rejected
+    }
+
+    async fn obtain(&self, account_id: &str, rejected: Option<&SecretString>) -> Result<SecretString, VaultError> {
+        let deadline = tokio::time::Instant::now() + self.options.wait_timeout;
+        loop {
+            let creds = self.load(account_id).await?;
+            let plain = self.open(account_id, &creds)?;
+            if self.usable(&plain, &creds, rejected) {
+                return Ok(SecretString::from(plain.access_token));
+            }
+            if let Some(lease) = self.store.try_lock(&refresh_lock(account_id), self.options.lock_ttl).await? {
+                let result = self.refresh_locked(account_id, &lease, rejected).await;
+                if let Err(e) = self.store.unlock(&lease).await {
+                    tracing::warn!(account_id, error = %e, "could not release the refresh lock; it expires by itself");
+                }
+                return result;
+            }
+            // Someone else refreshes: wait for the stored credentials to
+            // change (or the account to be disconnected).
+            loop {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(VaultError::Transient("timed out waiting for another worker's refresh".into()));
+                }
+                tokio::time::sleep(self.options.poll_interval).await;
+                let latest = self.load(account_id).await?;
+                if latest.refreshed_at_ms != creds.refreshed_at_ms || latest.sealed != creds.sealed {
+                    break;
+                }
+                // The holder may have died: its lock expires and we take over.
+                if !self.lock_held(account_id).await? {
+                    break;
+                }
+            }
+            // A refreshed token is no longer the rejected one.
+        }
+    }
+
+    async fn lock_held(&self, account_id: &str) -> Result<bool, VaultError> {
+        // Probe without keeping it: if we get it, nobody holds it.
+        match self.store.try_lock(&refresh_lock(account_id), Duration::from_millis(1)).await? {
+            Some(lease) => {
+                let _ = self.store.unlock(&lease).await;
+                Ok(false)
+            }
+            None => Ok(true),
+        }
+    }
+
+    async fn refresh_locked(
+        &self,
+        account_id: &str,
+        lease: &rectoken_store::Lease,
+        rejected: Option<&SecretString>,
+    ) -> Result<SecretString, VaultError> {
+        // Re-read under the lock: another worker may have refreshed between
+        // our read and our lock.
+        let creds = self.load(account_id).await?;
+        let plain = self.open(account_id, &creds)?;
+        if self.usable(&plain, &creds, rejected) {
+            return Ok(SecretString::from(plain.access_token));
+        }
+        let refresh_token = SecretString::from(plain.refresh_token);
+        match self.zoom.refresh(&refresh_token).await {
+            Ok(tokens) => {
+                let sealed = self.seal(account_id, &tokens, now_ms());
+                // The rotated refresh token is written before anyone uses
+                // the new access token, and only while we still hold the
+                // lock (fenced).
+                if !self.store.put_credentials(account_id, &sealed, Some(lease)).await? {
+                    metrics::counter!("rectoken_token_refresh_total", "outcome" => "lost_lock").increment(1);
+                    tracing::error!(account_id, "refresh lock lost before the rotated token was saved");
+                    return Err(VaultError::Transient("refresh lock lost before saving".into()));
+                }
+                metrics::counter!("rectoken_token_refresh_total", "outcome" => "ok").increment(1);
+                tracing::info!(account_id, "access token refreshed");
+                Ok(tokens.access_token)
+            }
+            Err(e) if e.is_permanent() => {
+                metrics::counter!("rectoken_token_refresh_total", "outcome" => e.outcome()).increment(1);
+                let reason = match &e {
+                    OAuthError::InvalidClient(_) => "the app's client credentials were refused (invalid_client)",
+                    _ => "the refresh token was refused (invalid_grant): reconnect the account",
+                };
+                tracing::warn!(account_id, reason, "marking account disconnected");
+                self.store
+                    .set_account_status(account_id, AccountStatus::Disconnected, Some(reason))
+                    .await
+                    .or_else(|e| match e {
+                        StoreError::AccountNotFound(_) => Ok(()),
+                        other => Err(other),
+                    })?;
+                Err(VaultError::Disconnected {
+                    account_id: account_id.to_owned(),
+                    reason: reason.to_owned(),
+                })
+            }
+            Err(e) => {
+                metrics::counter!("rectoken_token_refresh_total", "outcome" => e.outcome()).increment(1);
+                Err(VaultError::Transient(e.to_string()))
+            }
+        }
+    }
+}
