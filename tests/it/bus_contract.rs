@@ -74,7 +74,10 @@ async fn routes_events_with_properties(h: Harness) {
     assert_eq!(d.routing_key, "meeting.created");
     assert_eq!(&d.body[..], br#"{"a":1}"#);
     assert_eq!(d.message_id.as_deref(), Some("m-1"));
-    assert_eq!(d.headers.get("x-rectoken-app").map(String::as_str), Some("default"));
+    assert_eq!(
+        d.headers.get("x-rectoken-app").map(String::as_str),
+        Some("default")
+    );
     assert_eq!(d.reply_to.as_deref(), Some("replies"));
     assert_eq!(d.correlation_id.as_deref(), Some("c-1"));
     assert!(!d.redelivered);
@@ -86,7 +89,9 @@ async fn routes_events_with_properties(h: Harness) {
 async fn default_exchange_reaches_a_queue_by_name(h: Harness) {
     let bus = h.bus.as_ref();
     let join = bus.topology().join_queue();
-    bus.publish(OutgoingMessage::json("", join.clone(), "{}", "j-1")).await.unwrap();
+    bus.publish(OutgoingMessage::json("", join.clone(), "{}", "j-1"))
+        .await
+        .unwrap();
     let mut s = bus.consume(&join, 1).await.unwrap();
     let d = next(&mut s).await;
     assert_eq!(d.message_id.as_deref(), Some("j-1"));
@@ -109,7 +114,9 @@ async fn unroutable_publish_is_an_error(h: Harness) {
 async fn requeue_redelivers_and_ack_removes(h: Harness) {
     let bus = h.bus.as_ref();
     let q = bus.topology().sync_queue();
-    bus.publish(event(bus, "user.updated", "{}", "r-1")).await.unwrap();
+    bus.publish(event(bus, "user.updated", "{}", "r-1"))
+        .await
+        .unwrap();
     let mut s = bus.consume(&q, 1).await.unwrap();
     let first = next(&mut s).await;
     assert!(!first.redelivered);
@@ -117,7 +124,11 @@ async fn requeue_redelivers_and_ack_removes(h: Harness) {
     let second = next(&mut s).await;
     assert!(second.redelivered);
     assert_eq!(second.message_id.as_deref(), Some("r-1"));
-    assert!(second.delivery_count >= 1, "count {}", second.delivery_count);
+    assert!(
+        second.delivery_count >= 1,
+        "count {}",
+        second.delivery_count
+    );
     second.ack().await.unwrap();
     drop(s);
     // Acked means gone, also for a new consumer.
@@ -144,7 +155,9 @@ async fn prefetch_bounds_in_flight(h: Harness) {
     let bus = h.bus.as_ref();
     let q = bus.topology().sync_queue();
     for i in 0..3 {
-        bus.publish(event(bus, "x.y", "{}", &format!("p-{i}"))).await.unwrap();
+        bus.publish(event(bus, "x.y", "{}", &format!("p-{i}")))
+            .await
+            .unwrap();
     }
     let mut s = bus.consume(&q, 2).await.unwrap();
     let a = next(&mut s).await;
@@ -164,15 +177,22 @@ async fn prefetch_bounds_in_flight(h: Harness) {
 async fn dead_letter_keeps_reason(h: Harness) {
     let bus = h.bus.clone();
     let q = bus.topology().sync_queue();
-    bus.publish(event(bus.as_ref(), "bad.event", "not json", "poison-1")).await.unwrap();
+    bus.publish(event(bus.as_ref(), "bad.event", "not json", "poison-1"))
+        .await
+        .unwrap();
     let mut s = bus.consume(&q, 1).await.unwrap();
     let d = next(&mut s).await;
-    d.dead_letter(bus.as_ref(), "body is not JSON").await.unwrap();
+    d.dead_letter(bus.as_ref(), "body is not JSON")
+        .await
+        .unwrap();
     let mut dlq = bus.consume(&Topology::dlq(&q), 1).await.unwrap();
     let dead = next(&mut dlq).await;
     assert_eq!(dead.message_id.as_deref(), Some("poison-1"));
     assert_eq!(&dead.body[..], b"not json");
-    assert_eq!(dead.headers.get(REASON_HEADER).map(String::as_str), Some("body is not JSON"));
+    assert_eq!(
+        dead.headers.get(REASON_HEADER).map(String::as_str),
+        Some("body is not JSON")
+    );
     dead.ack().await.unwrap();
     assert_eq!(bus.queue_depth(&q).await.unwrap(), 0);
     drop((s, dlq));
@@ -182,7 +202,9 @@ async fn dead_letter_keeps_reason(h: Harness) {
 async fn delivery_limit_dead_letters_crash_loops(h: Harness) {
     let bus = h.bus.as_ref();
     let q = bus.topology().sync_queue();
-    bus.publish(event(bus, "x.y", "{}", "loop-1")).await.unwrap();
+    bus.publish(event(bus, "x.y", "{}", "loop-1"))
+        .await
+        .unwrap();
     let mut s = bus.consume(&q, 1).await.unwrap();
     let mut deliveries = 0;
     let mut dlq = bus.consume(&Topology::dlq(&q), 1).await.unwrap();
@@ -203,7 +225,10 @@ async fn delivery_limit_dead_letters_crash_loops(h: Harness) {
             () = tokio::time::sleep(WAIT) => panic!("never dead-lettered after {deliveries} deliveries"),
         }
     }
-    assert!(deliveries >= DELIVERY_LIMIT, "dead-lettered too early: {deliveries}");
+    assert!(
+        deliveries >= DELIVERY_LIMIT,
+        "dead-lettered too early: {deliveries}"
+    );
     drop((s, dlq));
     h.finish().await;
 }
@@ -213,7 +238,9 @@ async fn competing_consumers_share_work(h: Harness) {
     let q = bus.topology().sync_queue();
     let n = 20;
     for i in 0..n {
-        bus.publish(event(bus, "x.y", "{}", &format!("c-{i}"))).await.unwrap();
+        bus.publish(event(bus, "x.y", "{}", &format!("c-{i}")))
+            .await
+            .unwrap();
     }
     let mut a = bus.consume(&q, 1).await.unwrap();
     let mut b = bus.consume(&q, 1).await.unwrap();
@@ -225,7 +252,10 @@ async fn competing_consumers_share_work(h: Harness) {
             () = tokio::time::sleep(WAIT) => panic!("only {} of {n} delivered", seen.len()),
         }
         .expect("stream ended");
-        assert!(seen.insert(d.message_id.clone().unwrap()), "delivered twice");
+        assert!(
+            seen.insert(d.message_id.clone().unwrap()),
+            "delivered twice"
+        );
         d.ack().await.unwrap();
     }
     drop((a, b));
@@ -240,9 +270,10 @@ async fn request_gets_its_reply(h: Harness) {
     let mut stream = bus.consume(&join, 8).await.unwrap();
     let responder = tokio::spawn(async move {
         while let Some(d) = stream.next().await {
-            let reply = OutgoingMessage::json("", d.reply_to.clone().unwrap(), d.body.clone(), "reply")
-                .with_correlation_id(d.correlation_id.clone().unwrap())
-                .transient();
+            let reply =
+                OutgoingMessage::json("", d.reply_to.clone().unwrap(), d.body.clone(), "reply")
+                    .with_correlation_id(d.correlation_id.clone().unwrap())
+                    .transient();
             responder_bus.publish(reply).await.unwrap();
             d.ack().await.unwrap();
         }
@@ -254,7 +285,11 @@ async fn request_gets_its_reply(h: Harness) {
             let body = format!(r#"{{"n":{i}}}"#);
             let msg = OutgoingMessage::json("", join, body.clone(), format!("req-{i}"));
             let reply = bus.request(msg, WAIT).await.unwrap();
-            assert_eq!(&reply[..], body.as_bytes(), "each request gets its own reply");
+            assert_eq!(
+                &reply[..],
+                body.as_bytes(),
+                "each request gets its own reply"
+            );
         }
     });
     futures_util::future::join_all(asks).await;
@@ -265,10 +300,16 @@ async fn request_gets_its_reply(h: Harness) {
 async fn request_without_responder_times_out(h: Harness) {
     let bus = h.bus.as_ref();
     let msg = OutgoingMessage::json("", bus.topology().join_queue(), "{}", "lonely");
-    let err = bus.request(msg, Duration::from_millis(300)).await.unwrap_err();
+    let err = bus
+        .request(msg, Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert!(matches!(err, BusError::ReplyTimeout(_)), "{err:?}");
     // The request itself was delivered (and stays for a worker to drop).
-    assert_eq!(bus.queue_depth(&bus.topology().join_queue()).await.unwrap(), 1);
+    assert_eq!(
+        bus.queue_depth(&bus.topology().join_queue()).await.unwrap(),
+        1
+    );
     h.finish().await;
 }
 

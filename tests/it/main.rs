@@ -4,4 +4,5 @@
 
 mod bus_contract;
 mod ingress_rabbit;
+mod oauth;
 mod store_contract;

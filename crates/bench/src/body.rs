@@ -17,7 +17,7 @@ const FIRST_MEETING_ID: u64 = 81_000_000_000;
 pub fn meeting_created(n: u64, event_ts_ms: u64) -> String {
     let id = FIRST_MEETING_ID + n;
     // Zoom's UUIDs are 24 base64 characters; derive a stable one from n.
-    let uuid = format!("bEnCh{n:017x}rK==");
+    let uuid = format!("bEnCh{n:015x}rK==");
     format!(
         concat!(
             r#"{{"event":"meeting.created","event_ts":{ts},"payload":{{"#,

@@ -99,7 +99,10 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<JoinReply> {
                      or set RECTOKEN_AMQP_URL to go through RabbitMQ"
                 )
             })?;
-            (Client::http(&args.url, key), format!("{}/join", args.url.trim_end_matches('/')))
+            (
+                Client::http(&args.url, key),
+                format!("{}/join", args.url.trim_end_matches('/')),
+            )
         }
     };
     let result = client.request(req, args.timeout).await;
@@ -159,7 +162,9 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if !(seconds > 0.0 && seconds <= 3600.0) {
-        return Err(format!("{s:?}: the timeout must be more than 0 and at most 1 hour"));
+        return Err(format!(
+            "{s:?}: the timeout must be more than 0 and at most 1 hour"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }

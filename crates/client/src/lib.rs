@@ -91,6 +91,7 @@ pub struct Client {
     queue: Arc<str>,
 }
 
+#[allow(clippy::large_enum_variant, reason = "one per client, behind an Arc")]
 enum Transport {
     Amqp(amqp::AmqpTransport),
     Http(http::HttpTransport),

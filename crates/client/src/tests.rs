@@ -22,7 +22,10 @@ fn ids_look_like_uuid_v4_and_differ() {
             [8, 4, 4, 4, 12],
             "{id}"
         );
-        assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_eq!(&parts[2][..1], "4", "{id}");
         assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{id}");
     }
@@ -46,8 +49,14 @@ fn decodes_replies_and_checks_invariants() {
 
     for (body, want) in [
         ("not json", "reply is not JSON"),
-        (r#"{"request_id":"x","status":"not_found"}"#, "must carry an \"error\""),
-        (r#"{"request_id":"x","status":"weird","error":"e"}"#, "unknown variant"),
+        (
+            r#"{"request_id":"x","status":"not_found"}"#,
+            "must carry an \"error\"",
+        ),
+        (
+            r#"{"request_id":"x","status":"weird","error":"e"}"#,
+            "unknown variant",
+        ),
         (r#"{"request_id":"x"}"#, "status"),
     ] {
         match decode_reply(body.as_bytes()) {
@@ -104,7 +113,10 @@ fn http_status_mapping() {
         map_response(404, b"<html>Not Found</html>"),
         Err(ClientError::Http(m)) if m.contains("404") && m.contains("Not Found")
     ));
-    assert!(matches!(map_response(200, b"<html>"), Err(ClientError::BadReply(_))));
+    assert!(matches!(
+        map_response(200, b"<html>"),
+        Err(ClientError::BadReply(_))
+    ));
     assert!(matches!(
         map_response(503, b"\n  overloaded \n"),
         Err(ClientError::Http(m)) if m == "HTTP 503: overloaded"
@@ -179,7 +191,10 @@ fn cli_arguments() {
         ]
     );
     assert!(!req.bypass_waiting_room);
-    assert!(!format!("{args:?}").contains("\"k\""), "the key is redacted");
+    assert!(
+        !format!("{args:?}").contains("\"k\""),
+        "the key is redacted"
+    );
 
     assert!(TestCli::try_parse_from(["join", "1", "--token", "recording"]).is_err());
     assert!(TestCli::try_parse_from(["join"]).is_err());
@@ -269,8 +284,14 @@ async fn a_deadline_already_past_times_out_at_once() {
 fn debug_hides_the_join_key() {
     let client = Client::http("http://h:1/", SecretString::from("TOPSECRETKEY".to_owned()));
     let dbg = format!("{client:?}");
-    assert!(dbg.contains("http://h:1/join") && !dbg.contains("TOPSECRETKEY"), "{dbg}");
+    assert!(
+        dbg.contains("http://h:1/join") && !dbg.contains("TOPSECRETKEY"),
+        "{dbg}"
+    );
     assert_eq!(client.pending_requests(), 0);
-    assert_eq!(client.clone().with_queue("t.rectoken.join").queue(), "t.rectoken.join");
+    assert_eq!(
+        client.clone().with_queue("t.rectoken.join").queue(),
+        "t.rectoken.join"
+    );
     assert_eq!(client.queue(), "rectoken.join");
 }

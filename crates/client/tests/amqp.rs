@@ -156,7 +156,8 @@ impl FakeWorker {
 
     async fn reply(&self, to: &Incoming, reply: &JoinReply) {
         let body = serde_json::to_vec(reply).expect("encode reply");
-        self.reply_raw(&to.reply_to, &to.correlation_id, &body).await;
+        self.reply_raw(&to.reply_to, &to.correlation_id, &body)
+            .await;
     }
 
     async fn message_count(&self) -> u32 {
@@ -183,9 +184,20 @@ fn ok_reply(req: &Incoming) -> JoinReply {
     let tokens = valid
         .tokens()
         .iter()
-        .map(|k| (*k, MintedToken::new(format!("tok-{}-{k}", valid.request_id()), expires)))
+        .map(|k| {
+            (
+                *k,
+                MintedToken::new(format!("tok-{}-{k}", valid.request_id()), expires),
+            )
+        })
         .collect::<BTreeMap<_, _>>();
-    JoinReply::ok(valid.request_id(), valid.meeting_id(), "acct-1", "host-1", tokens)
+    JoinReply::ok(
+        valid.request_id(),
+        valid.meeting_id(),
+        "acct-1",
+        "host-1",
+        tokens,
+    )
 }
 
 #[tokio::test]
@@ -205,7 +217,12 @@ async fn request_tokens_gets_its_reply() {
 
     // The request as the contract describes it.
     assert_eq!(incoming.message_id, incoming.correlation_id);
-    assert_eq!(incoming.correlation_id.len(), 36, "{}", incoming.correlation_id);
+    assert_eq!(
+        incoming.correlation_id.len(),
+        36,
+        "{}",
+        incoming.correlation_id
+    );
     assert!(
         incoming.reply_to.starts_with("amq.rabbitmq.reply-to"),
         "{}",
@@ -220,7 +237,10 @@ async fn request_tokens_gets_its_reply() {
     );
     assert_eq!(req.tokens, [TokenKind::LocalRecording]);
     assert!(req.bypass_waiting_room);
-    assert_eq!(req.request_id.as_deref(), Some(incoming.correlation_id.as_str()));
+    assert_eq!(
+        req.request_id.as_deref(),
+        Some(incoming.correlation_id.as_str())
+    );
     let deadline = req.deadline.expect("deadline set");
     let ahead = deadline - sent_at;
     assert!(
@@ -276,7 +296,10 @@ async fn twenty_concurrent_requests_each_get_their_own_reply() {
             .expect("task")
             .expect("reply");
         assert_eq!(reply.request_id(), format!("c-{i}"));
-        assert_eq!(reply.meeting_id().map(|m| m.get()), Some(85_012_340_000 + i as u64));
+        assert_eq!(
+            reply.meeting_id().map(|m| m.get()),
+            Some(85_012_340_000 + i as u64)
+        );
         assert_eq!(
             reply.tokens()[&TokenKind::LocalRecording].token,
             format!("tok-c-{i}-local_recording")
@@ -363,7 +386,8 @@ async fn malformed_reply_is_bad_reply_without_the_token() {
         async move { client.request_tokens("85012345678").await }
     });
     let incoming = worker.next().await;
-    let body = br#"{"request_id":"x","status":"ok","tokens":{"local_recording":"SECRET-TOKEN-VALUE"}}"#;
+    let body =
+        br#"{"request_id":"x","status":"ok","tokens":{"local_recording":"SECRET-TOKEN-VALUE"}}"#;
     worker
         .reply_raw(&incoming.reply_to, &incoming.correlation_id, body)
         .await;

@@ -105,12 +105,19 @@ async fn ok_reply_and_what_is_sent() {
     assert_eq!(body["meeting_url"], "https://zoom.us/j/85012345678?pwd=abc");
     assert_eq!(body["tokens"], serde_json::json!(["local_recording"]));
     assert_eq!(body["bypass_waiting_room"], true);
-    assert!(body["request_id"].as_str().is_some_and(|id| id.len() == 36), "{body}");
+    assert!(
+        body["request_id"].as_str().is_some_and(|id| id.len() == 36),
+        "{body}"
+    );
     let deadline = body["deadline"].as_str().expect("deadline sent");
-    let deadline = time::OffsetDateTime::parse(deadline, &time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339");
+    let deadline =
+        time::OffsetDateTime::parse(deadline, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339");
     let ahead = deadline - time::OffsetDateTime::now_utc();
-    assert!(ahead > time::Duration::seconds(25) && ahead <= time::Duration::seconds(30), "{ahead}");
+    assert!(
+        ahead > time::Duration::seconds(25) && ahead <= time::Duration::seconds(30),
+        "{ahead}"
+    );
 }
 
 #[tokio::test]
@@ -146,7 +153,10 @@ async fn unauthorized_gateway_timeout_and_other_errors() {
 
     let client = server.client();
     server.answer(504, "");
-    assert_eq!(client.request_tokens("85012345678").await, Err(ClientError::Timeout));
+    assert_eq!(
+        client.request_tokens("85012345678").await,
+        Err(ClientError::Timeout)
+    );
 
     server.answer(503, "draining");
     let result = client.request_tokens("85012345678").await;
@@ -163,9 +173,15 @@ async fn unauthorized_gateway_timeout_and_other_errors() {
     ));
 
     // A wrong base URL: the 404 is not a join reply.
-    let lost = Client::http(&format!("{}/nope", server.base), SecretString::from(KEY.to_owned()));
+    let lost = Client::http(
+        &format!("{}/nope", server.base),
+        SecretString::from(KEY.to_owned()),
+    );
     let result = lost.request_tokens("85012345678").await;
-    assert!(matches!(&result, Err(ClientError::Http(m)) if m.contains("404")), "{result:?}");
+    assert!(
+        matches!(&result, Err(ClientError::Http(m)) if m.contains("404")),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -174,12 +190,18 @@ async fn no_answer_times_out_on_the_client() {
     let started = Instant::now();
     let result = server
         .client()
-        .request(JoinRequest::for_meeting_url("85012345678"), Duration::from_millis(200))
+        .request(
+            JoinRequest::for_meeting_url("85012345678"),
+            Duration::from_millis(200),
+        )
         .await;
     assert_eq!(result, Err(ClientError::Timeout));
     let waited = started.elapsed();
     let expected = Duration::from_millis(200) + rectoken_client::REPLY_GRACE;
-    assert!(waited >= expected && waited < expected + Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= expected && waited < expected + Duration::from_secs(3),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +209,10 @@ async fn unreachable_ingress_is_an_http_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
-    let client = Client::http(&format!("http://{addr}"), SecretString::from(KEY.to_owned()));
+    let client = Client::http(
+        &format!("http://{addr}"),
+        SecretString::from(KEY.to_owned()),
+    );
     let result = client.request_tokens("85012345678").await;
     assert!(matches!(result, Err(ClientError::Http(_))), "{result:?}");
 }
@@ -206,7 +231,9 @@ async fn cli_run_over_http() {
         timeout: Duration::from_secs(5),
         queue: "rectoken.join".into(),
     };
-    let reply = rectoken_client::cli::run(args.clone()).await.expect("a reply");
+    let reply = rectoken_client::cli::run(args.clone())
+        .await
+        .expect("a reply");
     assert_eq!(reply.status(), JoinStatus::NotFound);
     let (_, body) = server.last_seen();
     assert_eq!(body["meeting_url"], "85012345678");
@@ -217,5 +244,8 @@ async fn cli_run_over_http() {
     wrong.join_key = Some(SecretString::from("nope".to_owned()));
     let err = rectoken_client::cli::run(wrong).await.expect_err("401");
     assert!(format!("{err:#}").contains("RECTOKEN_JOIN_KEY"), "{err:#}");
-    assert_eq!(err.downcast_ref::<ClientError>(), Some(&ClientError::Unauthorized));
+    assert_eq!(
+        err.downcast_ref::<ClientError>(),
+        Some(&ClientError::Unauthorized)
+    );
 }

@@ -5,9 +5,11 @@
 //! - [`join`]: the join request and reply messages of the public contract.
 //! - [`webhook`]: Zoom webhook signature verification and URL validation.
 //! - [`event`]: typed Zoom webhook events.
+//! - [`jobs`]: sync jobs and connection IDs.
 //! - [`oauth_state`]: the signed, expiring OAuth `state` parameter.
 
 pub mod event;
+pub mod jobs;
 pub mod join;
 pub mod meeting_id;
 pub mod oauth_state;

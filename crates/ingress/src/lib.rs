@@ -5,15 +5,24 @@
 //!   `ZOOM_*` variables plus an optional TOML file of further apps).
 //! - [`webhook`]: `POST /zoom/webhook[/{app}]`: verify, answer URL
 //!   validation, publish with confirms, answer 200 only after the confirm.
+//! - [`oauth`]: the OAuth connect flow (authorize, callback).
+//! - [`admin`]: the admin API (accounts, meeting map), bearer-protected.
+//! - [`join`]: `POST /join` and `GET /zoom/join-token` through the queue.
+//! - [`services`]: what those three share (store, vault, Zoom client, keys).
 //! - [`server`]: [`router`] and [`Ingress`], which binds first and serves
 //!   until the shutdown token fires, draining in-flight requests.
 //!
 //! The ingress holds no state of its own: every instance is interchangeable.
 
+pub mod admin;
 pub mod apps;
+pub mod join;
+pub mod oauth;
 pub mod server;
+pub mod services;
 pub mod webhook;
 
 pub use apps::{App, AppKind, Apps};
 pub use rectoken_runtime::HealthCheck;
 pub use server::{Ingress, IngressState, router};
+pub use services::Services;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::routing::post;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use rectoken_bus::Bus;
 use rectoken_runtime::{HealthCheck, HealthState, health_routes};
@@ -13,7 +13,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::apps::Apps;
+use crate::services::Services;
 use crate::webhook::{self, MAX_BODY_BYTES};
+use crate::{admin, join, oauth};
 
 /// Everything a handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -26,9 +28,12 @@ pub struct IngressState {
     pub checks: Arc<Vec<Arc<dyn HealthCheck>>>,
     /// The Prometheus recorder `/metrics` renders.
     pub metrics: PrometheusHandle,
-    /// The clock for the replay window (Unix seconds); a parameter so tests
-    /// can move it.
+    /// The clock for the replay window and OAuth state (Unix seconds); a
+    /// parameter so tests can move it.
     pub now: fn() -> i64,
+    /// OAuth, admin API and HTTP join (need the store); `None` in a
+    /// webhook-only ingress.
+    pub services: Option<Arc<Services>>,
 }
 
 impl IngressState {
@@ -40,7 +45,14 @@ impl IngressState {
             checks: Arc::new(checks),
             metrics: rectoken_telemetry::metrics_handle(),
             now: unix_now,
+            services: None,
         }
+    }
+
+    /// With the OAuth flow, admin API and join endpoints.
+    pub fn with_services(mut self, services: Services) -> Self {
+        self.services = Some(Arc::new(services));
+        self
     }
 }
 
@@ -70,8 +82,29 @@ pub fn router(state: IngressState) -> Router {
         // 413 for larger bodies; axum checks Content-Length up front and
         // stops reading a chunked body at the limit.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/zoom/oauth/authorize", get(oauth::authorize))
+        .route("/zoom/oauth/callback", get(oauth::callback))
+        .route("/join", post(join::post_join))
+        .route("/zoom/join-token", get(join::get_join_token))
+        .merge(admin_routes(state.clone()))
         .merge(health_routes())
         .with_state(state)
+}
+
+fn admin_routes(state: IngressState) -> Router<IngressState> {
+    Router::new()
+        .route("/admin/accounts", get(admin::list_accounts))
+        .route(
+            "/admin/accounts/{id}",
+            get(admin::get_account).delete(admin::delete_account),
+        )
+        .route("/admin/accounts/{id}/resync", post(admin::resync))
+        .route("/admin/meetings", get(admin::list_meetings))
+        .route("/admin/meetings/{id}", get(admin::get_meeting))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            admin::require_admin,
+        ))
 }
 
 /// A bound ingress, ready to run.

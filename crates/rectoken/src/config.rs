@@ -110,6 +110,47 @@ pub struct ZoomArgs {
     pub recording_token_path: String,
 }
 
+/// Encryption of credentials at rest.
+#[derive(Debug, Args)]
+pub struct CryptoArgs {
+    /// 32 bytes, base64: encrypts OAuth tokens at rest
+    /// (`openssl rand -base64 32`).
+    #[arg(
+        long = "encryption-key",
+        env = "RECTOKEN_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    pub encryption_key: SecretString,
+    /// The previous key, during a key rotation: read with it, never write.
+    #[arg(
+        long = "encryption-key-old",
+        env = "RECTOKEN_ENCRYPTION_KEY_OLD",
+        hide_env_values = true
+    )]
+    pub encryption_key_old: Option<SecretString>,
+}
+
+/// Zoom's rate limits as rectoken keeps to them.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// The customers' Zoom plan, for the per-account rate limits: `pro` or
+    /// `business` (Business, Education, Enterprise).
+    #[arg(
+        long = "zoom-plan",
+        env = "RECTOKEN_ZOOM_PLAN",
+        default_value = "business"
+    )]
+    pub plan: rectoken_vault::Plan,
+    /// Fraction of Zoom's per-second limits rectoken uses (the rest is left
+    /// to the customer's other apps and to clock jitter).
+    #[arg(
+        long = "zoom-rate-fraction",
+        env = "RECTOKEN_ZOOM_RATE_FRACTION",
+        default_value_t = 0.95
+    )]
+    pub fraction: f64,
+}
+
 /// `rectoken ingress` flags.
 #[derive(Debug, Args)]
 pub struct IngressArgs {
@@ -128,13 +169,10 @@ pub struct IngressArgs {
     /// (default `http://<HTTP_ADDR>`).
     #[arg(long = "public-url", env = "RECTOKEN_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// 32 bytes, base64: encrypts OAuth tokens at rest.
-    #[arg(
-        long = "encryption-key",
-        env = "RECTOKEN_ENCRYPTION_KEY",
-        hide_env_values = true
-    )]
-    pub encryption_key: SecretString,
+    #[command(flatten)]
+    pub crypto: CryptoArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Bearer token for the admin API (admin API off when unset).
     #[arg(
         long = "admin-token",

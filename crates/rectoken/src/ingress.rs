@@ -1,23 +1,31 @@
-//! `rectoken ingress`: wire the bus, the Redis probe and the router.
+//! `rectoken ingress`: wire the bus, the store, the vault and the router.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rectoken_bus::{Bus, Topology};
+use rectoken_bus::Topology;
 use rectoken_ingress::apps::{App, Apps};
-use rectoken_ingress::{HealthCheck, Ingress, IngressState, router};
+use rectoken_ingress::services::derive_state_key;
+use rectoken_ingress::{AppKind, HealthCheck, Ingress, IngressState, Services, router};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{IngressArgs, decode_encryption_key};
-use rectoken_store::RedisCheck;
+use crate::config::IngressArgs;
+use crate::core::{self, StoreCheck, is_memory};
 
 /// How long in-flight requests may take to finish after SIGTERM.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `POST /join` waits for a reply when the request names no
+/// deadline (the contract's default deadline plus a little).
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Run the ingress until `shutdown` fires.
 pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    decode_encryption_key(&args.encryption_key).map_err(anyhow::Error::msg)?;
+    if is_memory(&args.backends.amqp_url) || is_memory(&args.backends.redis_url) {
+        bail!("memory:// backends work only inside one process: use `rectoken dev`");
+    }
     let mut apps = Apps::single(App {
         name: String::new(),
         client_id: args.zoom.client_id.clone(),
@@ -28,29 +36,41 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
     if let Some(path) = &args.apps_file {
         apps.add_from_file(path)?;
     }
-    let topology = Topology::new(args.backends.queue_prefix.clone());
-    let bus: Arc<dyn Bus> = rectoken_bus::connect(args.backends.amqp_url.expose_secret(), topology)
-        .context("RECTOKEN_AMQP_URL")?;
-    let redis_url = args.backends.redis_url.expose_secret();
-    let mut checks: Vec<Arc<dyn HealthCheck>> = Vec::new();
-    if !redis_url.starts_with("memory:") {
-        let check = RedisCheck::new(redis_url)
-            .map_err(|e| anyhow::anyhow!("RECTOKEN_REDIS_URL is invalid: {e}"))?;
-        checks.push(Arc::new(check));
-    } else if !args
-        .backends
-        .amqp_url
-        .expose_secret()
-        .starts_with("memory:")
-    {
-        bail!("RECTOKEN_REDIS_URL=memory:// works only inside `rectoken dev`");
-    }
-    let state = IngressState::new(bus.clone(), apps, checks);
+    let core = core::build(
+        args.backends.amqp_url.expose_secret(),
+        args.backends.redis_url.expose_secret(),
+        Topology::new(args.backends.queue_prefix.clone()),
+        &args.zoom,
+        &args.crypto,
+        &args.limits,
+    )?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.http_addr));
+    let services = Services {
+        store: core.store.clone(),
+        vault: core.vault.clone(),
+        zoom: core.zoom.clone(),
+        public_url,
+        state_key: derive_state_key(&core.encryption_key),
+        user_level: args.zoom.app_kind == AppKind::User,
+        admin_token: args.admin_token.clone(),
+        join_key: args.join_key.clone(),
+        join_timeout: JOIN_TIMEOUT,
+    };
+    let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(StoreCheck(core.store.clone()))];
+    let state = IngressState::new(core.bus.clone(), apps, checks).with_services(services);
     let ingress = Ingress::bind(args.http_addr, router(state))
         .await
         .with_context(|| format!("cannot listen on {}", args.http_addr))?;
     let addr = ingress.local_addr()?;
-    tracing::info!(%addr, apps = ?ingress_app_names(&args), "ingress listening");
+    tracing::info!(
+        %addr,
+        admin_api = args.admin_token.is_some(),
+        join_endpoints = args.join_key.is_some(),
+        "ingress listening"
+    );
     let server = tokio::spawn(ingress.run(shutdown.clone()));
     shutdown.cancelled().await;
     match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
@@ -59,15 +79,7 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
         Ok(Err(e)) => tracing::error!(error = %e, "ingress task failed"),
         Err(_) => tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}"),
     }
-    bus.close().await;
+    core.bus.close().await;
     tracing::info!("ingress stopped");
     Ok(())
-}
-
-fn ingress_app_names(args: &IngressArgs) -> Vec<String> {
-    let mut names = vec!["default".to_owned()];
-    if let Some(path) = &args.apps_file {
-        names.push(format!("(+ apps from {})", path.display()));
-    }
-    names
 }

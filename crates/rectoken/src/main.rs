@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - `config`: the flags and environment variables of DESIGN.md.
+//! - `core`: the bus, store, Zoom client and vault every role builds.
 //! - `dev`: every role in one process, optionally with the simulator.
 //! - `ingress`: wires the ingress role (bus, Redis check, router).
 //! - `signals`: SIGTERM / Ctrl-C to a cancellation token.
@@ -10,6 +11,7 @@
 //! error enums.
 
 mod config;
+mod core;
 mod dev;
 mod ingress;
 mod signals;

@@ -253,10 +253,20 @@ mod tests {
         assert_eq!(member(b), "p:999999999999");
         assert_eq!(parse_member(&member(a)), Some(a));
         assert_eq!(parse_member(&member(b)), Some(b));
-        for bad in ["", "m", "m:", "x:000123456789", "m:123456789", "m:00012345678a", "m:000000000001"] {
+        for bad in [
+            "",
+            "m",
+            "m:",
+            "x:000123456789",
+            "m:123456789",
+            "m:00012345678a",
+            "m:000000000001",
+        ] {
             assert_eq!(parse_member(bad), None, "{bad}");
         }
-        assert!(member(MapKey::meeting(id(200_000_000))) < member(MapKey::meeting(id(1_000_000_000))));
+        assert!(
+            member(MapKey::meeting(id(200_000_000))) < member(MapKey::meeting(id(1_000_000_000)))
+        );
     }
 
     #[test]
@@ -265,7 +275,14 @@ mod tests {
         let pos = Position::of(k);
         assert_eq!(pos.bucket, (85_012_345_678u64 % 256) as u8);
         assert_eq!(Position::from_cursor(&pos.to_cursor()).unwrap(), pos);
-        for bad in ["", "zz:m:085012345678", "4e", "00:m:085012345678", "4e:q:085012345678", "4:m:085012345678"] {
+        for bad in [
+            "",
+            "zz:m:085012345678",
+            "4e",
+            "00:m:085012345678",
+            "4e:q:085012345678",
+            "4:m:085012345678",
+        ] {
             assert!(Position::from_cursor(bad).is_err(), "{bad}");
         }
     }

@@ -80,12 +80,18 @@ mod tests {
     #[test]
     fn connect_picks_backend_by_scheme() {
         assert!(connect("memory://", "").is_ok());
-        assert!(connect("redis://127.0.0.1:1/", "p.").is_ok(), "connects lazily");
+        assert!(
+            connect("redis://127.0.0.1:1/", "p.").is_ok(),
+            "connects lazily"
+        );
         assert!(matches!(
             connect("redis+cluster://h:1", ""),
             Err(StoreError::Unsupported(_))
         ));
-        assert!(matches!(connect("http://x", ""), Err(StoreError::InvalidUrl(_))));
+        assert!(matches!(
+            connect("http://x", ""),
+            Err(StoreError::InvalidUrl(_))
+        ));
         assert!(matches!(
             connect("redis://127.0.0.1:1/", "bad{"),
             Err(StoreError::InvalidInput(_))

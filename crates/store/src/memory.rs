@@ -283,7 +283,9 @@ impl Store for MemoryStore {
         let n = inner
             .maps
             .values()
-            .filter(|e| matches!(e, Entry::Live { mapping, .. } if mapping.account_id == account_id))
+            .filter(
+                |e| matches!(e, Entry::Live { mapping, .. } if mapping.account_id == account_id),
+            )
             .count();
         Ok(n as u64)
     }
@@ -334,9 +336,9 @@ impl Store for MemoryStore {
     async fn purge_account_mappings(&self, account_id: &str) -> Result<u64> {
         let mut inner = self.lock();
         let before = inner.maps.len();
-        inner
-            .maps
-            .retain(|_, e| !matches!(e, Entry::Live { mapping, .. } if mapping.account_id == account_id));
+        inner.maps.retain(
+            |_, e| !matches!(e, Entry::Live { mapping, .. } if mapping.account_id == account_id),
+        );
         inner.pmi_of_user.retain(|(a, _), _| a != account_id);
         Ok((before - inner.maps.len()) as u64)
     }
@@ -490,9 +492,10 @@ impl Store for MemoryStore {
         if !inner.lock_held(lease) {
             return Ok(false);
         }
-        inner
-            .locks
-            .insert(lease.name.clone(), (lease.fence, Instant::now() + ttl_ms(ttl)));
+        inner.locks.insert(
+            lease.name.clone(),
+            (lease.fence, Instant::now() + ttl_ms(ttl)),
+        );
         Ok(true)
     }
 
@@ -530,7 +533,10 @@ impl Store for MemoryStore {
             return Ok(());
         }
         let mut inner = self.lock();
-        let slot = inner.blocks.entry(account_id.to_owned()).or_insert(until_ms);
+        let slot = inner
+            .blocks
+            .entry(account_id.to_owned())
+            .or_insert(until_ms);
         *slot = (*slot).max(until_ms);
         Ok(())
     }
@@ -554,4 +560,96 @@ pub(crate) fn finish_page(
         None
     };
     (page.into_iter().map(|(_, k, m)| (k, m)).collect(), cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::model::Source;
+
+    fn key() -> MapKey {
+        MapKey::meeting(MeetingId::new(85_012_345_678).unwrap())
+    }
+
+    fn m(v: i64) -> Mapping {
+        Mapping {
+            account_id: "acc".into(),
+            owner_id: "host".into(),
+            source: Source::Webhook,
+            version_ms: v,
+            written_at_ms: 0,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn locks_expire_with_their_ttl() {
+        let s = MemoryStore::new();
+        let first = s
+            .try_lock("l", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(
+            s.try_lock("l", Duration::from_secs(10))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(s.renew_lock(&first, Duration::from_secs(10)).await.unwrap());
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(
+            s.try_lock("l", Duration::from_secs(10))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        // Expired: the holder can neither renew nor write fenced; a new
+        // holder gets a greater fence.
+        assert!(!s.renew_lock(&first, Duration::from_secs(10)).await.unwrap());
+        let second = s
+            .try_lock("l", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(second.fence > first.fence);
+        assert!(!s.unlock(&first).await.unwrap());
+        assert!(s.unlock(&second).await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tombstones_expire_after_seven_days() {
+        let s = MemoryStore::new();
+        assert_eq!(
+            s.remove_mapping(key(), "acc", 10).await.unwrap(),
+            WriteOutcome::Applied
+        );
+        tokio::time::advance(TOMBSTONE_TTL - Duration::from_secs(1)).await;
+        assert_eq!(
+            s.put_mapping(key(), &m(5), None).await.unwrap(),
+            WriteOutcome::Stale
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        // Gone: an old event (long past Zoom's retries) is accepted again.
+        assert_eq!(
+            s.put_mapping(key(), &m(5), None).await.unwrap(),
+            WriteOutcome::Applied
+        );
+    }
+
+    #[test]
+    fn pages_cut_at_the_limit_with_a_cursor_only_when_more_remain() {
+        let row = |n: u64| {
+            let k = MapKey::meeting(MeetingId::new(100_000_000 + n).unwrap());
+            (Position::of(k), k, m(1))
+        };
+        let (page, next) = finish_page(vec![row(1), row(2), row(3)], 2);
+        assert_eq!(page.len(), 2);
+        assert_eq!(next, Some(Position::of(page[1].0).to_cursor()));
+        let (page, next) = finish_page(vec![row(1), row(2)], 2);
+        assert_eq!((page.len(), next), (2, None));
+    }
 }

@@ -176,7 +176,10 @@ fn outcome(key: &str, s: &str) -> Result<WriteOutcome> {
         "applied" => Ok(WriteOutcome::Applied),
         "stale" => Ok(WriteOutcome::Stale),
         "duplicate" => Ok(WriteOutcome::Duplicate),
-        other => Err(StoreError::corrupt(key, format!("script answered {other:?}"))),
+        other => Err(StoreError::corrupt(
+            key,
+            format!("script answered {other:?}"),
+        )),
     }
 }
 
@@ -194,7 +197,10 @@ pub(crate) fn parse_mapping(key: &str, f: &[Option<String>]) -> Result<Option<Ma
     Ok(Some(Mapping {
         account_id: a.clone().ok_or_else(|| bad("account"))?,
         owner_id: o.clone().ok_or_else(|| bad("owner"))?,
-        source: s.as_deref().and_then(Source::parse).ok_or_else(|| bad("source"))?,
+        source: s
+            .as_deref()
+            .and_then(Source::parse)
+            .ok_or_else(|| bad("source"))?,
         version_ms: v.parse().map_err(|_| bad("version"))?,
         written_at_ms: w
             .as_deref()
@@ -276,7 +282,10 @@ fn parse_sync(key: &str, h: &HashMap<String, String>) -> Result<SyncStatus> {
 }
 
 /// Parse an account hash (`HGETALL`); `None` when empty.
-pub(crate) fn parse_account(key: &str, h: &HashMap<String, String>) -> Result<Option<AccountRecord>> {
+pub(crate) fn parse_account(
+    key: &str,
+    h: &HashMap<String, String>,
+) -> Result<Option<AccountRecord>> {
     if h.is_empty() {
         return Ok(None);
     }
@@ -941,7 +950,10 @@ mod tests {
         assert_eq!(m.account_id, "acc");
         assert_eq!(m.source, Source::Sync);
         assert_eq!((m.version_ms, m.written_at_ms), (17, 18));
-        assert_eq!(parse_mapping("k", &[None, None, None, None, None, None]).unwrap(), None);
+        assert_eq!(
+            parse_mapping("k", &[None, None, None, None, None, None]).unwrap(),
+            None
+        );
         let tomb = [s("acc"), None, None, s("17"), None, s("1")];
         assert_eq!(parse_mapping("k", &tomb).unwrap(), None);
         for bad in [
@@ -950,7 +962,10 @@ mod tests {
             [None, s("host"), s("sync"), s("17"), s("18"), None],
             [s("acc"), s("host"), s("sync"), s("17"), None, None],
         ] {
-            assert!(matches!(parse_mapping("k", &bad), Err(StoreError::Corrupt { .. })));
+            assert!(matches!(
+                parse_mapping("k", &bad),
+                Err(StoreError::Corrupt { .. })
+            ));
         }
         assert!(parse_mapping("k", &ok[..3]).is_err());
     }

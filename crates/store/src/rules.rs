@@ -189,10 +189,22 @@ mod tests {
         use WriteOutcome::*;
         let cur = m("a", "h1", 10);
         assert_eq!(decide_put(None, &cur), Applied);
-        assert_eq!(decide_put(Some(Stored::Live(&cur)), &m("a", "h2", 11)), Applied);
-        assert_eq!(decide_put(Some(Stored::Live(&cur)), &m("b", "h2", 11)), Applied);
-        assert_eq!(decide_put(Some(Stored::Live(&cur)), &m("a", "h2", 9)), Stale);
-        assert_eq!(decide_put(Some(Stored::Live(&cur)), &m("a", "h1", 10)), Duplicate);
+        assert_eq!(
+            decide_put(Some(Stored::Live(&cur)), &m("a", "h2", 11)),
+            Applied
+        );
+        assert_eq!(
+            decide_put(Some(Stored::Live(&cur)), &m("b", "h2", 11)),
+            Applied
+        );
+        assert_eq!(
+            decide_put(Some(Stored::Live(&cur)), &m("a", "h2", 9)),
+            Stale
+        );
+        assert_eq!(
+            decide_put(Some(Stored::Live(&cur)), &m("a", "h1", 10)),
+            Duplicate
+        );
         // written_at is not content.
         let mut again = cur.clone();
         again.written_at_ms = 99;
@@ -257,7 +269,13 @@ mod tests {
 
     #[test]
     fn bad_limits_are_rejected() {
-        for (per_second, burst) in [(0.0, 1), (-1.0, 1), (f64::NAN, 1), (f64::INFINITY, 1), (1.0, 0)] {
+        for (per_second, burst) in [
+            (0.0, 1),
+            (-1.0, 1),
+            (f64::NAN, 1),
+            (f64::INFINITY, 1),
+            (1.0, 0),
+        ] {
             assert!(emission_interval_us(RateLimit { per_second, burst }).is_err());
         }
     }

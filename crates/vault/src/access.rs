@@ -28,8 +28,12 @@ impl std::str::FromStr for Plan {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "pro" => Ok(Plan::Pro),
-            "business" | "business+" | "businessplus" | "business-plus" | "enterprise" => Ok(Plan::BusinessPlus),
-            other => Err(format!("unknown Zoom plan {other:?}: expected pro or business")),
+            "business" | "business+" | "businessplus" | "business-plus" | "enterprise" => {
+                Ok(Plan::BusinessPlus)
+            }
+            other => Err(format!(
+                "unknown Zoom plan {other:?}: expected pro or business"
+            )),
         }
     }
 }
@@ -144,7 +148,12 @@ impl ZoomAccess {
 
     /// Wait for the account's budget for `label`; `false` if it would take
     /// past `deadline`.
-    async fn admit(&self, account_id: &str, label: RateLabel, deadline: Instant) -> Result<bool, CallError> {
+    async fn admit(
+        &self,
+        account_id: &str,
+        label: RateLabel,
+        deadline: Instant,
+    ) -> Result<bool, CallError> {
         loop {
             match self
                 .vault
@@ -191,7 +200,8 @@ impl ZoomAccess {
                 }
                 Err(ApiError::RateLimited { retry_after, .. }) => {
                     let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
-                    let until = unix_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                    let until = unix_ms()
+                        .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     // Every worker of this account now waits, not just us.
                     self.vault.store().block_account(account_id, until).await?;
                     metrics::counter!("rectoken_zoom_429_total").increment(1);
@@ -218,12 +228,21 @@ mod tests {
 
     #[test]
     fn limits_stay_under_zoom_within_any_second() {
-        for (plan, zoom) in [(Plan::Pro, [30.0, 20.0, 10.0]), (Plan::BusinessPlus, [80.0, 60.0, 40.0])] {
+        for (plan, zoom) in [
+            (Plan::Pro, [30.0, 20.0, 10.0]),
+            (Plan::BusinessPlus, [80.0, 60.0, 40.0]),
+        ] {
             let l = ZoomLimits::for_plan(plan, 0.95);
             for (limit, zoom) in [l.light, l.medium, l.heavy].into_iter().zip(zoom) {
                 let window = limit.per_second + f64::from(limit.burst);
-                assert!(window <= zoom * 0.95 + 1e-9, "{plan:?}: {limit:?} vs {zoom}");
-                assert!(window >= zoom * 0.9, "{plan:?}: not wasting budget: {limit:?}");
+                assert!(
+                    window <= zoom * 0.95 + 1e-9,
+                    "{plan:?}: {limit:?} vs {zoom}"
+                );
+                assert!(
+                    window >= zoom * 0.9,
+                    "{plan:?}: not wasting budget: {limit:?}"
+                );
                 assert!(limit.burst >= 1);
             }
         }

@@ -48,7 +48,10 @@ impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyring")
             .field("current", &self.current.id)
-            .field("older", &self.older.iter().map(|k| &k.id).collect::<Vec<_>>())
+            .field(
+                "older",
+                &self.older.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -95,7 +98,10 @@ impl Keyring {
 
     /// From the base64 settings `RECTOKEN_ENCRYPTION_KEY` and
     /// `RECTOKEN_ENCRYPTION_KEY_OLD`.
-    pub fn from_base64(current: &SecretString, old: Option<&SecretString>) -> Result<Self, CryptoError> {
+    pub fn from_base64(
+        current: &SecretString,
+        old: Option<&SecretString>,
+    ) -> Result<Self, CryptoError> {
         let current = decode_key(current, "RECTOKEN_ENCRYPTION_KEY")?;
         let older = match old {
             Some(o) => vec![decode_key(o, "RECTOKEN_ENCRYPTION_KEY_OLD")?],
@@ -189,7 +195,10 @@ mod tests {
         assert_eq!(ring.open(&altered, "acct-1"), Err(CryptoError::Tampered));
         let mut short_nonce = sealed;
         short_nonce.nonce.pop();
-        assert_eq!(ring.open(&short_nonce, "acct-1"), Err(CryptoError::Tampered));
+        assert_eq!(
+            ring.open(&short_nonce, "acct-1"),
+            Err(CryptoError::Tampered)
+        );
     }
 
     #[test]
@@ -216,7 +225,12 @@ mod tests {
         let err = Keyring::from_base64(&short, None).unwrap_err();
         assert!(err.to_string().contains("16 bytes"), "{err}");
         let bad = SecretString::from("***".to_owned());
-        assert!(Keyring::from_base64(&ok, Some(&bad)).unwrap_err().to_string().contains("_OLD"));
+        assert!(
+            Keyring::from_base64(&ok, Some(&bad))
+                .unwrap_err()
+                .to_string()
+                .contains("_OLD")
+        );
         assert!(!format!("{:?}", Keyring::from_base64(&ok, None).unwrap()).contains("CQkJ"));
     }
 }

@@ -117,7 +117,12 @@ pub fn refresh_lock(account_id: &str) -> String {
 
 impl Vault {
     /// A vault over `store`, sealing with `keyring`, refreshing with `zoom`.
-    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, zoom: ZoomClient, options: VaultOptions) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+        zoom: ZoomClient,
+        options: VaultOptions,
+    ) -> Self {
         Self {
             store,
             keyring,
@@ -143,7 +148,8 @@ impl Vault {
             scope: tokens.scope.clone(),
         };
         let bytes = serde_json::to_vec(&plain).unwrap_or_default();
-        let expires_in_ms = i64::try_from(tokens.expires_in.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let expires_in_ms =
+            i64::try_from(tokens.expires_in.saturating_mul(1000)).unwrap_or(i64::MAX);
         StoredCredentials {
             sealed: self.keyring.seal(&bytes, account_id),
             refreshed_at_ms: now,
@@ -171,7 +177,11 @@ impl Vault {
 
     /// Zoom answered 401 to `rejected`: refresh once, unless another worker
     /// already replaced that token, and return the new one.
-    pub async fn after_unauthorized(&self, account_id: &str, rejected: &SecretString) -> Result<SecretString, VaultError> {
+    pub async fn after_unauthorized(
+        &self,
+        account_id: &str,
+        rejected: &SecretString,
+    ) -> Result<SecretString, VaultError> {
         self.obtain(account_id, Some(rejected)).await
     }
 
@@ -200,14 +210,23 @@ impl Vault {
     }
 
     /// Whether `creds` can be served as they are.
-    fn usable(&self, plain: &Plain, creds: &StoredCredentials, rejected: Option<&SecretString>) -> bool {
+    fn usable(
+        &self,
+        plain: &Plain,
+        creds: &StoredCredentials,
+        rejected: Option<&SecretString>,
+    ) -> bool {
         let min_ttl_ms = i64::try_from(self.options.min_ttl.as_millis()).unwrap_or(i64::MAX);
         let fresh = creds.access_expires_at_ms.saturating_sub(now_ms()) > min_ttl_ms;
         let is_rejected = rejected.is_some_and(|r| r.expose_secret() == plain.access_token);
         fresh && !is_rejected
     }
 
-    async fn obtain(&self, account_id: &str, rejected: Option<&SecretString>) -> Result<SecretString, VaultError> {
+    async fn obtain(
+        &self,
+        account_id: &str,
+        rejected: Option<&SecretString>,
+    ) -> Result<SecretString, VaultError> {
         let deadline = tokio::time::Instant::now() + self.options.wait_timeout;
         loop {
             let creds = self.load(account_id).await?;
@@ -215,7 +234,11 @@ impl Vault {
             if self.usable(&plain, &creds, rejected) {
                 return Ok(SecretString::from(plain.access_token));
             }
-            if let Some(lease) = self.store.try_lock(&refresh_lock(account_id), self.options.lock_ttl).await? {
+            if let Some(lease) = self
+                .store
+                .try_lock(&refresh_lock(account_id), self.options.lock_ttl)
+                .await?
+            {
                 let result = self.refresh_locked(account_id, &lease, rejected).await;
                 if let Err(e) = self.store.unlock(&lease).await {
                     tracing::warn!(account_id, error = %e, "could not release the refresh lock; it expires by itself");
@@ -226,11 +249,14 @@ impl Vault {
             // change (or the account to be disconnected).
             loop {
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(VaultError::Transient("timed out waiting for another worker's refresh".into()));
+                    return Err(VaultError::Transient(
+                        "timed out waiting for another worker's refresh".into(),
+                    ));
                 }
                 tokio::time::sleep(self.options.poll_interval).await;
                 let latest = self.load(account_id).await?;
-                if latest.refreshed_at_ms != creds.refreshed_at_ms || latest.sealed != creds.sealed {
+                if latest.refreshed_at_ms != creds.refreshed_at_ms || latest.sealed != creds.sealed
+                {
                     break;
                 }
                 // The holder may have died: its lock expires and we take over.
@@ -244,7 +270,11 @@ impl Vault {
 
     async fn lock_held(&self, account_id: &str) -> Result<bool, VaultError> {
         // Probe without keeping it: if we get it, nobody holds it.
-        match self.store.try_lock(&refresh_lock(account_id), Duration::from_millis(1)).await? {
+        match self
+            .store
+            .try_lock(&refresh_lock(account_id), Duration::from_millis(1))
+            .await?
+        {
             Some(lease) => {
                 let _ = self.store.unlock(&lease).await;
                 Ok(false)
@@ -273,19 +303,32 @@ impl Vault {
                 // The rotated refresh token is written before anyone uses
                 // the new access token, and only while we still hold the
                 // lock (fenced).
-                if !self.store.put_credentials(account_id, &sealed, Some(lease)).await? {
-                    metrics::counter!("rectoken_token_refresh_total", "outcome" => "lost_lock").increment(1);
-                    tracing::error!(account_id, "refresh lock lost before the rotated token was saved");
-                    return Err(VaultError::Transient("refresh lock lost before saving".into()));
+                if !self
+                    .store
+                    .put_credentials(account_id, &sealed, Some(lease))
+                    .await?
+                {
+                    metrics::counter!("rectoken_token_refresh_total", "outcome" => "lost_lock")
+                        .increment(1);
+                    tracing::error!(
+                        account_id,
+                        "refresh lock lost before the rotated token was saved"
+                    );
+                    return Err(VaultError::Transient(
+                        "refresh lock lost before saving".into(),
+                    ));
                 }
                 metrics::counter!("rectoken_token_refresh_total", "outcome" => "ok").increment(1);
                 tracing::info!(account_id, "access token refreshed");
                 Ok(tokens.access_token)
             }
             Err(e) if e.is_permanent() => {
-                metrics::counter!("rectoken_token_refresh_total", "outcome" => e.outcome()).increment(1);
+                metrics::counter!("rectoken_token_refresh_total", "outcome" => e.outcome())
+                    .increment(1);
                 let reason = match &e {
-                    OAuthError::InvalidClient(_) => "the app's client credentials were refused (invalid_client)",
+                    OAuthError::InvalidClient(_) => {
+                        "the app's client credentials were refused (invalid_client)"
+                    }
                     _ => "the refresh token was refused (invalid_grant): reconnect the account",
                 };
                 tracing::warn!(account_id, reason, "marking account disconnected");
@@ -302,7 +345,8 @@ impl Vault {
                 })
             }
             Err(e) => {
-                metrics::counter!("rectoken_token_refresh_total", "outcome" => e.outcome()).increment(1);
+                metrics::counter!("rectoken_token_refresh_total", "outcome" => e.outcome())
+                    .increment(1);
                 Err(VaultError::Transient(e.to_string()))
             }
         }

@@ -224,6 +224,10 @@ impl ZoomClient {
     }
 
     /// `GET /users/{userId}` (an ID, an email, or `me`).
+    ///
+    /// Here and in every method taking a `user_id`: `""`, `.` and `..` are
+    /// refused with [`ApiError::InvalidRequest`] without a request, as they
+    /// would address another endpoint.
     pub async fn get_user(
         &self,
         access: &SecretString,

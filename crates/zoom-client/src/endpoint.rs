@@ -189,7 +189,10 @@ mod tests {
         for e in Endpoint::ALL {
             let t = e.path_template();
             assert!(t.starts_with('/'), "{t}");
-            assert!(!t.contains('?') && !t.chars().any(|c| c.is_ascii_digit()), "{t}");
+            assert!(
+                !t.contains('?') && !t.chars().any(|c| c.is_ascii_digit()),
+                "{t}"
+            );
             assert_eq!(e.method() == "POST", e.label().is_none(), "{e}");
         }
     }

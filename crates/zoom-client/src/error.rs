@@ -81,7 +81,10 @@ impl OAuthError {
     /// [`InvalidClient`](Self::InvalidClient), the app) must be reconnected
     /// or reconfigured. Attendee disconnects on exactly these two.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, OAuthError::InvalidGrant(_) | OAuthError::InvalidClient(_))
+        matches!(
+            self,
+            OAuthError::InvalidGrant(_) | OAuthError::InvalidClient(_)
+        )
     }
 
     /// Whether retrying the same request later may succeed.
@@ -397,7 +400,9 @@ fn json_int(v: &Value) -> Option<i64> {
 }
 
 fn header_text(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn snippet_or_reason(status: u16, body: &[u8]) -> String {
@@ -540,9 +545,17 @@ mod tests {
                     message: s("No permission."),
                 },
             ),
-            (500, r#"{"code":500,"message":"boom"}"#, ApiError::Server { status: 500 }),
+            (
+                500,
+                r#"{"code":500,"message":"boom"}"#,
+                ApiError::Server { status: 500 },
+            ),
             (503, "", ApiError::Server { status: 503 }),
-            (502, "<html>Bad gateway</html>", ApiError::Server { status: 502 }),
+            (
+                502,
+                "<html>Bad gateway</html>",
+                ApiError::Server { status: 502 },
+            ),
             (599, "", ApiError::Server { status: 599 }),
         ];
         for (status, body, want) in cases {
@@ -651,7 +664,11 @@ mod tests {
             (r#"{"code":"124","message":"x"}"#, Some(124), "x"),
             (r#"{"code":1.5,"message":"x"}"#, None, "x"),
             (r#"{"code":null,"message":7}"#, None, "Unauthorized"),
-            ("{\"message\":\"line\\nbreak\\r\\n forged\"}", None, "line break forged"),
+            (
+                "{\"message\":\"line\\nbreak\\r\\n forged\"}",
+                None,
+                "line break forged",
+            ),
         ];
         for (body, code, message) in cases {
             assert_eq!(
@@ -671,7 +688,14 @@ mod tests {
         assert_eq!(message.chars().count(), MAX_SNIPPET_CHARS + 1);
         assert!(message.starts_with("<html> xxx") && message.ends_with('…'));
         let e = classify_api(meta(400), b"\xff\xfe bad", now());
-        assert!(matches!(e, ApiError::Other { status: 400, code: None, .. }));
+        assert!(matches!(
+            e,
+            ApiError::Other {
+                status: 400,
+                code: None,
+                ..
+            }
+        ));
         // Unknown status: no reason phrase, still a message.
         assert_eq!(
             api(499, ""),
@@ -878,7 +902,10 @@ mod tests {
         assert!(e.to_string().contains("SECRET_TOKEN_VALUE"), "premise");
         let d = describe_json_error(&e);
         assert!(!d.contains("SECRET"), "{d}");
-        assert!(d.starts_with("JSON of an unexpected shape at line 1"), "{d}");
+        assert!(
+            d.starts_with("JSON of an unexpected shape at line 1"),
+            "{d}"
+        );
         let e = serde_json::from_str::<T>(r#"{"expires_in":"#).unwrap_err();
         assert!(describe_json_error(&e).starts_with("truncated JSON"));
         let e = serde_json::from_str::<T>("<html>").unwrap_err();

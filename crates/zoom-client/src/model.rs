@@ -443,13 +443,34 @@ mod tests {
     #[test]
     fn token_set_refusals_name_the_field_not_the_value() {
         let cases = [
-            (json!({"refresh_token":"SECRET_R","expires_in":1}), "`access_token`"),
-            (json!({"access_token":"","refresh_token":"SECRET_R","expires_in":1}), "`access_token`"),
-            (json!({"access_token":"SECRET_A","expires_in":1}), "`refresh_token`"),
-            (json!({"access_token":"SECRET_A","refresh_token":7,"expires_in":1}), "`refresh_token`"),
-            (json!({"access_token":"SECRET_A","refresh_token":"SECRET_R"}), "`expires_in`"),
-            (json!({"access_token":"SECRET_A","refresh_token":"SECRET_R","expires_in":"SECRET_X"}), "`expires_in`"),
-            (json!({"access_token":"SECRET_A","refresh_token":"SECRET_R","expires_in":-1}), "`expires_in`"),
+            (
+                json!({"refresh_token":"SECRET_R","expires_in":1}),
+                "`access_token`",
+            ),
+            (
+                json!({"access_token":"","refresh_token":"SECRET_R","expires_in":1}),
+                "`access_token`",
+            ),
+            (
+                json!({"access_token":"SECRET_A","expires_in":1}),
+                "`refresh_token`",
+            ),
+            (
+                json!({"access_token":"SECRET_A","refresh_token":7,"expires_in":1}),
+                "`refresh_token`",
+            ),
+            (
+                json!({"access_token":"SECRET_A","refresh_token":"SECRET_R"}),
+                "`expires_in`",
+            ),
+            (
+                json!({"access_token":"SECRET_A","refresh_token":"SECRET_R","expires_in":"SECRET_X"}),
+                "`expires_in`",
+            ),
+            (
+                json!({"access_token":"SECRET_A","refresh_token":"SECRET_R","expires_in":-1}),
+                "`expires_in`",
+            ),
             (json!(["SECRET_A"]), "not a JSON object"),
         ];
         for (v, want) in cases {
@@ -458,7 +479,10 @@ mod tests {
             assert!(!e.contains("SECRET"), "{e}");
         }
         let e = parse_token_set(b"{\"access_token\":\"SECRET_A\"").unwrap_err();
-        assert!(e.starts_with("truncated JSON") && !e.contains("SECRET"), "{e}");
+        assert!(
+            e.starts_with("truncated JSON") && !e.contains("SECRET"),
+            "{e}"
+        );
         assert!(parse_token_set(b"").is_err());
     }
 
@@ -486,7 +510,11 @@ mod tests {
         assert_eq!(u.pmi, None);
         assert_eq!(u.role_id.as_deref(), Some("2"));
         assert_eq!(u.email, None);
-        for bad in [json!({"id":"u"}), json!({"account_id":"a"}), json!({"id":1,"account_id":"a"})] {
+        for bad in [
+            json!({"id":"u"}),
+            json!({"account_id":"a"}),
+            json!({"id":1,"account_id":"a"}),
+        ] {
             assert!(parse_user(&bytes(&bad)).is_err(), "{bad}");
         }
     }
@@ -551,12 +579,17 @@ mod tests {
 
     #[test]
     fn meeting() {
-        let body = json!({"id":"85123456789","uuid":"u==","host_id":"h","type":4,"pmi":"5551112222"});
+        let body =
+            json!({"id":"85123456789","uuid":"u==","host_id":"h","type":4,"pmi":"5551112222"});
         let m = parse_meeting(&bytes(&body)).unwrap();
         assert_eq!(m.id, mid(85_123_456_789));
         assert_eq!(m.meeting_type, Some(4));
         assert_eq!(m.pmi, Some(mid(5_551_112_222)));
-        for bad in [json!({"host_id":"h"}), json!({"id":85123456789u64}), json!({"id":1,"host_id":"h"})] {
+        for bad in [
+            json!({"host_id":"h"}),
+            json!({"id":85123456789u64}),
+            json!({"id":1,"host_id":"h"}),
+        ] {
             assert!(parse_meeting(&bytes(&bad)).is_err(), "{bad}");
         }
     }

@@ -121,7 +121,11 @@ mod tests {
             "1970-01-01T00:00:00Z",
             "Sat, 30 May 2020 22:59:59 GMT",
         ] {
-            assert_eq!(parse_retry_after(input, now()), Some(Duration::ZERO), "{input:?}");
+            assert_eq!(
+                parse_retry_after(input, now()),
+                Some(Duration::ZERO),
+                "{input:?}"
+            );
         }
     }
 

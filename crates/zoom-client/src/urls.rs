@@ -300,7 +300,13 @@ mod tests {
         ] {
             let e = base_url("api_url", bad).unwrap_err();
             assert!(
-                matches!(&e, ConfigError::InvalidUrl { field: "api_url", .. }),
+                matches!(
+                    &e,
+                    ConfigError::InvalidUrl {
+                        field: "api_url",
+                        ..
+                    }
+                ),
                 "{bad}: {e:?}"
             );
         }
@@ -366,10 +372,26 @@ mod tests {
             url("jill@example.com").unwrap(),
             "https://api.zoom.us/v2/users/jill@example.com"
         );
-        assert_eq!(url("50%2F").unwrap(), "https://api.zoom.us/v2/users/50%252F");
-        assert_eq!(url("%2e%2e").unwrap(), "https://api.zoom.us/v2/users/%252e%252e");
+        assert_eq!(
+            url("50%2F").unwrap(),
+            "https://api.zoom.us/v2/users/50%252F"
+        );
+        assert_eq!(
+            url("%2e%2e").unwrap(),
+            "https://api.zoom.us/v2/users/%252e%252e"
+        );
         assert_eq!(url("a b").unwrap(), "https://api.zoom.us/v2/users/a%20b");
-        for hostile in ["../meetings/1", "a/b", "a?b=c", "a#b", "a b", "%2F", "a\\b", "...", "%2e%2e"] {
+        for hostile in [
+            "../meetings/1",
+            "a/b",
+            "a?b=c",
+            "a#b",
+            "a b",
+            "%2F",
+            "a\\b",
+            "...",
+            "%2e%2e",
+        ] {
             let url = get_user_url(&a, hostile).unwrap();
             let segs: Vec<_> = url.path_segments().unwrap().collect();
             assert_eq!(segs.len(), 3, "{hostile} -> {url}");
@@ -381,7 +403,8 @@ mod tests {
         for refused in ["", ".", ".."] {
             let e = get_user_url(&a, refused).unwrap_err();
             assert!(matches!(e, ApiError::InvalidRequest(_)), "{refused:?}");
-            let e = super::list_meetings_url(&a, refused, ListType::Scheduled, None, 1).unwrap_err();
+            let e =
+                super::list_meetings_url(&a, refused, ListType::Scheduled, None, 1).unwrap_err();
             assert!(matches!(e, ApiError::InvalidRequest(_)), "{refused:?}");
             let e = user_token_url(&a, refused, UserTokenKind::Zak, None).unwrap_err();
             assert!(matches!(e, ApiError::InvalidRequest(_)), "{refused:?}");
@@ -417,7 +440,10 @@ mod tests {
         ] {
             assert_eq!(clamp_page_size(asked), sent);
             let url = super::list_users_url(&api(), None, asked);
-            assert!(url.as_str().ends_with(&format!("page_size={sent}")), "{url}");
+            assert!(
+                url.as_str().ends_with(&format!("page_size={sent}")),
+                "{url}"
+            );
         }
     }
 
@@ -425,11 +451,15 @@ mod tests {
     fn list_meetings_url() {
         let a = api();
         assert_eq!(
-            super::list_meetings_url(&a, "me", ListType::Scheduled, None, 300).unwrap().as_str(),
+            super::list_meetings_url(&a, "me", ListType::Scheduled, None, 300)
+                .unwrap()
+                .as_str(),
             "https://api.zoom.us/v2/users/me/meetings?type=scheduled&page_size=300"
         );
         assert_eq!(
-            super::list_meetings_url(&a, "u1", ListType::Upcoming, Some("tok"), 50).unwrap().as_str(),
+            super::list_meetings_url(&a, "u1", ListType::Upcoming, Some("tok"), 50)
+                .unwrap()
+                .as_str(),
             "https://api.zoom.us/v2/users/u1/meetings?type=upcoming&page_size=50&next_page_token=tok"
         );
     }
@@ -483,7 +513,8 @@ mod tests {
 
     #[test]
     fn the_recording_template_is_used_for_local_recording_only() {
-        let custom = PathTemplate::parse("/meetings/{meetingId}/jointoken/3rd_party_recording").unwrap();
+        let custom =
+            PathTemplate::parse("/meetings/{meetingId}/jointoken/3rd_party_recording").unwrap();
         let id = mid(5_551_112_222);
         assert_eq!(
             join_token_url(&api(), &custom, id, TokenKind::LocalRecording, false)
@@ -537,11 +568,15 @@ mod tests {
     fn user_token_urls() {
         let a = api();
         assert_eq!(
-            user_token_url(&a, "me", UserTokenKind::OnBehalf, Some(mid(85_123_456_789))).unwrap().as_str(),
+            user_token_url(&a, "me", UserTokenKind::OnBehalf, Some(mid(85_123_456_789)))
+                .unwrap()
+                .as_str(),
             "https://api.zoom.us/v2/users/me/token?type=onbehalf&meeting_id=85123456789"
         );
         assert_eq!(
-            user_token_url(&a, "u1", UserTokenKind::Zak, None).unwrap().as_str(),
+            user_token_url(&a, "u1", UserTokenKind::Zak, None)
+                .unwrap()
+                .as_str(),
             "https://api.zoom.us/v2/users/u1/token?type=zak"
         );
     }

@@ -1,0 +1,234 @@
+//! The admin API: account status and actions, and the meeting/PMI map.
+//! JSON only; every route needs `Authorization: Bearer {RECTOKEN_ADMIN_TOKEN}`
+//! (compared in constant time) and is 404 while no admin token is set.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rectoken_domain::meeting_id::MeetingId;
+use rectoken_store::{AccountRecord, MapKey, MapKind, Mapping, StoreError};
+use serde_json::{Value, json};
+
+use crate::oauth::enqueue_full_sync;
+use crate::server::IngressState;
+use crate::services::{bearer, secret_matches};
+
+/// Largest page of `GET /admin/meetings`.
+pub const MAX_PAGE: usize = 1000;
+/// Default page of `GET /admin/meetings`.
+pub const DEFAULT_PAGE: usize = 100;
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn store_error(e: &StoreError) -> Response {
+    tracing::warn!(error = %e, "admin API store error");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the store is unavailable; try again",
+    )
+}
+
+/// Middleware: 404 while the admin API is off, 401 without the right token.
+pub async fn require_admin(
+    State(state): State<IngressState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = state.services.as_ref().and_then(|s| s.admin_token.as_ref()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the admin API is off (set RECTOKEN_ADMIN_TOKEN)",
+        );
+    };
+    match bearer(request.headers()) {
+        Some(token) if secret_matches(token, expected) => next.run(request).await,
+        _ => {
+            metrics::counter!("rectoken_admin_unauthorized_total").increment(1);
+            error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong admin bearer token",
+            )
+        }
+    }
+}
+
+fn account_json(
+    rec: &AccountRecord,
+    mappings: Option<u64>,
+    creds: Option<&rectoken_store::StoredCredentials>,
+) -> Value {
+    json!({
+        "account_id": rec.account_id,
+        "app": rec.app,
+        "kind": rec.kind,
+        "user_id": rec.user_id,
+        "status": rec.status,
+        "connected_at_ms": rec.connected_at_ms,
+        "scopes": rec.scopes,
+        "last_error": rec.last_error,
+        "sync": rec.sync,
+        "mappings": mappings,
+        // Times only: tokens never leave the vault.
+        "credentials": creds.map(|c| json!({
+            "refreshed_at_ms": c.refreshed_at_ms,
+            "access_expires_at_ms": c.access_expires_at_ms,
+            "key_id": c.sealed.key_id,
+        })),
+    })
+}
+
+/// `GET /admin/accounts`.
+pub async fn list_accounts(State(state): State<IngressState>) -> Response {
+    let Some(services) = state.services.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "admin API is off");
+    };
+    let accounts = match services.store.list_accounts().await {
+        Ok(a) => a,
+        Err(e) => return store_error(&e),
+    };
+    let mut out = Vec::with_capacity(accounts.len());
+    for rec in &accounts {
+        let count = services.store.count_mappings(&rec.account_id).await.ok();
+        out.push(account_json(rec, count, None));
+    }
+    Json(json!({ "accounts": out })).into_response()
+}
+
+/// `GET /admin/accounts/{id}`.
+pub async fn get_account(State(state): State<IngressState>, Path(id): Path<String>) -> Response {
+    let Some(services) = state.services.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "admin API is off");
+    };
+    match services.store.account(&id).await {
+        Ok(Some(rec)) => {
+            let count = services.store.count_mappings(&id).await.ok();
+            let creds = services.store.credentials(&id).await.ok().flatten();
+            Json(account_json(&rec, count, creds.as_ref())).into_response()
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no account {id}")),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `POST /admin/accounts/{id}/resync`: enqueue a full sync.
+pub async fn resync(State(state): State<IngressState>, Path(id): Path<String>) -> Response {
+    let Some(services) = state.services.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "admin API is off");
+    };
+    match services.store.account(&id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no account {id}")),
+        Err(e) => return store_error(&e),
+    }
+    match enqueue_full_sync(&state, &id, "admin").await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"account_id": id, "sync": "enqueued"})),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(account_id = %id, error = %e, "could not enqueue a resync");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not enqueue the sync; try again",
+            )
+        }
+    }
+}
+
+/// `DELETE /admin/accounts/{id}`: forget the account, its credentials and
+/// its mappings.
+pub async fn delete_account(State(state): State<IngressState>, Path(id): Path<String>) -> Response {
+    let Some(services) = state.services.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "admin API is off");
+    };
+    match services.store.account(&id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no account {id}")),
+        Err(e) => return store_error(&e),
+    }
+    if let Err(e) = services.store.delete_account(&id).await {
+        return store_error(&e);
+    }
+    match services.store.purge_account_mappings(&id).await {
+        Ok(removed) => {
+            tracing::info!(account_id = %id, removed, "account deleted by admin");
+            Json(json!({"account_id": id, "deleted": true, "mappings_removed": removed}))
+                .into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+fn mapping_json(key: MapKey, m: &Mapping) -> Value {
+    json!({
+        "id": key.id.to_string(),
+        "kind": match key.kind { MapKind::Meeting => "meeting", MapKind::Pmi => "pmi" },
+        "account_id": m.account_id,
+        "host_id": m.owner_id,
+        "source": m.source,
+        "version_ms": m.version_ms,
+        "written_at_ms": m.written_at_ms,
+    })
+}
+
+/// `GET /admin/meetings?account_id=&cursor=&limit=`.
+pub async fn list_meetings(
+    State(state): State<IngressState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(services) = state.services.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "admin API is off");
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_PAGE,
+        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("limit must be 1..={MAX_PAGE}"),
+            );
+        }
+    };
+    let account = q
+        .get("account_id")
+        .map(String::as_str)
+        .filter(|a| !a.is_empty());
+    let cursor = q
+        .get("cursor")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
+    match services.store.list_mappings(account, cursor, limit).await {
+        Ok((items, next)) => Json(json!({
+            "meetings": items.iter().map(|(k, m)| mapping_json(*k, m)).collect::<Vec<_>>(),
+            "next_cursor": next,
+        }))
+        .into_response(),
+        Err(StoreError::InvalidInput(m)) => error(StatusCode::BAD_REQUEST, m),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `GET /admin/meetings/{id}`: a meeting ID or a PMI.
+pub async fn get_meeting(State(state): State<IngressState>, Path(id): Path<String>) -> Response {
+    let Some(services) = state.services.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "admin API is off");
+    };
+    let Ok(id) = id.parse::<MeetingId>() else {
+        return error(StatusCode::BAD_REQUEST, "not a meeting ID");
+    };
+    for key in [MapKey::meeting(id), MapKey::pmi(id)] {
+        match services.store.get_mapping(key).await {
+            Ok(Some(m)) => return Json(mapping_json(key, &m)).into_response(),
+            Ok(None) => {}
+            Err(e) => return store_error(&e),
+        }
+    }
+    error(StatusCode::NOT_FOUND, format!("meeting {id} is not mapped"))
+}

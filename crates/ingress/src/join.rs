@@ -1,0 +1,187 @@
+//! HTTP join endpoints for bots that cannot speak AMQP. Both go through the
+//! same `rectoken.join` queue as AMQP clients (direct reply-to), so every
+//! token worker serves them.
+//!
+//! - `POST /join`: a join request in, its reply out, with the HTTP status of
+//!   DESIGN.md (200 ok, 404 not_found, 400 invalid_request, 409
+//!   account_disconnected, 429 rate_limited, 502 zoom_error, 504 no reply).
+//! - `GET /zoom/join-token?meeting_id=…&key=…`: the bare recording token as
+//!   `text/plain`, or 404 — the shape of Recall.ai's `zoom.join_token_url`.
+//!
+//! Both are off (404) while `RECTOKEN_JOIN_KEY` is unset; a wrong key is 401.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rectoken_bus::{BusError, OutgoingMessage};
+use rectoken_domain::join::{
+    JoinReply, JoinStatus, TokenKind, decode_join_request, extract_request_id,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::server::IngressState;
+use crate::services::{Services, bearer, secret_matches};
+
+/// Extra wait past a request's deadline, for the reply to travel back.
+pub const REPLY_GRACE: Duration = Duration::from_secs(2);
+/// Longest wait for any reply, whatever deadline the request names.
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The join settings, or the response that says they are off.
+fn enabled(state: &IngressState) -> Result<&Services, Response> {
+    match state.services.as_deref() {
+        Some(s) if s.join_key.is_some() => Ok(s),
+        _ => Err(error(
+            StatusCode::NOT_FOUND,
+            "the join endpoints are off (set RECTOKEN_JOIN_KEY)",
+        )),
+    }
+}
+
+fn key_ok(services: &Services, presented: Option<&str>) -> bool {
+    match (&services.join_key, presented) {
+        (Some(expected), Some(p)) => secret_matches(p, expected),
+        _ => false,
+    }
+}
+
+/// Send a validated request body through the queue and wait for its reply.
+async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinReply, Response> {
+    let correlation = format!("http-{}", hex_id());
+    let message = OutgoingMessage::json(
+        "",
+        state.bus.topology().join_queue(),
+        body,
+        correlation.clone(),
+    )
+    .with_correlation_id(correlation);
+    match state.bus.request(message, wait).await {
+        Ok(reply) => serde_json::from_slice::<JoinReply>(&reply).map_err(|e| {
+            tracing::error!(error = %e, "a token worker sent a malformed reply");
+            error(
+                StatusCode::BAD_GATEWAY,
+                "malformed reply from the token worker",
+            )
+        }),
+        Err(BusError::ReplyTimeout(_)) => Err(error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "no token worker answered in time",
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not queue a join request");
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the queue is unavailable; try again",
+            ))
+        }
+    }
+}
+
+fn hex_id() -> String {
+    let bytes: [u8; 12] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How long to wait for a reply to a request with this deadline.
+fn wait_for(deadline: Option<OffsetDateTime>, default: Duration) -> Duration {
+    let wait = match deadline {
+        Some(d) => {
+            let left = d - OffsetDateTime::now_utc();
+            Duration::try_from(left).unwrap_or(Duration::ZERO)
+        }
+        None => default,
+    };
+    (wait + REPLY_GRACE).min(MAX_WAIT)
+}
+
+/// `POST /join`.
+pub async fn post_join(
+    State(state): State<IngressState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let services = match enabled(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !key_ok(services, bearer(&headers)) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong join key");
+    }
+    let request = match decode_join_request(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let reply =
+                JoinReply::invalid_request(extract_request_id(&body).unwrap_or_default(), &e);
+            metrics::counter!("rectoken_http_join_total", "status" => "invalid_request")
+                .increment(1);
+            return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
+        }
+    };
+    let wait = wait_for(request.deadline(), services.join_timeout);
+    match ask(&state, body, wait).await {
+        Ok(reply) => {
+            let status = reply.status();
+            metrics::counter!("rectoken_http_join_total", "status" => status.as_str()).increment(1);
+            let code =
+                StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+            (code, Json(reply)).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// `GET /zoom/join-token?meeting_id=…&key=…`.
+pub async fn get_join_token(
+    State(state): State<IngressState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let services = match enabled(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !key_ok(services, q.get("key").map(String::as_str)) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong key");
+    }
+    let not_found = || (StatusCode::NOT_FOUND, "no join token for this meeting").into_response();
+    let Some(meeting) = q.get("meeting_id") else {
+        return not_found();
+    };
+    let body = json!({
+        "request_id": format!("join-token-{}", hex_id()),
+        "meeting_url": meeting,
+        "tokens": ["local_recording"],
+    });
+    let body = Bytes::from(body.to_string());
+    if decode_join_request(&body).is_err() {
+        return not_found();
+    }
+    match ask(&state, body, wait_for(None, services.join_timeout)).await {
+        Ok(reply) if reply.status() == JoinStatus::Ok => {
+            match reply.tokens().get(&TokenKind::LocalRecording) {
+                Some(minted) => (
+                    StatusCode::OK,
+                    [
+                        (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
+                    minted.token.clone(),
+                )
+                    .into_response(),
+                None => not_found(),
+            }
+        }
+        // Recall treats anything but a token as "join without one": 404.
+        Ok(_) => not_found(),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,115 @@
+//! The parts of the ingress that need the store: the OAuth connect flow,
+//! the admin API and the HTTP join endpoints. Each is off (404) until its
+//! settings are given.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use rectoken_store::Store;
+use rectoken_vault::Vault;
+use rectoken_zoom::ZoomClient;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Everything the OAuth, admin and join handlers share.
+pub struct Services {
+    /// Shared state.
+    pub store: Arc<dyn Store>,
+    /// Credential vault.
+    pub vault: Vault,
+    /// Zoom client of the default app.
+    pub zoom: ZoomClient,
+    /// External base URL, for the OAuth `redirect_uri`.
+    pub public_url: String,
+    /// Key signing the OAuth `state` (derived from the encryption key).
+    pub state_key: [u8; 32],
+    /// Whether the default app is user-managed (credentials per user).
+    pub user_level: bool,
+    /// Bearer token of the admin API (`None`: admin API off).
+    pub admin_token: Option<SecretString>,
+    /// Key of the HTTP join endpoints (`None`: join endpoints off).
+    pub join_key: Option<SecretString>,
+    /// Longest an HTTP join waits for its reply when the request names no
+    /// deadline.
+    pub join_timeout: Duration,
+}
+
+impl Services {
+    /// The OAuth callback URL Zoom redirects to.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}/zoom/oauth/callback",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// Derive the OAuth state key from the encryption key, so no extra secret
+/// needs configuring and the encryption key itself never signs anything.
+pub fn derive_state_key(encryption_key: &[u8; 32]) -> [u8; 32] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(encryption_key) {
+        Ok(m) => m,
+        Err(_) => Hmac::<Sha256>::new(&Default::default()),
+    };
+    mac.update(b"rectoken oauth state v1");
+    mac.finalize().into_bytes().into()
+}
+
+/// Compare a presented secret with the configured one in constant time.
+pub fn secret_matches(presented: &str, expected: &SecretString) -> bool {
+    let expected = expected.expose_secret().as_bytes();
+    // `ct_eq` on slices of different lengths returns false without leaking
+    // where they differ; the length itself is not secret.
+    bool::from(presented.as_bytes().ct_eq(expected))
+}
+
+/// The bearer token of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Current Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_comparison() {
+        let s = SecretString::from("abc".to_owned());
+        assert!(secret_matches("abc", &s));
+        assert!(!secret_matches("abd", &s));
+        assert!(!secret_matches("ab", &s));
+        assert!(!secret_matches("", &s));
+    }
+
+    #[test]
+    fn state_key_is_derived_not_copied() {
+        let k = [7u8; 32];
+        assert_ne!(derive_state_key(&k), k);
+        assert_eq!(derive_state_key(&k), derive_state_key(&k));
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert("authorization", "Bearer  tok ".parse().unwrap());
+        assert_eq!(bearer(&h), Some("tok"));
+        h.insert("authorization", "Basic x".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! Build what every role shares from its configuration: the bus, the store,
+//! the Zoom client, the vault and rate-limited Zoom access.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use rectoken_bus::{Bus, Topology};
+use rectoken_store::Store;
+use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
+use rectoken_zoom::{ZoomClient, ZoomConfig};
+use secrecy::ExposeSecret;
+
+use crate::config::{CryptoArgs, LimitArgs, ZoomArgs};
+
+/// The shared parts of a role.
+pub struct Core {
+    /// Message bus.
+    pub bus: Arc<dyn Bus>,
+    /// Shared state.
+    pub store: Arc<dyn Store>,
+    /// Zoom client of the default app.
+    pub zoom: ZoomClient,
+    /// Credential vault.
+    pub vault: Vault,
+    /// Rate-limited Zoom calls for accounts.
+    pub access: ZoomAccess,
+    /// The key the OAuth state is derived from.
+    pub encryption_key: [u8; 32],
+}
+
+/// The Zoom client for the `ZOOM_*` settings.
+pub fn zoom_client(zoom: &ZoomArgs) -> anyhow::Result<ZoomClient> {
+    let mut config = ZoomConfig::new(zoom.client_id.clone(), zoom.client_secret.clone());
+    config.api_url = zoom.api_url.clone();
+    config.oauth_url = zoom.oauth_url.clone();
+    config.recording_token_path = zoom.recording_token_path.clone();
+    ZoomClient::new(config).context("invalid Zoom settings")
+}
+
+/// Connect the bus and the store and build the rest.
+pub fn build(
+    amqp_url: &str,
+    redis_url: &str,
+    topology: Topology,
+    zoom: &ZoomArgs,
+    crypto: &CryptoArgs,
+    limits: &LimitArgs,
+) -> anyhow::Result<Core> {
+    let keyring = Keyring::from_base64(&crypto.encryption_key, crypto.encryption_key_old.as_ref())
+        .map_err(anyhow::Error::msg)?;
+    let encryption_key =
+        crate::config::decode_encryption_key(&crypto.encryption_key).map_err(anyhow::Error::msg)?;
+    let bus = rectoken_bus::connect(amqp_url, topology).context("RECTOKEN_AMQP_URL")?;
+    let store = rectoken_store::connect(redis_url, "").context("RECTOKEN_REDIS_URL")?;
+    let zoom = zoom_client(zoom)?;
+    let vault = Vault::new(
+        store.clone(),
+        Arc::new(keyring),
+        zoom.clone(),
+        VaultOptions::default(),
+    );
+    let access = ZoomAccess::new(
+        vault.clone(),
+        ZoomLimits::for_plan(limits.plan, limits.fraction),
+    );
+    Ok(Core {
+        bus,
+        store,
+        zoom,
+        vault,
+        access,
+        encryption_key,
+    })
+}
+
+/// `/readyz` check of the store.
+pub struct StoreCheck(pub Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl rectoken_runtime::HealthCheck for StoreCheck {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| format!("unreachable: {e}"))
+    }
+}
+
+/// Whether a URL names an in-process backend.
+pub fn is_memory(url: &secrecy::SecretString) -> bool {
+    url.expose_secret().starts_with("memory:")
+}

@@ -1,0 +1,440 @@
+//! [`TokenWorker`]: one join request from delivery to reply.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use rectoken_bus::{Delivery, OutgoingMessage};
+use rectoken_domain::join::{
+    FailureStatus, JoinReply, JoinStatus, MintedToken, TokenKind, ValidJoinRequest, deadline_or_default,
+    decode_join_request, extract_request_id,
+};
+use rectoken_domain::meeting_id::MeetingId;
+use rectoken_runtime::consumer::{Handler, Outcome};
+use rectoken_store::{MapKey, Mapping, Source};
+use rectoken_zoom::UserTokenKind;
+use rectoken_zoom::endpoint::{LABEL_GET_MEETING, LABEL_JOIN_TOKEN, LABEL_USER_TOKEN};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::{ACCOUNTS_TTL, AccountCache};
+use crate::classify::{
+    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, Verdict, classify_call_error,
+    deadline_instant, expires_at, is_expired, pick_mapping, probe_miss, probed_key,
+    publish_failure, zoom_account_id,
+};
+use crate::telemetry::{
+    self, InFlight, STATUS_EXPIRED, STATUS_NO_REPLY_TO, STATUS_REQUESTER_GONE, STATUS_RETRY,
+};
+use crate::{TokenDeps, TokenOptions};
+
+/// rectoken's own state failed (Redis): the request should be retried, not
+/// answered with a guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transient(pub String);
+
+/// Who owns a meeting, as the map or a probe said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    key: MapKey,
+    /// The connection ID (credentials key).
+    account: String,
+    /// Host (meeting) or PMI owner.
+    host: String,
+}
+
+/// The token worker's request handler. Build one with [`TokenWorker::new`]
+/// to call [`TokenWorker::answer`] directly; [`crate::run`] builds its own
+/// and feeds it from `rectoken.join`.
+pub struct TokenWorker {
+    deps: TokenDeps,
+    options: TokenOptions,
+    accounts: AccountCache,
+    /// Cancelled when the worker is torn down without a drain (its `run`
+    /// future dropped): requests in flight stop and go back to the queue.
+    killed: CancellationToken,
+}
+
+fn unix_ms() -> i64 {
+    let now = OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl TokenWorker {
+    /// A worker over `deps`.
+    pub fn new(deps: TokenDeps, options: TokenOptions) -> Self {
+        Self::with_kill_switch(deps, options, CancellationToken::new())
+    }
+
+    pub(crate) fn with_kill_switch(
+        deps: TokenDeps,
+        options: TokenOptions,
+        killed: CancellationToken,
+    ) -> Self {
+        let accounts = AccountCache::new(deps.store.clone(), ACCOUNTS_TTL);
+        Self {
+            deps,
+            options,
+            accounts,
+            killed,
+        }
+    }
+
+    /// The reply to a valid request received at `received_at`: find the
+    /// owning account (map, then probe), mint every asked kind, and build
+    /// the reply. Never fails: when rectoken's own store is down the reply
+    /// is a `zoom_error` saying so (the queue consumer retries instead).
+    pub async fn answer(&self, req: ValidJoinRequest, received_at: OffsetDateTime) -> JoinReply {
+        match self.try_answer(&req, received_at).await {
+            Ok(reply) => reply,
+            Err(Transient(m)) => JoinReply::failure(
+                req.request_id(),
+                FailureStatus::ZoomError,
+                format!("rectoken's state store is unavailable ({m}); retry"),
+            )
+            .with_meeting_id(req.meeting_id()),
+        }
+    }
+
+    /// [`TokenWorker::answer`], with store trouble as `Err`.
+    pub async fn try_answer(
+        &self,
+        req: &ValidJoinRequest,
+        received_at: OffsetDateTime,
+    ) -> Result<JoinReply, Transient> {
+        let deadline = deadline_instant(
+            deadline_or_default(req, received_at),
+            OffsetDateTime::now_utc(),
+            Instant::now(),
+        );
+        let id = req.meeting_id();
+        let rid = req.request_id();
+        let owner = match self.find_owner(id, deadline).await {
+            Ok(owner) => owner,
+            Err(verdict) => return settle(rid, id, None, verdict),
+        };
+        match self.mint(req, &owner, deadline).await {
+            Ok(tokens) => Ok(JoinReply::ok(
+                rid,
+                id,
+                zoom_account_id(&owner.account),
+                owner.host.clone(),
+                tokens,
+            )),
+            Err(Verdict::Stale { message }) => {
+                match self
+                    .deps
+                    .store
+                    .remove_mapping(owner.key, &owner.account, unix_ms())
+                    .await
+                {
+                    Ok(outcome) => tracing::info!(
+                        meeting_id = %id, account_id = %owner.account, key = %owner.key, ?outcome,
+                        "Zoom no longer knows the meeting; stale mapping removed"
+                    ),
+                    Err(e) => tracing::warn!(
+                        meeting_id = %id, account_id = %owner.account, error = %e,
+                        "could not remove a stale mapping"
+                    ),
+                }
+                Ok(JoinReply::failure(
+                    rid,
+                    FailureStatus::NotFound,
+                    format!("{message}; its stale mapping was removed; join without a token"),
+                )
+                .with_meeting_id(id))
+            }
+            Err(verdict) => settle(rid, id, Some(&owner), verdict),
+        }
+    }
+
+    /// The owner from the map (meeting ID, then PMI), else from probing
+    /// the connected accounts when there are few.
+    async fn find_owner(&self, id: MeetingId, deadline: Instant) -> Result<Owner, Verdict> {
+        let store = &self.deps.store;
+        let (meeting, pmi) = tokio::join!(
+            store.get_mapping(MapKey::meeting(id)),
+            store.get_mapping(MapKey::pmi(id))
+        );
+        let transient = |e: rectoken_store::StoreError| Verdict::Transient {
+            message: e.to_string(),
+        };
+        if let Some((key, m)) = pick_mapping(id, meeting.map_err(transient)?, pmi.map_err(transient)?)
+        {
+            return Ok(Owner {
+                key,
+                account: m.account_id,
+                host: m.owner_id,
+            });
+        }
+        self.probe(id, deadline).await
+    }
+
+    /// Asks every connected account for the meeting, in parallel; the first
+    /// that has it is recorded in the map.
+    async fn probe(&self, id: MeetingId, deadline: Instant) -> Result<Owner, Verdict> {
+        let accounts = self
+            .accounts
+            .connected()
+            .await
+            .map_err(|e| Verdict::Transient {
+                message: e.to_string(),
+            })?;
+        if accounts.len() > self.options.probe_max_accounts {
+            return Err(Verdict::Reply {
+                status: FailureStatus::NotFound,
+                message: format!(
+                    "no connected account is known to own meeting {id}; join without a token"
+                ),
+            });
+        }
+        let zoom = &self.deps.zoom;
+        let mut asks: FuturesUnordered<_> = accounts
+            .iter()
+            .map(|account| async move {
+                let result = self
+                    .deps
+                    .access
+                    .call(account, LABEL_GET_MEETING, deadline, |token: SecretString| async move {
+                        let started = std::time::Instant::now();
+                        let r = zoom.get_meeting(&token, id).await;
+                        telemetry::zoom_call(started.elapsed());
+                        r
+                    })
+                    .await;
+                (account, result)
+            })
+            .collect();
+        let mut failures = Vec::new();
+        while let Some((account, result)) = asks.next().await {
+            match result {
+                Ok(meeting) => {
+                    let key = probed_key(id, meeting.meeting_type, meeting.pmi);
+                    let now = unix_ms();
+                    let mapping = Mapping {
+                        account_id: account.clone(),
+                        owner_id: meeting.host_id.clone(),
+                        source: Source::Probe,
+                        version_ms: now,
+                        written_at_ms: now,
+                    };
+                    // Answer even if the write fails: the next request probes again.
+                    match self.deps.store.put_mapping(key, &mapping, None).await {
+                        Ok(outcome) => tracing::info!(
+                            meeting_id = %id, account_id = %account, %key, ?outcome,
+                            "probe found the owner of an unmapped meeting"
+                        ),
+                        Err(e) => tracing::warn!(
+                            meeting_id = %id, account_id = %account, error = %e,
+                            "probe found the owner but could not record the mapping"
+                        ),
+                    }
+                    return Ok(Owner {
+                        key,
+                        account: account.clone(),
+                        host: meeting.host_id,
+                    });
+                }
+                Err(e) => failures.push(classify_call_error(&e, account, id, Purpose::Probe)),
+            }
+        }
+        Err(probe_miss(id, accounts.len(), failures))
+    }
+
+    /// Mints every asked kind, in parallel; the first failure ends it.
+    async fn mint(
+        &self,
+        req: &ValidJoinRequest,
+        owner: &Owner,
+        deadline: Instant,
+    ) -> Result<BTreeMap<TokenKind, MintedToken>, Verdict> {
+        let id = req.meeting_id();
+        let bypass = req.bypass_waiting_room();
+        let zoom = &self.deps.zoom;
+        let access = &self.deps.access;
+        let account = owner.account.as_str();
+        let host = owner.host.as_str();
+        let mints = req.tokens().iter().map(|&kind| async move {
+            let result = match kind {
+                TokenKind::OnBehalf => {
+                    access
+                        .call(account, LABEL_USER_TOKEN, deadline, |token: SecretString| async move {
+                            let started = std::time::Instant::now();
+                            let r = zoom
+                                .user_token(&token, host, UserTokenKind::OnBehalf, Some(id))
+                                .await;
+                            telemetry::zoom_call(started.elapsed());
+                            r.map(|t| (t, ONBEHALF_EXPIRE_IN_SECS))
+                        })
+                        .await
+                }
+                _ => {
+                    access
+                        .call(account, LABEL_JOIN_TOKEN, deadline, |token: SecretString| async move {
+                            let started = std::time::Instant::now();
+                            let r = zoom.join_token(&token, id, kind, bypass).await;
+                            telemetry::zoom_call(started.elapsed());
+                            r.map(|t| (t.token, t.expire_in))
+                        })
+                        .await
+                }
+            };
+            match result {
+                Ok((token, expire_in)) => Ok((
+                    kind,
+                    MintedToken::new(
+                        token.expose_secret(),
+                        expires_at(OffsetDateTime::now_utc(), expire_in),
+                    ),
+                )),
+                Err(e) => Err(classify_call_error(&e, account, id, Purpose::Mint(kind))),
+            }
+        });
+        let minted = futures_util::future::try_join_all(mints).await?;
+        Ok(minted.into_iter().collect())
+    }
+
+    /// Publishes `reply` to `reply_to` (default exchange, correlation ID
+    /// copied, transient, confirmed) and says how to settle the request.
+    async fn deliver(
+        &self,
+        delivery: &Delivery,
+        reply_to: &str,
+        reply: JoinReply,
+        started: std::time::Instant,
+    ) -> Outcome {
+        let body = match serde_json::to_vec(&reply) {
+            Ok(b) => b,
+            Err(e) => return Outcome::Poison(format!("cannot encode the reply: {e}")),
+        };
+        let message_id = format!(
+            "join-reply-{}",
+            delivery
+                .correlation_id
+                .as_deref()
+                .or(delivery.message_id.as_deref())
+                .unwrap_or("anonymous")
+        );
+        let mut message = OutgoingMessage::json("", reply_to, body, message_id).transient();
+        message.correlation_id = delivery.correlation_id.clone();
+        let elapsed = || started.elapsed();
+        match self.deps.bus.publish(message).await {
+            Ok(()) => {
+                let status = reply.status().as_str();
+                telemetry::count(status);
+                telemetry::duration(elapsed());
+                tracing::info!(
+                    request_id = ?reply.request_id(),
+                    meeting_id = ?reply.meeting_id().map(|m| m.get()),
+                    account_id = reply.account_id().unwrap_or(""),
+                    status,
+                    duration_ms = elapsed().as_secs_f64() * 1e3,
+                    error = reply.error().unwrap_or(""),
+                    "join request answered"
+                );
+                Outcome::Done
+            }
+            Err(e) => match publish_failure(&e) {
+                PublishFailure::RequesterGone => {
+                    telemetry::count(STATUS_REQUESTER_GONE);
+                    tracing::info!(
+                        request_id = ?reply.request_id(),
+                        status = STATUS_REQUESTER_GONE,
+                        duration_ms = elapsed().as_secs_f64() * 1e3,
+                        error = %e,
+                        "the requester is gone; reply dropped"
+                    );
+                    Outcome::Skip(STATUS_REQUESTER_GONE)
+                }
+                PublishFailure::Retry => {
+                    telemetry::count(STATUS_RETRY);
+                    Outcome::Retry(format!("could not publish the join reply: {e}"))
+                }
+            },
+        }
+    }
+}
+
+/// The reply for a failure verdict, or `Err` for a transient one.
+fn settle(
+    rid: &str,
+    id: MeetingId,
+    owner: Option<&Owner>,
+    verdict: Verdict,
+) -> Result<JoinReply, Transient> {
+    let (status, message) = match verdict {
+        Verdict::Transient { message } => return Err(Transient(message)),
+        Verdict::Stale { message } => (FailureStatus::NotFound, message),
+        Verdict::Reply { status, message } => (status, message),
+    };
+    let reply = JoinReply::failure(rid, status, message).with_meeting_id(id);
+    Ok(match owner {
+        Some(o) => reply
+            .with_account_id(zoom_account_id(&o.account))
+            .with_host_id(o.host.clone()),
+        None => reply,
+    })
+}
+
+#[async_trait]
+impl Handler for TokenWorker {
+    fn name(&self) -> &'static str {
+        "join"
+    }
+
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let received_at = OffsetDateTime::now_utc();
+        let started = std::time::Instant::now();
+        let _in_flight = InFlight::start();
+        let req = match decode_join_request(&delivery.body) {
+            Ok(req) => req,
+            Err(e) => {
+                let Some(reply_to) = delivery.reply_to.as_deref() else {
+                    telemetry::count(JoinStatus::InvalidRequest.as_str());
+                    return Outcome::Poison(format!("invalid join request without reply_to: {e}"));
+                };
+                let rid = extract_request_id(&delivery.body).unwrap_or_default();
+                let reply = JoinReply::invalid_request(rid, &e);
+                return self.deliver(delivery, reply_to, reply, started).await;
+            }
+        };
+        if is_expired(deadline_or_default(&req, received_at), received_at) {
+            telemetry::count(STATUS_EXPIRED);
+            tracing::info!(
+                request_id = ?req.request_id(),
+                meeting_id = req.meeting_id().get(),
+                status = STATUS_EXPIRED,
+                "join request past its deadline; dropped"
+            );
+            return Outcome::Skip(STATUS_EXPIRED);
+        }
+        let Some(reply_to) = delivery.reply_to.as_deref() else {
+            telemetry::count(STATUS_NO_REPLY_TO);
+            return Outcome::Poison("no reply_to".into());
+        };
+        let work = async {
+            match self.try_answer(&req, received_at).await {
+                Ok(reply) => self.deliver(delivery, reply_to, reply, started).await,
+                Err(Transient(m)) => {
+                    telemetry::count(STATUS_RETRY);
+                    tracing::warn!(
+                        request_id = ?req.request_id(),
+                        meeting_id = req.meeting_id().get(),
+                        error = %m,
+                        "store unavailable; the join request will be retried"
+                    );
+                    Outcome::Retry(m)
+                }
+            }
+        };
+        tokio::select! {
+            outcome = work => outcome,
+            () = self.killed.cancelled() => {
+                Outcome::Retry("the worker stopped before answering".into())
+            }
+        }
+    }
+}

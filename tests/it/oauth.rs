@@ -1,0 +1,536 @@
+//! Connecting accounts, against real Redis and RabbitMQ and the simulator:
+//! the whole OAuth flow, bad states, the admin declining, re-connects; the
+//! vault's single refresh under concurrency, a refresh token that died
+//! elsewhere, no token in clear in Redis, key rotation; the admin API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::StreamExt;
+use rectoken_bus::rabbit::{RabbitBus, RabbitOptions};
+use rectoken_bus::{Bus, Topology};
+use rectoken_ingress::apps::{App, AppKind, Apps};
+use rectoken_ingress::services::derive_state_key;
+use rectoken_ingress::{Ingress, IngressState, Services, router};
+use rectoken_store::{AccountStatus, Store, StoredCredentials};
+use rectoken_tests::{amqp_url, delete_topology, redis_url, unique_prefix};
+use rectoken_vault::{Keyring, Vault, VaultError, VaultOptions};
+use rectoken_zoom::{ZoomClient, ZoomConfig};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use tokio_util::sync::CancellationToken;
+use zoom_sim::{Sim, SimConfig};
+
+const CLIENT_ID: &str = "it-client";
+const CLIENT_SECRET: &str = "it-client-secret";
+const WEBHOOK_SECRET: &str = "it-webhook-secret";
+const ADMIN: &str = "admin-token-for-tests";
+
+struct Env {
+    sim: Sim,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    base: String,
+    prefix: String,
+    keyring: Arc<Keyring>,
+    zoom: ZoomClient,
+    shutdown: CancellationToken,
+    http: reqwest::Client,
+}
+
+fn key(b: u8) -> SecretBox<[u8; 32]> {
+    SecretBox::new(Box::new([b; 32]))
+}
+
+fn zoom_for(sim_addr: std::net::SocketAddr) -> ZoomClient {
+    let mut cfg = ZoomConfig::new(CLIENT_ID, SecretString::from(CLIENT_SECRET.to_owned()));
+    cfg.api_url = format!("http://{sim_addr}/v2");
+    cfg.oauth_url = format!("http://{sim_addr}/oauth");
+    ZoomClient::new(cfg).unwrap()
+}
+
+impl Env {
+    async fn start(name: &str) -> Env {
+        let (sim, sim_addr) = Sim::spawn(SimConfig::for_tests(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            WEBHOOK_SECRET,
+        ))
+        .await
+        .unwrap();
+        sim.seed_demo().unwrap();
+        let prefix = unique_prefix(name);
+        let store = rectoken_store::connect(&redis_url(), &prefix).unwrap();
+        let bus: Arc<dyn Bus> = Arc::new(RabbitBus::start(
+            &amqp_url(),
+            Topology::new(prefix.clone()),
+            RabbitOptions::default(),
+        ));
+        tokio::time::timeout(Duration::from_secs(20), bus.wait_connected())
+            .await
+            .unwrap();
+        let keyring = Arc::new(Keyring::new(&key(1), &[]));
+        let zoom = zoom_for(sim_addr);
+        let vault = Vault::new(
+            store.clone(),
+            keyring.clone(),
+            zoom.clone(),
+            VaultOptions::default(),
+        );
+        let listener_addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        // Bind first so the public URL (redirect_uri) is known.
+        let std_listener = std::net::TcpListener::bind(listener_addr).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        drop(std_listener);
+        let services = Services {
+            store: store.clone(),
+            vault,
+            zoom: zoom.clone(),
+            public_url: format!("http://{addr}"),
+            state_key: derive_state_key(&[9u8; 32]),
+            user_level: false,
+            admin_token: Some(SecretString::from(ADMIN.to_owned())),
+            join_key: None,
+            join_timeout: Duration::from_secs(5),
+        };
+        let apps = Apps::single(App {
+            name: String::new(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            kind: AppKind::Account,
+        });
+        let state = IngressState::new(bus.clone(), apps, vec![]).with_services(services);
+        let ingress = Ingress::bind(addr, router(state)).await.unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(ingress.run(shutdown.clone()));
+        Env {
+            sim,
+            store,
+            bus,
+            base: format!("http://{addr}"),
+            prefix,
+            keyring,
+            zoom,
+            shutdown,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Authorize → Zoom (sim) → callback; returns the callback's status and page.
+    async fn connect(&self) -> (u16, String) {
+        let authorize = self
+            .http
+            .get(format!("{}/zoom/oauth/authorize", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(authorize.status(), 302);
+        let to_zoom = authorize.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            to_zoom.contains("response_type=code")
+                && to_zoom.contains(&format!("client_id={CLIENT_ID}")),
+            "{to_zoom}"
+        );
+        assert!(
+            to_zoom.contains("redirect_uri=http%3A%2F%2F127.0.0.1"),
+            "{to_zoom}"
+        );
+        let consent = self.http.get(&to_zoom).send().await.unwrap();
+        assert_eq!(consent.status(), 302, "the simulator redirects back");
+        let back = consent.headers()["location"].to_str().unwrap().to_owned();
+        assert!(back.starts_with(&self.base), "{back}");
+        let page = self.http.get(&back).send().await.unwrap();
+        (page.status().as_u16(), page.text().await.unwrap())
+    }
+
+    async fn finish(self) {
+        self.shutdown.cancel();
+        self.bus.close().await;
+        delete_topology(&amqp_url(), &Topology::new(self.prefix.clone())).await;
+    }
+}
+
+#[tokio::test]
+async fn connect_flow_stores_credentials_and_enqueues_a_sync() {
+    let env = Env::start("oauth-flow").await;
+    let (status, page) = env.connect().await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("demo") && page.contains("connected"),
+        "{page}"
+    );
+
+    let account = env
+        .store
+        .account("demo")
+        .await
+        .unwrap()
+        .expect("account recorded");
+    assert_eq!(account.status, AccountStatus::Connected);
+    assert_eq!(account.kind, "account");
+    assert!(!account.scopes.is_empty());
+    let creds = env
+        .store
+        .credentials("demo")
+        .await
+        .unwrap()
+        .expect("credentials stored");
+    assert_eq!(creds.sealed.key_id, env.keyring.current_id());
+
+    // The first sync is enqueued on rectoken.sync.
+    let mut stream = env
+        .bus
+        .consume(&env.bus.topology().sync_queue(), 1)
+        .await
+        .unwrap();
+    let job = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&job.body).unwrap();
+    assert_eq!(body["job"], "full_sync");
+    assert_eq!(body["account_id"], "demo");
+    job.ack().await.unwrap();
+    drop(stream);
+
+    // A re-connect replaces the credentials, never duplicates the account.
+    let (status, _) = env.connect().await;
+    assert_eq!(status, 200);
+    let accounts = env.store.list_accounts().await.unwrap();
+    assert_eq!(
+        accounts.iter().filter(|a| a.account_id == "demo").count(),
+        1
+    );
+    let again = env.store.credentials("demo").await.unwrap().unwrap();
+    assert_ne!(again.sealed, creds.sealed, "new tokens stored");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn forged_expired_and_declined_callbacks_store_nothing() {
+    let env = Env::start("oauth-bad").await;
+    for query in [
+        "code=abc",
+        "code=abc&state=forged.state",
+        "code=abc&state=",
+        "code=abc&state=%0d%0aSet-Cookie:%20x=1",
+    ] {
+        let page = env
+            .http
+            .get(format!("{}/zoom/oauth/callback?{query}", env.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 400, "{query}");
+        assert!(
+            page.headers().get("set-cookie").is_none(),
+            "no header injection"
+        );
+    }
+    // A state signed with another key (a different deployment) is refused.
+    let foreign =
+        rectoken_domain::oauth_state::issue(b"another key", "default", 1_800_000_000, [0; 16]);
+    let page = env
+        .http
+        .get(format!(
+            "{}/zoom/oauth/callback?code=abc&state={foreign}",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    // An expired state: issued 11 minutes ago with our key.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let old = rectoken_domain::oauth_state::issue(
+        &derive_state_key(&[9u8; 32]),
+        "default",
+        now - 11 * 60,
+        [1; 16],
+    );
+    let page = env
+        .http
+        .get(format!(
+            "{}/zoom/oauth/callback?code=abc&state={old}",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("expired"));
+    // The admin declines at Zoom.
+    let mut settings = env.sim.oauth_settings();
+    settings.decline = true;
+    env.sim.set_oauth_settings(settings);
+    let (status, page) = env.connect().await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("access_denied") && page.contains("Nothing was stored"),
+        "{page}"
+    );
+    // Zoom's error text is escaped, not rendered.
+    let page = env
+        .http
+        .get(format!(
+            "{}/zoom/oauth/callback?error=%3Cscript%3Ealert(1)%3C/script%3E",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let text = page.text().await.unwrap();
+    assert!(
+        !text.contains("<script>") && text.contains("&lt;script&gt;"),
+        "{text}"
+    );
+
+    assert!(
+        env.store.list_accounts().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    assert!(env.store.credentials("demo").await.unwrap().is_none());
+    env.finish().await;
+}
+
+async fn expire_access_token(store: &Arc<dyn Store>, account: &str) -> StoredCredentials {
+    let creds = store.credentials(account).await.unwrap().unwrap();
+    let expired = StoredCredentials {
+        access_expires_at_ms: 0,
+        ..creds.clone()
+    };
+    assert!(
+        store
+            .put_credentials(account, &expired, None)
+            .await
+            .unwrap()
+    );
+    expired
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_an_expired_token_refresh_once() {
+    let env = Env::start("oauth-refresh").await;
+    assert_eq!(env.connect().await.0, 200);
+    expire_access_token(&env.store, "demo").await;
+    let before = env.sim.stats().oauth_refreshes;
+    // Four "workers", each with its own vault over the same store.
+    let vaults: Vec<Vault> = (0..4)
+        .map(|_| {
+            Vault::new(
+                env.store.clone(),
+                env.keyring.clone(),
+                env.zoom.clone(),
+                VaultOptions::default(),
+            )
+        })
+        .collect();
+    let asks = (0..32).map(|i| {
+        let vault = vaults[i % 4].clone();
+        async move { vault.access_token("demo").await }
+    });
+    let tokens: Vec<_> = futures_util::future::join_all(asks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        env.sim.stats().oauth_refreshes - before,
+        1,
+        "exactly one refresh for 32 requests"
+    );
+    let first = tokens[0].expose_secret().to_owned();
+    assert!(
+        tokens.iter().all(|t| t.expose_secret() == first),
+        "everyone got the new token"
+    );
+    // And it works at Zoom.
+    let me = env.zoom.me(&tokens[0]).await.unwrap();
+    assert_eq!(me.account_id, "demo");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn refresh_token_that_died_elsewhere_disconnects_the_account() {
+    let env = Env::start("oauth-dead").await;
+    assert_eq!(env.connect().await.0, 200);
+    // Someone else (an old deployment, a copied database) refreshes with our
+    // refresh token: Zoom rotates it and ours is dead.
+    let creds = env.store.credentials("demo").await.unwrap().unwrap();
+    let plain: serde_json::Value =
+        serde_json::from_slice(&env.keyring.open(&creds.sealed, "demo").unwrap()).unwrap();
+    let stolen = SecretString::from(plain["refresh_token"].as_str().unwrap().to_owned());
+    env.zoom.refresh(&stolen).await.unwrap();
+
+    expire_access_token(&env.store, "demo").await;
+    let vault = Vault::new(
+        env.store.clone(),
+        env.keyring.clone(),
+        env.zoom.clone(),
+        VaultOptions::default(),
+    );
+    let err = vault.access_token("demo").await.unwrap_err();
+    assert!(matches!(err, VaultError::Disconnected { .. }), "{err:?}");
+    let account = env.store.account("demo").await.unwrap().unwrap();
+    assert_eq!(account.status, AccountStatus::Disconnected);
+    assert!(account.last_error.unwrap().contains("invalid_grant"));
+    // Later callers learn it without calling Zoom again.
+    let refreshes = env.sim.stats().oauth_refreshes;
+    assert!(matches!(
+        vault.access_token("demo").await,
+        Err(VaultError::Disconnected { .. })
+    ));
+    assert_eq!(env.sim.stats().oauth_refreshes, refreshes);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn redis_holds_no_token_in_clear_and_old_keys_still_read() {
+    let env = Env::start("oauth-clear").await;
+    assert_eq!(env.connect().await.0, 200);
+    let creds = env.store.credentials("demo").await.unwrap().unwrap();
+    let plain: serde_json::Value =
+        serde_json::from_slice(&env.keyring.open(&creds.sealed, "demo").unwrap()).unwrap();
+    let secrets = [
+        plain["access_token"].as_str().unwrap().to_owned(),
+        plain["refresh_token"].as_str().unwrap().to_owned(),
+    ];
+    // Dump every key of this test's prefix, whatever its type.
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", env.prefix))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    let mut dump = Vec::new();
+    for k in &keys {
+        let bytes: Vec<u8> = redis::cmd("DUMP")
+            .arg(k)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        dump.extend(bytes);
+    }
+    for secret in &secrets {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        assert!(
+            !dump.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "token in clear in Redis"
+        );
+        assert!(
+            !dump.windows(b64.len()).any(|w| w == b64.as_bytes()),
+            "token in base64 in Redis"
+        );
+    }
+    // Key rotation: a vault with a new current key and the old key reads
+    // what the old key sealed, and its next write uses the new key.
+    let rotated = Arc::new(Keyring::new(&key(2), &[key(1)]));
+    assert!(rotated.is_stale(&creds.sealed));
+    assert_eq!(
+        rotated.open(&creds.sealed, "demo").unwrap(),
+        env.keyring.open(&creds.sealed, "demo").unwrap()
+    );
+    expire_access_token(&env.store, "demo").await;
+    let vault = Vault::new(
+        env.store.clone(),
+        rotated.clone(),
+        env.zoom.clone(),
+        VaultOptions::default(),
+    );
+    vault.access_token("demo").await.unwrap();
+    let resealed = env.store.credentials("demo").await.unwrap().unwrap();
+    assert_eq!(resealed.sealed.key_id, rotated.current_id());
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn admin_api_needs_the_token_and_shows_accounts() {
+    let env = Env::start("oauth-admin").await;
+    assert_eq!(env.connect().await.0, 200);
+    let url = format!("{}/admin/accounts", env.base);
+    assert_eq!(env.http.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        env.http
+            .get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        env.http
+            .get(&url)
+            .bearer_auth(&ADMIN[..ADMIN.len() - 1])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let list: serde_json::Value = env
+        .http
+        .get(&url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["accounts"][0]["account_id"], "demo");
+    assert_eq!(list["accounts"][0]["status"], "connected");
+    let text = env
+        .http
+        .get(format!("{url}/demo"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("refreshed_at_ms") && !text.contains("access_token"),
+        "{text}"
+    );
+    let resync = env
+        .http
+        .post(format!("{url}/demo/resync"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resync.status(), 202);
+    assert_eq!(
+        env.http
+            .get(format!("{url}/nope"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let deleted = env
+        .http
+        .delete(format!("{url}/demo"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert!(env.store.account("demo").await.unwrap().is_none());
+    assert!(env.store.credentials("demo").await.unwrap().is_none());
+    env.finish().await;
+}
