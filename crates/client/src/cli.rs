@@ -21,7 +21,7 @@ use crate::{Client, ClientError, JOIN_QUEUE, JoinReply, JoinRequest, TokenKind};
 /// with `RECTOKEN_JOIN_KEY`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct JoinArgs {
-    /// The meeting: a Zoom link (https://us02web.zoom.us/j/85012345678?pwd=…)
+    /// The meeting: a Zoom link (`https://us02web.zoom.us/j/85012345678?pwd=…`)
     /// or a bare meeting ID or PMI.
     #[arg(value_name = "MEETING_URL_OR_ID")]
     pub meeting: String,

@@ -37,11 +37,21 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// Why a join could not be answered with a reply: a status and a message.
+#[derive(Debug, Clone, Copy)]
+struct Refusal(StatusCode, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
 /// The join settings, or the response that says they are off.
-fn enabled(state: &IngressState) -> Result<&Services, Response> {
+fn enabled(state: &IngressState) -> Result<&Services, Refusal> {
     match state.services.as_deref() {
         Some(s) if s.join_key.is_some() => Ok(s),
-        _ => Err(error(
+        _ => Err(Refusal(
             StatusCode::NOT_FOUND,
             "the join endpoints are off (set RECTOKEN_JOIN_KEY)",
         )),
@@ -56,7 +66,7 @@ fn key_ok(services: &Services, presented: Option<&str>) -> bool {
 }
 
 /// Send a validated request body through the queue and wait for its reply.
-async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinReply, Response> {
+async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinReply, Refusal> {
     let correlation = format!("http-{}", hex_id());
     let message = OutgoingMessage::json(
         "",
@@ -68,18 +78,18 @@ async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinRe
     match state.bus.request(message, wait).await {
         Ok(reply) => serde_json::from_slice::<JoinReply>(&reply).map_err(|e| {
             tracing::error!(error = %e, "a token worker sent a malformed reply");
-            error(
+            Refusal(
                 StatusCode::BAD_GATEWAY,
                 "malformed reply from the token worker",
             )
         }),
-        Err(BusError::ReplyTimeout(_)) => Err(error(
+        Err(BusError::ReplyTimeout(_)) => Err(Refusal(
             StatusCode::GATEWAY_TIMEOUT,
             "no token worker answered in time",
         )),
         Err(e) => {
             tracing::warn!(error = %e, "could not queue a join request");
-            Err(error(
+            Err(Refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the queue is unavailable; try again",
             ))
@@ -112,7 +122,7 @@ pub async fn post_join(
 ) -> Response {
     let services = match enabled(&state) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if !key_ok(services, bearer(&headers)) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong join key");
@@ -136,7 +146,7 @@ pub async fn post_join(
                 StatusCode::from_u16(status.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
             (code, Json(reply)).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -147,7 +157,7 @@ pub async fn get_join_token(
 ) -> Response {
     let services = match enabled(&state) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if !key_ok(services, q.get("key").map(String::as_str)) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong key");
@@ -182,6 +192,6 @@ pub async fn get_join_token(
         }
         // Recall treats anything but a token as "join without one": 404.
         Ok(_) => not_found(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }

@@ -2,6 +2,8 @@
 //! webhook contract, URL validation, readiness and metrics.
 //! No external service is needed.
 
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -221,6 +221,9 @@ async fn logs_hold_templates_never_secrets() {
     env.zoom.refresh(&tokens.refresh_token).await.unwrap_err();
 
     let logs = buffer.text();
+    eprintln!("DEBUG max={:?} enabled={}", tracing::level_filters::LevelFilter::current(), tracing::enabled!(target: "rectoken_zoom::client", tracing::Level::DEBUG));
+    tracing::debug!(target: "rectoken_zoom::client", "probe");
+    eprintln!("DEBUG after probe: {:?}", buffer.text());
     for line in [
         "method=\"POST\" path=\"/oauth/token\" status=200",
         "method=\"GET\" path=\"/meetings/{meetingId}/jointoken/{kind}\" status=200",
