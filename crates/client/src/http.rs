@@ -32,14 +32,15 @@ impl HttpTransport {
         req: &JoinRequest,
         wait_until: Instant,
     ) -> Result<JoinReply, ClientError> {
-        let timeout = wait_until.saturating_duration_since(Instant::now());
+        // Ingress itself waits until the deadline plus its own grace and then
+        // answers 504; wait a little longer, so its answer is what we see.
+        let timeout = wait_until.saturating_duration_since(Instant::now()) + crate::HTTP_MARGIN;
         let response = self
             .http
             .post(&self.url)
             .bearer_auth(self.join_key.expose_secret())
             .json(req)
-            // Covers the body too. Ingress answers 504 at the deadline, before
-            // this fires (the grace).
+            // Covers the body too.
             .timeout(timeout)
             .send()
             .await

@@ -54,6 +54,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// that answers right at the deadline still needs the reply to travel back.
 pub const REPLY_GRACE: Duration = Duration::from_secs(1);
 
+/// Over HTTP, how much longer than an AMQP client the client waits: ingress
+/// waits for the worker until the deadline plus its own grace (2 s), then
+/// answers 504, and that answer should arrive before the client gives up.
+pub const HTTP_MARGIN: Duration = Duration::from_secs(2);
+
 /// Why a join request got no reply.
 ///
 /// A reply with a non-`ok` status (`not_found`, `rate_limited`, …) is not an
@@ -165,8 +170,9 @@ impl Client {
     ///
     /// Without a `deadline`, the request gets `now + timeout`, so the worker
     /// drops it when this call gives up. The call waits until the earlier of
-    /// `now + timeout` and the deadline, plus [`REPLY_GRACE`]; then it fails
-    /// with [`ClientError::Timeout`]. A deadline already past fails at once.
+    /// `now + timeout` and the deadline, plus [`REPLY_GRACE`] (and
+    /// [`HTTP_MARGIN`] over HTTP); then it fails with
+    /// [`ClientError::Timeout`]. A deadline already past fails at once.
     /// Without a `request_id`, the request gets its correlation ID, so the
     /// reply and worker logs can be matched to it.
     ///

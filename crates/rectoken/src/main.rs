@@ -1,6 +1,8 @@
 //! `rectoken`: one binary, one role per subcommand.
 //!
 //! # Layout
+//! - `accounts`: export and import of accounts (backups).
+//! - `durability`: the start-up check that Redis keeps credentials.
 //! - `config`: the flags and environment variables of DESIGN.md.
 //! - `core`: the bus, store, Zoom client and vault every role builds.
 //! - `dev`: every role in one process, optionally with the simulator.
@@ -10,9 +12,11 @@
 //! `anyhow` lives only here, at the edge; the library crates have their own
 //! error enums.
 
+mod accounts;
 mod config;
 mod core;
 mod dev;
+mod durability;
 mod ingress;
 mod signals;
 
@@ -59,6 +63,15 @@ enum Command {
     /// backends; `--sim` also starts the Zoom simulator seeded with a demo
     /// account whose webhooks come to this ingress.
     Dev(dev::DevArgs),
+    /// Back up or restore every account's state and credentials (still
+    /// encrypted).
+    Accounts(accounts::AccountsArgs),
+    /// Send one join request and print the reply as JSON; exit 0 only for
+    /// `ok`.
+    ///
+    /// Over RabbitMQ when `RECTOKEN_AMQP_URL` is set, else `POST /join` at
+    /// `--url` with `RECTOKEN_JOIN_KEY`.
+    Join(rectoken_client::cli::JoinArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,12 +90,23 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Command::Join(args) = cli.command {
+        return match runtime.block_on(rectoken_client::cli::execute(args)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
     let result = runtime.block_on(async move {
         let shutdown = signals::shutdown_token();
         match cli.command {
             Command::Ingress(args) => ingress::run(args, shutdown).await,
             Command::Sim(config) => run_sim(config, shutdown).await,
             Command::Dev(args) => dev::run(args, shutdown).await,
+            Command::Accounts(args) => accounts::run(args).await,
+            Command::Join(_) => Ok(()),
         }
     });
     match result {

@@ -18,8 +18,11 @@
 //! - [`scripts`]: the Lua scripts.
 //! - [`redis_store`]: [`RedisStore`], on a reconnecting `ConnectionManager`.
 //! - [`memory`]: [`MemoryStore`], for `rectoken dev` and unit tests.
+//! - [`durability`]: whether the store keeps credentials through restarts
+//!   and memory pressure.
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
 
+pub mod durability;
 pub mod error;
 pub mod health;
 pub mod keys;
@@ -32,6 +35,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use durability::Durability;
 pub use error::{Result, StoreError};
 pub use health::RedisCheck;
 pub use keys::account_lock_name;

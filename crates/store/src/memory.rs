@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use rectoken_domain::meeting_id::MeetingId;
 use tokio::time::Instant;
 
+use crate::durability::Durability;
 use crate::error::{Result, StoreError};
 use crate::keys::{Position, parse_member};
 use crate::model::{
@@ -462,6 +463,18 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn put_credentials_if_newer(&self, account_id: &str, creds: &StoredCredentials) -> Result<bool> {
+        rules::check_id("account_id", account_id)?;
+        let mut inner = self.lock();
+        if let Some(current) = inner.credentials.get(account_id)
+            && current.refreshed_at_ms >= creds.refreshed_at_ms
+        {
+            return Ok(false);
+        }
+        inner.credentials.insert(account_id.to_owned(), creds.clone());
+        Ok(true)
+    }
+
     async fn credentials(&self, account_id: &str) -> Result<Option<StoredCredentials>> {
         Ok(self.lock().credentials.get(account_id).cloned())
     }
@@ -544,6 +557,10 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<()> {
         Ok(())
     }
+    async fn durability(&self) -> Result<Durability> {
+        Ok(Durability::InProcess)
+    }
+
 }
 
 /// Cut a page fetched with one extra item: the extra one only tells that

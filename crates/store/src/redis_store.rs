@@ -18,6 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use crate::durability::Durability;
 use crate::error::{Result, StoreError};
 use crate::keys::{BUCKETS, Keys, Position, parse_member};
 use crate::model::{
@@ -848,6 +849,22 @@ impl Store for RedisStore {
         }
     }
 
+    async fn put_credentials_if_newer(&self, account_id: &str, creds: &StoredCredentials) -> Result<bool> {
+        rules::check_id("account_id", account_id)?;
+        let s = &creds.sealed;
+        let mut con = self.con().await?;
+        let written: i64 = scripts::PUT_CREDENTIALS_IF_NEWER
+            .key(self.keys.credentials(account_id))
+            .arg(&s.key_id)
+            .arg(&s.nonce[..])
+            .arg(&s.ciphertext[..])
+            .arg(creds.refreshed_at_ms)
+            .arg(creds.access_expires_at_ms)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(written == 1)
+    }
+
     async fn credentials(&self, account_id: &str) -> Result<Option<StoredCredentials>> {
         let key = self.keys.credentials(account_id);
         let mut con = self.con().await?;
@@ -931,6 +948,37 @@ impl Store for RedisStore {
         let _: String = redis::cmd("PING").query_async(&mut con).await?;
         Ok(())
     }
+    async fn durability(&self) -> Result<Durability> {
+        let mut con = self.con().await?;
+        let config: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query_async(&mut con)
+            .await?;
+        let mut values = std::collections::HashMap::new();
+        for pair in config.chunks(2) {
+            if let [k, v] = pair {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+        for name in ["save", "maxmemory-policy", "appendfsync"] {
+            let pair: Vec<String> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(name)
+                .query_async(&mut con)
+                .await?;
+            if let [k, v] = pair.as_slice() {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(Durability::Redis {
+            appendonly: values.get("appendonly").is_some_and(|v| v == "yes"),
+            appendfsync: values.get("appendfsync").cloned().unwrap_or_default(),
+            rdb_save: values.get("save").cloned().unwrap_or_default(),
+            maxmemory_policy: values.get("maxmemory-policy").cloned().unwrap_or_default(),
+        })
+    }
+
 }
 
 #[cfg(test)]

@@ -291,6 +291,21 @@ return 1
     )
 });
 
+/// Write credentials unless the stored ones are as new or newer.
+/// KEYS: 1 credentials. ARGV: 1 key_id, 2 nonce, 3 ct, 4 refreshed, 5 expires.
+/// Returns 1 if written.
+pub static PUT_CREDENTIALS_IF_NEWER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('HGET', KEYS[1], 'refreshed')
+if cur and tonumber(cur) >= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], 'key_id', ARGV[1], 'nonce', ARGV[2], 'ct', ARGV[3],
+  'refreshed', ARGV[4], 'expires', ARGV[5])
+return 1
+",
+    )
+});
+
 /// Take a lock: if free, the next fence from the counter becomes its value,
 /// with a TTL. KEYS: 1 lock, 2 fence counter. ARGV: 1 TTL ms.
 /// Returns the fence, or 0 if the lock is held (fences start at 1).

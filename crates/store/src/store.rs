@@ -164,6 +164,11 @@ pub trait Store: Send + Sync + 'static {
         fence: Option<&Lease>,
     ) -> Result<bool>;
 
+    /// Store credentials only if they are newer (by `refreshed_at_ms`) than
+    /// the stored ones, atomically: an import never replaces fresher
+    /// credentials with an old backup. `true` if written.
+    async fn put_credentials_if_newer(&self, account_id: &str, creds: &StoredCredentials) -> Result<bool>;
+
     /// An account's sealed credentials.
     async fn credentials(&self, account_id: &str) -> Result<Option<StoredCredentials>>;
 
@@ -197,4 +202,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Check the store answers.
     async fn ping(&self) -> Result<()>;
+
+    /// How durable the store is: persistence and eviction settings, which
+    /// decide whether OAuth credentials survive a restart or memory
+    /// pressure.
+    async fn durability(&self) -> Result<crate::durability::Durability>;
 }

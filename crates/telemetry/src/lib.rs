@@ -25,6 +25,11 @@ pub trait HealthCheck: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// `Ok` when reachable; `Err` with a reason (no secrets) otherwise.
     async fn check(&self) -> Result<(), String>;
+    /// Whether a failure makes the process not ready (`false`: the failure
+    /// is only reported in the `/readyz` body).
+    fn critical(&self) -> bool {
+        true
+    }
 }
 
 /// The format of log lines.

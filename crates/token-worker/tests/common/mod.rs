@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rectoken_bus::{Bus, BusError, OutgoingMessage};
@@ -26,8 +26,8 @@ pub struct Env {
     pub h: Harness,
     pub client: Arc<dyn Bus>,
     pub shutdown: CancellationToken,
-    workers: Vec<JoinHandle<()>>,
-    buses: Vec<Arc<dyn Bus>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    buses: Mutex<Vec<Arc<dyn Bus>>>,
     seq: std::sync::atomic::AtomicU64,
 }
 
@@ -52,8 +52,8 @@ impl Env {
             h,
             client,
             shutdown: CancellationToken::new(),
-            workers: Vec::new(),
-            buses: Vec::new(),
+            workers: Mutex::new(Vec::new()),
+            buses: Mutex::new(Vec::new()),
             seq: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -67,20 +67,17 @@ impl Env {
 
     /// Starts a worker on its own connection; the handle aborts it (a
     /// crash without drain).
-    pub async fn start_worker(&mut self, options: TokenOptions) -> tokio::task::AbortHandle {
-        let bus = self
-            .h
-            .bus(&format!("test-worker-{}", self.buses.len()))
-            .await
-            .expect("worker bus");
-        self.buses.push(bus.clone());
+    pub async fn start_worker(&self, options: TokenOptions) -> tokio::task::AbortHandle {
+        let n = self.buses.lock().unwrap().len();
+        let bus = self.h.bus(&format!("test-worker-{n}")).await.expect("worker bus");
+        self.buses.lock().unwrap().push(bus.clone());
         let task = tokio::spawn(run(self.h.deps(bus), options, self.shutdown.clone()));
         let abort = task.abort_handle();
-        self.workers.push(task);
+        self.workers.lock().unwrap().push(task);
         abort
     }
 
-    pub async fn worker(&mut self) {
+    pub async fn worker(&self) {
         self.start_worker(TokenOptions::default()).await;
     }
 
@@ -108,10 +105,12 @@ impl Env {
 
     pub async fn finish(self) {
         self.shutdown.cancel();
-        for w in self.workers {
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap());
+        for w in workers {
             let _ = w.await;
         }
-        for b in self.buses {
+        let buses = std::mem::take(&mut *self.buses.lock().unwrap());
+        for b in buses {
             b.close().await;
         }
         self.client.close().await;

@@ -186,12 +186,15 @@ async fn logs_hold_templates_never_secrets() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
+    // With exactly one dispatcher alive, tracing-core computes a callsite's
+    // interest from the default of whichever thread registers it first, and
+    // tests on other threads (no subscriber there) register the client's
+    // callsites too: they would cache "never" and this test would see no
+    // logs. A second live dispatcher makes tracing-core ask every live
+    // dispatcher instead (ours says "always", so the callsite becomes
+    // "sometimes" and each event asks its own thread's default).
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
-    // Tests on other threads hit the same callsites under no subscriber; a
-    // callsite registered by one of them while this subscriber was being
-    // installed can keep a stale "never" interest. Recompute them all now
-    // that this subscriber is in place.
-    tracing::callsite::rebuild_interest_cache();
 
     let env = Env::demo().await;
     let code = env.authorize().await;
@@ -221,9 +224,6 @@ async fn logs_hold_templates_never_secrets() {
     env.zoom.refresh(&tokens.refresh_token).await.unwrap_err();
 
     let logs = buffer.text();
-    eprintln!("DEBUG max={:?} enabled={}", tracing::level_filters::LevelFilter::current(), tracing::enabled!(target: "rectoken_zoom::client", tracing::Level::DEBUG));
-    tracing::debug!(target: "rectoken_zoom::client", "probe");
-    eprintln!("DEBUG after probe: {:?}", buffer.text());
     for line in [
         "method=\"POST\" path=\"/oauth/token\" status=200",
         "method=\"GET\" path=\"/meetings/{meetingId}/jointoken/{kind}\" status=200",

@@ -1,0 +1,257 @@
+//! `rectoken accounts export|import`: back up and restore every account's
+//! state and credentials, still encrypted.
+//!
+//! The file holds ciphertexts and key IDs, never plaintext: restoring needs
+//! the same `RECTOKEN_ENCRYPTION_KEY` (or it as `…_OLD`). Zoom rotates
+//! refresh tokens on every refresh, so an export is worth only until the
+//! account's next refresh (at most the keep-alive interval, 7 days by
+//! default): import keeps whatever is newer, the live credentials or the
+//! file's.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Args, Subcommand};
+use rectoken_store::{AccountRecord, Sealed, Store, StoredCredentials};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Format tag of an export file.
+pub const FORMAT: &str = "rectoken-accounts-export";
+/// Version of the export format.
+pub const VERSION: u32 = 1;
+
+/// `rectoken accounts` flags.
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    /// Redis URL.
+    #[arg(long = "redis-url", env = "RECTOKEN_REDIS_URL", hide_env_values = true)]
+    pub redis_url: SecretString,
+    #[command(subcommand)]
+    pub command: AccountsCommand,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Write every account's state and sealed credentials to one JSON file
+    /// (ciphertexts and key IDs only; never plaintext tokens).
+    Export {
+        /// Where to write (`-` for stdout). The file is created mode 0600.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore accounts from an export, idempotently, into an empty or a
+    /// live deployment: credentials already in Redis that were refreshed
+    /// later than the file's are kept.
+    Import {
+        /// The export file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExportFile {
+    format: String,
+    version: u32,
+    exported_at_ms: i64,
+    accounts: Vec<ExportedAccount>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExportedAccount {
+    record: AccountRecord,
+    credentials: Option<ExportedCredentials>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExportedCredentials {
+    key_id: String,
+    nonce: String,
+    ciphertext: String,
+    refreshed_at_ms: i64,
+    access_expires_at_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Run `accounts export` or `accounts import`.
+pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
+    let store = rectoken_store::connect(args.redis_url.expose_secret(), "").context("RECTOKEN_REDIS_URL")?;
+    match args.command {
+        AccountsCommand::Export { out } => {
+            let file = export(store.as_ref()).await?;
+            let json = serde_json::to_vec_pretty(&file)?;
+            if out.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().write_all(&json)?;
+            } else {
+                write_private(&out, &json).with_context(|| format!("cannot write {}", out.display()))?;
+            }
+            eprintln!("exported {} account(s)", file.accounts.len());
+            Ok(())
+        }
+        AccountsCommand::Import { file } => {
+            let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let parsed: ExportFile = serde_json::from_slice(&text).context("not a rectoken accounts export")?;
+            let report = import(store.as_ref(), parsed).await?;
+            eprintln!(
+                "imported: {} credentials restored, {} kept (newer in Redis), {} records created",
+                report.restored, report.kept, report.created
+            );
+            Ok(())
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+async fn export(store: &dyn Store) -> anyhow::Result<ExportFile> {
+    let mut accounts = Vec::new();
+    for record in store.list_accounts().await? {
+        let credentials = store.credentials(&record.account_id).await?.map(|c| ExportedCredentials {
+            key_id: c.sealed.key_id,
+            nonce: STANDARD.encode(&c.sealed.nonce),
+            ciphertext: STANDARD.encode(&c.sealed.ciphertext),
+            refreshed_at_ms: c.refreshed_at_ms,
+            access_expires_at_ms: c.access_expires_at_ms,
+        });
+        accounts.push(ExportedAccount { record, credentials });
+    }
+    Ok(ExportFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        exported_at_ms: now_ms(),
+        accounts,
+    })
+}
+
+/// What an import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Credentials written from the file.
+    pub restored: usize,
+    /// Credentials kept because Redis had newer ones.
+    pub kept: usize,
+    /// Account records created (absent before).
+    pub created: usize,
+}
+
+async fn import(store: &dyn Store, file: ExportFile) -> anyhow::Result<ImportReport> {
+    if file.format != FORMAT || file.version != VERSION {
+        bail!("unsupported export: format {:?} version {}", file.format, file.version);
+    }
+    let mut report = ImportReport::default();
+    for account in file.accounts {
+        let id = account.record.account_id.clone();
+        let mut wrote = false;
+        if let Some(c) = account.credentials {
+            let creds = StoredCredentials {
+                sealed: Sealed {
+                    key_id: c.key_id,
+                    nonce: STANDARD.decode(c.nonce).context("bad nonce")?,
+                    ciphertext: STANDARD.decode(c.ciphertext).context("bad ciphertext")?,
+                },
+                refreshed_at_ms: c.refreshed_at_ms,
+                access_expires_at_ms: c.access_expires_at_ms,
+            };
+            wrote = store.put_credentials_if_newer(&id, &creds).await?;
+            if wrote {
+                report.restored += 1;
+            } else {
+                report.kept += 1;
+            }
+        }
+        let existing = store.account(&id).await?;
+        if existing.is_none() {
+            store.upsert_account(&account.record).await?;
+            report.created += 1;
+        } else if wrote {
+            // The file's credentials won: its record (status, scopes)
+            // belongs with them.
+            store.upsert_account(&account.record).await?;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rectoken_store::{AccountStatus, MemoryStore};
+
+    fn record(id: &str) -> AccountRecord {
+        AccountRecord {
+            account_id: id.into(),
+            app: "default".into(),
+            kind: "account".into(),
+            user_id: None,
+            status: AccountStatus::Connected,
+            connected_at_ms: 1,
+            scopes: vec![],
+            last_error: None,
+            sync: Default::default(),
+        }
+    }
+
+    fn creds(refreshed: i64, byte: u8) -> StoredCredentials {
+        StoredCredentials {
+            sealed: Sealed { key_id: "k".into(), nonce: vec![byte; 12], ciphertext: vec![byte; 40] },
+            refreshed_at_ms: refreshed,
+            access_expires_at_ms: refreshed + 3_600_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn export_import_round_trip_keeps_newer_live_credentials() {
+        let source = MemoryStore::new();
+        for (id, t) in [("a", 10), ("b", 20)] {
+            source.upsert_account(&record(id)).await.unwrap();
+            source.put_credentials(id, &creds(t, 1), None).await.unwrap();
+        }
+        let file = export(&source).await.unwrap();
+        let json = serde_json::to_string(&file).unwrap();
+        assert!(json.contains(FORMAT));
+
+        // Into an empty deployment: everything restored.
+        let empty = MemoryStore::new();
+        let r = import(&empty, serde_json::from_str(&json).unwrap()).await.unwrap();
+        assert_eq!(r, ImportReport { restored: 2, kept: 0, created: 2 });
+        assert_eq!(empty.credentials("a").await.unwrap(), Some(creds(10, 1)));
+
+        // Into a live one where "b" was refreshed after the export.
+        let live = MemoryStore::new();
+        live.upsert_account(&record("b")).await.unwrap();
+        live.put_credentials("b", &creds(30, 2), None).await.unwrap();
+        let r = import(&live, serde_json::from_str(&json).unwrap()).await.unwrap();
+        assert_eq!(r, ImportReport { restored: 1, kept: 1, created: 1 });
+        assert_eq!(live.credentials("b").await.unwrap(), Some(creds(30, 2)), "newer live credentials win");
+
+        // Idempotent: again changes nothing.
+        let r = import(&live, serde_json::from_str(&json).unwrap()).await.unwrap();
+        assert_eq!(r, ImportReport { restored: 0, kept: 2, created: 0 });
+    }
+
+    #[tokio::test]
+    async fn foreign_files_are_refused() {
+        let bad = ExportFile { format: "other".into(), version: 1, exported_at_ms: 0, accounts: vec![] };
+        assert!(import(&MemoryStore::new(), bad).await.is_err());
+    }
+}
