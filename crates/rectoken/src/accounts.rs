@@ -84,7 +84,8 @@ fn now_ms() -> i64 {
 
 /// Run `accounts export` or `accounts import`.
 pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
-    let store = rectoken_store::connect(args.redis_url.expose_secret(), "").context("RECTOKEN_REDIS_URL")?;
+    let store = rectoken_store::connect(args.redis_url.expose_secret(), "")
+        .context("RECTOKEN_REDIS_URL")?;
     match args.command {
         AccountsCommand::Export { out } => {
             let file = export(store.as_ref()).await?;
@@ -93,14 +94,17 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
                 use std::io::Write;
                 std::io::stdout().write_all(&json)?;
             } else {
-                write_private(&out, &json).with_context(|| format!("cannot write {}", out.display()))?;
+                write_private(&out, &json)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
             }
             eprintln!("exported {} account(s)", file.accounts.len());
             Ok(())
         }
         AccountsCommand::Import { file } => {
-            let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let parsed: ExportFile = serde_json::from_slice(&text).context("not a rectoken accounts export")?;
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let parsed: ExportFile =
+                serde_json::from_slice(&text).context("not a rectoken accounts export")?;
             let report = import(store.as_ref(), parsed).await?;
             eprintln!(
                 "imported: {} credentials restored, {} kept (newer in Redis), {} records created",
@@ -126,14 +130,21 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 async fn export(store: &dyn Store) -> anyhow::Result<ExportFile> {
     let mut accounts = Vec::new();
     for record in store.list_accounts().await? {
-        let credentials = store.credentials(&record.account_id).await?.map(|c| ExportedCredentials {
-            key_id: c.sealed.key_id,
-            nonce: STANDARD.encode(&c.sealed.nonce),
-            ciphertext: STANDARD.encode(&c.sealed.ciphertext),
-            refreshed_at_ms: c.refreshed_at_ms,
-            access_expires_at_ms: c.access_expires_at_ms,
+        let credentials =
+            store
+                .credentials(&record.account_id)
+                .await?
+                .map(|c| ExportedCredentials {
+                    key_id: c.sealed.key_id,
+                    nonce: STANDARD.encode(&c.sealed.nonce),
+                    ciphertext: STANDARD.encode(&c.sealed.ciphertext),
+                    refreshed_at_ms: c.refreshed_at_ms,
+                    access_expires_at_ms: c.access_expires_at_ms,
+                });
+        accounts.push(ExportedAccount {
+            record,
+            credentials,
         });
-        accounts.push(ExportedAccount { record, credentials });
     }
     Ok(ExportFile {
         format: FORMAT.into(),
@@ -156,7 +167,11 @@ pub struct ImportReport {
 
 async fn import(store: &dyn Store, file: ExportFile) -> anyhow::Result<ImportReport> {
     if file.format != FORMAT || file.version != VERSION {
-        bail!("unsupported export: format {:?} version {}", file.format, file.version);
+        bail!(
+            "unsupported export: format {:?} version {}",
+            file.format,
+            file.version
+        );
     }
     let mut report = ImportReport::default();
     for account in file.accounts {
@@ -213,7 +228,11 @@ mod tests {
 
     fn creds(refreshed: i64, byte: u8) -> StoredCredentials {
         StoredCredentials {
-            sealed: Sealed { key_id: "k".into(), nonce: vec![byte; 12], ciphertext: vec![byte; 40] },
+            sealed: Sealed {
+                key_id: "k".into(),
+                nonce: vec![byte; 12],
+                ciphertext: vec![byte; 40],
+            },
             refreshed_at_ms: refreshed,
             access_expires_at_ms: refreshed + 3_600_000,
         }
@@ -224,7 +243,10 @@ mod tests {
         let source = MemoryStore::new();
         for (id, t) in [("a", 10), ("b", 20)] {
             source.upsert_account(&record(id)).await.unwrap();
-            source.put_credentials(id, &creds(t, 1), None).await.unwrap();
+            source
+                .put_credentials(id, &creds(t, 1), None)
+                .await
+                .unwrap();
         }
         let file = export(&source).await.unwrap();
         let json = serde_json::to_string(&file).unwrap();
@@ -232,26 +254,64 @@ mod tests {
 
         // Into an empty deployment: everything restored.
         let empty = MemoryStore::new();
-        let r = import(&empty, serde_json::from_str(&json).unwrap()).await.unwrap();
-        assert_eq!(r, ImportReport { restored: 2, kept: 0, created: 2 });
+        let r = import(&empty, serde_json::from_str(&json).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            ImportReport {
+                restored: 2,
+                kept: 0,
+                created: 2
+            }
+        );
         assert_eq!(empty.credentials("a").await.unwrap(), Some(creds(10, 1)));
 
         // Into a live one where "b" was refreshed after the export.
         let live = MemoryStore::new();
         live.upsert_account(&record("b")).await.unwrap();
-        live.put_credentials("b", &creds(30, 2), None).await.unwrap();
-        let r = import(&live, serde_json::from_str(&json).unwrap()).await.unwrap();
-        assert_eq!(r, ImportReport { restored: 1, kept: 1, created: 1 });
-        assert_eq!(live.credentials("b").await.unwrap(), Some(creds(30, 2)), "newer live credentials win");
+        live.put_credentials("b", &creds(30, 2), None)
+            .await
+            .unwrap();
+        let r = import(&live, serde_json::from_str(&json).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            ImportReport {
+                restored: 1,
+                kept: 1,
+                created: 1
+            }
+        );
+        assert_eq!(
+            live.credentials("b").await.unwrap(),
+            Some(creds(30, 2)),
+            "newer live credentials win"
+        );
 
         // Idempotent: again changes nothing.
-        let r = import(&live, serde_json::from_str(&json).unwrap()).await.unwrap();
-        assert_eq!(r, ImportReport { restored: 0, kept: 2, created: 0 });
+        let r = import(&live, serde_json::from_str(&json).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            ImportReport {
+                restored: 0,
+                kept: 2,
+                created: 0
+            }
+        );
     }
 
     #[tokio::test]
     async fn foreign_files_are_refused() {
-        let bad = ExportFile { format: "other".into(), version: 1, exported_at_ms: 0, accounts: vec![] };
+        let bad = ExportFile {
+            format: "other".into(),
+            version: 1,
+            exported_at_ms: 0,
+            accounts: vec![],
+        };
         assert!(import(&MemoryStore::new(), bad).await.is_err());
     }
 }

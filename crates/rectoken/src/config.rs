@@ -151,6 +151,74 @@ pub struct LimitArgs {
     pub fraction: f64,
 }
 
+/// Flags every worker shares.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub backends: BackendArgs,
+    #[command(flatten)]
+    pub zoom: ZoomArgs,
+    #[command(flatten)]
+    pub crypto: CryptoArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Where the worker serves `/healthz`, `/readyz` and `/metrics`.
+    #[arg(
+        long = "metrics-addr",
+        env = "RECTOKEN_METRICS_ADDR",
+        default_value = "127.0.0.1:9100"
+    )]
+    pub metrics_addr: SocketAddr,
+    /// Messages handled at once (also the prefetch).
+    #[arg(long = "concurrency", env = "RECTOKEN_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Start even if Redis may lose credentials (no persistence, or an
+    /// evicting maxmemory-policy). For throwaway deployments only.
+    #[arg(long = "allow-volatile-redis", env = "RECTOKEN_ALLOW_VOLATILE_REDIS")]
+    pub allow_volatile_redis: bool,
+    /// Optional TOML file naming further Zoom apps (their kinds decide how
+    /// their events are keyed).
+    #[arg(long = "apps-file", env = "RECTOKEN_APPS_FILE")]
+    pub apps_file: Option<PathBuf>,
+}
+
+/// `rectoken sync-worker` flags.
+#[derive(Debug, Args)]
+pub struct SyncWorkerArgs {
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// Resync every connected account this often (hours).
+    #[arg(
+        long = "resync-hours",
+        env = "RECTOKEN_RESYNC_HOURS",
+        default_value_t = 24
+    )]
+    pub resync_hours: u64,
+    /// Refresh every account's token at least this often (days), so refresh
+    /// tokens never lapse.
+    #[arg(
+        long = "keepalive-days",
+        env = "RECTOKEN_KEEPALIVE_DAYS",
+        default_value_t = 7
+    )]
+    pub keepalive_days: u64,
+}
+
+/// `rectoken token-worker` flags.
+#[derive(Debug, Args)]
+pub struct TokenWorkerArgs {
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// Probe `GET /meetings/{id}` on every connected account for an unmapped
+    /// meeting only when at most this many accounts are connected.
+    #[arg(
+        long = "probe-max-accounts",
+        env = "RECTOKEN_PROBE_MAX_ACCOUNTS",
+        default_value_t = 10
+    )]
+    pub probe_max_accounts: usize,
+}
+
 /// `rectoken ingress` flags.
 #[derive(Debug, Args)]
 pub struct IngressArgs {
@@ -187,6 +255,10 @@ pub struct IngressArgs {
     /// `POST /zoom/webhook/{name}`.
     #[arg(long = "apps-file", env = "RECTOKEN_APPS_FILE")]
     pub apps_file: Option<PathBuf>,
+    /// Start even if Redis may lose credentials (no persistence, or an
+    /// evicting maxmemory-policy). For throwaway deployments only.
+    #[arg(long = "allow-volatile-redis", env = "RECTOKEN_ALLOW_VOLATILE_REDIS")]
+    pub allow_volatile_redis: bool,
 }
 
 /// Decode and check `RECTOKEN_ENCRYPTION_KEY`: exactly 32 bytes of base64.

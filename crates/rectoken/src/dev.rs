@@ -1,32 +1,44 @@
-//! `rectoken dev`: every role that exists in one process, with in-process
-//! backends unless `RECTOKEN_AMQP_URL` / `RECTOKEN_REDIS_URL` are set, and
-//! with `--sim` the Zoom simulator seeded with a demo account whose webhooks
-//! go to this ingress.
+//! `rectoken dev`: every role in one process, for trying rectoken on a
+//! laptop. In-process queue and store unless `RECTOKEN_AMQP_URL` /
+//! `RECTOKEN_REDIS_URL` are set; with `--sim` the Zoom simulator too,
+//! seeded with a demo account that is then connected through the real OAuth
+//! flow, its webhooks coming to this ingress.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use base64::Engine;
 use clap::Args;
-use rectoken_bus::{Bus, Topology};
+use rectoken_bus::Topology;
 use rectoken_ingress::apps::{App, Apps};
-use rectoken_ingress::{AppKind, HealthCheck, Ingress, IngressState, router};
-use rectoken_store::RedisCheck;
+use rectoken_ingress::services::derive_state_key;
+use rectoken_ingress::{AppKind, HealthCheck, Ingress, IngressState, Services, router};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
+
+use crate::config::{CryptoArgs, LimitArgs, ZoomArgs};
+use crate::core::{self, StoreCheck};
 
 /// Client ID, secret and webhook secret used with `--sim` when the `ZOOM_*`
 /// variables are unset. They only ever meet the local simulator.
 const DEV_CLIENT_ID: &str = "rectoken-dev-client";
 const DEV_CLIENT_SECRET: &str = "rectoken-dev-client-secret";
 const DEV_WEBHOOK_SECRET: &str = "rectoken-dev-webhook-secret";
+/// Admin token and join key of the dev mode when unset (printed, local only).
+const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+const DEV_JOIN_KEY: &str = "dev-join-key";
+/// The meeting the printed commands create and join.
+const DEMO_MEETING: u64 = 85_099_990_001;
 
 /// `rectoken dev` flags.
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// Also start the Zoom simulator, seeded with a demo account, and send
-    /// its webhooks to this ingress. Without it, rectoken talks to real Zoom
-    /// with the configured app.
+    /// Also start the Zoom simulator, seeded with a demo account that is
+    /// connected through the OAuth flow, and send its webhooks to this
+    /// ingress. Without it, rectoken talks to real Zoom with the configured
+    /// app (open /zoom/oauth/authorize to connect an account).
     #[arg(long)]
     pub sim: bool,
     /// RabbitMQ URL; unset = in-process queue.
@@ -49,23 +61,44 @@ pub struct DevArgs {
         default_value = "127.0.0.1:9090"
     )]
     pub sim_addr: SocketAddr,
-    /// The OAuth app's client ID (defaults to a dev value with `--sim`).
+    /// The OAuth app's client ID (a dev value with `--sim` when unset).
     #[arg(long = "zoom-client-id", env = "ZOOM_CLIENT_ID")]
     pub client_id: Option<String>,
-    /// The OAuth app's client secret (defaults to a dev value with `--sim`).
+    /// The OAuth app's client secret (a dev value with `--sim` when unset).
     #[arg(
         long = "zoom-client-secret",
         env = "ZOOM_CLIENT_SECRET",
         hide_env_values = true
     )]
     pub client_secret: Option<SecretString>,
-    /// The app's webhook secret token (defaults to a dev value with `--sim`).
+    /// The app's webhook secret token (a dev value with `--sim` when unset).
     #[arg(
         long = "zoom-webhook-secret",
         env = "ZOOM_WEBHOOK_SECRET",
         hide_env_values = true
     )]
     pub webhook_secret: Option<SecretString>,
+    /// 32 bytes, base64 (a random key per run when unset: fine in memory,
+    /// but then credentials in a real Redis do not survive a restart).
+    #[arg(
+        long = "encryption-key",
+        env = "RECTOKEN_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<SecretString>,
+    /// Bearer token of the admin API (`dev-admin-token` when unset).
+    #[arg(
+        long = "admin-token",
+        env = "RECTOKEN_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<SecretString>,
+    /// Key of the HTTP join endpoints (`dev-join-key` when unset).
+    #[arg(long = "join-key", env = "RECTOKEN_JOIN_KEY", hide_env_values = true)]
+    pub join_key: Option<SecretString>,
+    /// With a real Redis: start even if it may lose credentials.
+    #[arg(long = "allow-volatile-redis", env = "RECTOKEN_ALLOW_VOLATILE_REDIS")]
+    pub allow_volatile_redis: bool,
 }
 
 fn or_dev(
@@ -84,61 +117,114 @@ fn or_dev(
 /// Run until `shutdown` fires.
 pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let client_id = or_dev(
-        args.client_id.map(SecretString::from),
+        args.client_id.clone().map(SecretString::from),
         args.sim,
         DEV_CLIENT_ID,
         "ZOOM_CLIENT_ID",
     )?;
     let client_secret = or_dev(
-        args.client_secret,
+        args.client_secret.clone(),
         args.sim,
         DEV_CLIENT_SECRET,
         "ZOOM_CLIENT_SECRET",
     )?;
     let webhook_secret = or_dev(
-        args.webhook_secret,
+        args.webhook_secret.clone(),
         args.sim,
         DEV_WEBHOOK_SECRET,
         "ZOOM_WEBHOOK_SECRET",
     )?;
+    let admin_token = args
+        .admin_token
+        .clone()
+        .unwrap_or_else(|| SecretString::from(DEV_ADMIN_TOKEN.to_owned()));
+    let join_key = args
+        .join_key
+        .clone()
+        .unwrap_or_else(|| SecretString::from(DEV_JOIN_KEY.to_owned()));
+    let encryption_key = args.encryption_key.clone().unwrap_or_else(|| {
+        let key: [u8; 32] = rand::random();
+        SecretString::from(base64::engine::general_purpose::STANDARD.encode(key))
+    });
 
+    // Bind both listeners first: the simulator's address goes into the
+    // Zoom URLs, the ingress's into the webhook and redirect URLs.
+    let ingress_listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (set RECTOKEN_HTTP_ADDR)",
+                args.http_addr
+            )
+        })?;
+    let ingress_addr = ingress_listener.local_addr()?;
+    drop(ingress_listener);
+    let sim_listener = if args.sim {
+        Some(
+            tokio::net::TcpListener::bind(args.sim_addr)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {} (set RECTOKEN_SIM_ADDR)", args.sim_addr)
+                })?,
+        )
+    } else {
+        None
+    };
+    let sim_addr = sim_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+
+    let zoom_args =
+        ZoomArgs {
+            client_id: client_id.expose_secret().to_owned(),
+            client_secret: client_secret.clone(),
+            webhook_secret: webhook_secret.clone(),
+            api_url: match sim_addr {
+                Some(a) => format!("http://{a}/v2"),
+                None => std::env::var("ZOOM_API_URL")
+                    .unwrap_or_else(|_| "https://api.zoom.us/v2".into()),
+            },
+            oauth_url: match sim_addr {
+                Some(a) => format!("http://{a}/oauth"),
+                None => std::env::var("ZOOM_OAUTH_URL")
+                    .unwrap_or_else(|_| "https://zoom.us/oauth".into()),
+            },
+            app_kind: AppKind::Account,
+            recording_token_path: std::env::var("ZOOM_RECORDING_TOKEN_PATH")
+                .unwrap_or_else(|_| "/meetings/{meetingId}/jointoken/local_recording".into()),
+        };
+    let crypto = CryptoArgs {
+        encryption_key,
+        encryption_key_old: None,
+    };
+    let limits = LimitArgs {
+        plan: rectoken_vault::Plan::BusinessPlus,
+        fraction: 0.95,
+    };
     let amqp_url = args
         .amqp_url
         .as_ref()
         .map_or("memory://", |u| u.expose_secret())
         .to_owned();
-    let bus: Arc<dyn Bus> =
-        rectoken_bus::connect(&amqp_url, Topology::default()).context("RECTOKEN_AMQP_URL")?;
-    let mut checks: Vec<Arc<dyn HealthCheck>> = Vec::new();
-    if let Some(url) = &args.redis_url {
-        checks.push(Arc::new(RedisCheck::new(url.expose_secret()).map_err(
-            |e| anyhow::anyhow!("RECTOKEN_REDIS_URL is invalid: {e}"),
-        )?));
+    let redis_url = args
+        .redis_url
+        .as_ref()
+        .map_or("memory://", |u| u.expose_secret())
+        .to_owned();
+    let core = core::build(
+        &amqp_url,
+        &redis_url,
+        Topology::default(),
+        &zoom_args,
+        &crypto,
+        &limits,
+    )?;
+    if args.redis_url.is_some() {
+        crate::durability::check_at_start(&core.store, args.allow_volatile_redis).await?;
     }
-    let apps = Apps::single(App {
-        name: String::new(),
-        client_id: client_id.expose_secret().to_owned(),
-        client_secret: client_secret.clone(),
-        webhook_secret: webhook_secret.clone(),
-        kind: AppKind::Account,
-    });
-    let ingress = Ingress::bind(
-        args.http_addr,
-        router(IngressState::new(bus.clone(), apps, checks)),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "cannot listen on {} (set RECTOKEN_HTTP_ADDR)",
-            args.http_addr
-        )
-    })?;
-    let ingress_addr = ingress.local_addr()?;
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(ingress.run(shutdown.clone()));
 
-    let mut sim_addr = None;
-    if args.sim {
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // The simulator.
+    if let (Some(listener), true) = (sim_listener, args.sim) {
         let mut config = zoom_sim::SimConfig::for_tests(
             client_id.expose_secret(),
             client_secret.expose_secret(),
@@ -148,39 +234,118 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         config.webhook_urls = vec![format!("http://{ingress_addr}/zoom/webhook")];
         // Zoom's real retry schedule (5, 20, 60 minutes) in the demo too.
         config.webhook_retry_scale = 1.0;
-        let listener = tokio::net::TcpListener::bind(args.sim_addr)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {} (set RECTOKEN_SIM_ADDR)", args.sim_addr)
-            })?;
-        sim_addr = Some(listener.local_addr()?);
         let sim = zoom_sim::Sim::new(config);
         sim.seed_demo()
             .map_err(|e| anyhow::anyhow!("cannot seed the demo account: {e}"))?;
-        tasks.spawn(sim.serve(listener, shutdown.clone()));
+        let stop = shutdown.clone();
+        tasks.spawn(async move { sim.serve(listener, stop).await.context("simulator") });
     }
 
+    // The ingress.
+    let apps = Apps::single(App {
+        name: String::new(),
+        client_id: client_id.expose_secret().to_owned(),
+        client_secret: client_secret.clone(),
+        webhook_secret: webhook_secret.clone(),
+        kind: AppKind::Account,
+    });
+    let services = Services {
+        store: core.store.clone(),
+        vault: core.vault.clone(),
+        zoom: core.zoom.clone(),
+        public_url: format!("http://{ingress_addr}"),
+        state_key: derive_state_key(&core.encryption_key),
+        user_level: false,
+        admin_token: Some(admin_token.clone()),
+        join_key: Some(join_key.clone()),
+        join_timeout: Duration::from_secs(30),
+    };
+    let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(StoreCheck(core.store.clone()))];
+    let state = IngressState::new(core.bus.clone(), apps, checks).with_services(services);
+    let ingress = Ingress::bind(ingress_addr, router(state))
+        .await
+        .with_context(|| format!("cannot listen on {ingress_addr}"))?;
+    let stop = shutdown.clone();
+    tasks.spawn(async move { ingress.run(stop).await.context("ingress") });
+
+    // One sync worker and one token worker.
+    let sync_deps = rectoken_sync::SyncDeps {
+        bus: core.bus.clone(),
+        store: core.store.clone(),
+        access: core.access.clone(),
+        zoom: core.zoom.clone(),
+        apps: [("default".to_owned(), false)].into_iter().collect(),
+    };
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        rectoken_sync::run(sync_deps, rectoken_sync::SyncOptions::default(), stop).await;
+        Ok(())
+    });
+    let token_deps = rectoken_token::TokenDeps {
+        bus: core.bus.clone(),
+        store: core.store.clone(),
+        access: core.access.clone(),
+        zoom: core.zoom.clone(),
+    };
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        rectoken_token::run(token_deps, rectoken_token::TokenOptions::default(), stop).await;
+        Ok(())
+    });
+
+    // Connect the demo account the way an admin would: authorize → Zoom's
+    // consent page (the simulator consents) → our callback.
+    if args.sim {
+        connect_demo(ingress_addr).await?;
+    }
     print_banner(
         ingress_addr,
         sim_addr,
         args.amqp_url.is_some(),
         args.redis_url.is_some(),
+        &admin_token,
+        &join_key,
     );
 
     shutdown.cancelled().await;
     while let Some(done) = tasks.join_next().await {
         match done {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "server error"),
+            Ok(Err(e)) => tracing::error!(error = format!("{e:#}"), "role failed"),
             Err(e) => tracing::error!(error = %e, "task failed"),
         }
     }
-    bus.close().await;
+    core.bus.close().await;
     tracing::info!("dev stopped");
     Ok(())
 }
 
-fn print_banner(ingress: SocketAddr, sim: Option<SocketAddr>, real_bus: bool, real_redis: bool) {
+async fn connect_demo(ingress: SocketAddr) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()?;
+    let page = client
+        .get(format!("http://{ingress}/zoom/oauth/authorize"))
+        .send()
+        .await
+        .context("connecting the demo account")?;
+    let status = page.status();
+    let text = page.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("connecting the demo account failed (HTTP {status}): {text}");
+    }
+    tracing::info!("demo account connected through the OAuth flow");
+    Ok(())
+}
+
+fn print_banner(
+    ingress: SocketAddr,
+    sim: Option<SocketAddr>,
+    real_bus: bool,
+    real_redis: bool,
+    admin_token: &SecretString,
+    join_key: &SecretString,
+) {
     let queue = if real_bus {
         "RabbitMQ (RECTOKEN_AMQP_URL)"
     } else {
@@ -191,26 +356,49 @@ fn print_banner(ingress: SocketAddr, sim: Option<SocketAddr>, real_bus: bool, re
     } else {
         "in-process (set RECTOKEN_REDIS_URL for Redis)"
     };
-    println!("rectoken dev is running (Ctrl-C stops it)\n");
-    println!("  ingress    http://{ingress}  POST /zoom/webhook, /healthz, /readyz, /metrics");
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "rectoken".into());
+    println!("rectoken dev is running: ingress, sync worker, token worker (Ctrl-C stops it)\n");
+    println!(
+        "  ingress    http://{ingress}  webhooks, OAuth, /join, /admin, /healthz, /readyz, /metrics"
+    );
     if let Some(sim) = sim {
         println!(
-            "  Zoom sim   http://{sim}  /oauth, /v2, control API under /_sim (demo account \"demo\")"
+            "  Zoom sim   http://{sim}  /oauth, /v2, control API under /_sim; demo account \"demo\" connected"
         );
     }
     println!("  queue      {queue}");
-    println!("  store      {store}\n");
+    println!("  store      {store}");
+    println!(
+        "  admin      Authorization: Bearer {}",
+        admin_token.expose_secret()
+    );
+    println!("  join key   {}\n", join_key.expose_secret());
     if let Some(sim) = sim {
         println!("Try:");
         println!(
-            "  1. Create a meeting in the simulator; it sends a signed meeting.created webhook here:"
+            "  1. Create meeting {DEMO_MEETING} in the simulator; it sends a signed meeting.created webhook here:"
         );
         println!(
-            "     curl -s -X POST 'http://{sim}/_sim/users/demo-bob/meetings?wait=true' -H 'content-type: application/json' -d '{{\"topic\":\"Demo\"}}'"
+            "     curl -s -X POST 'http://{sim}/_sim/users/demo-bob/meetings?wait=true' -H 'content-type: application/json' -d '{{\"id\":{DEMO_MEETING},\"topic\":\"Demo\"}}'"
         );
-        println!("  2. See that the ingress verified and queued it:");
-        println!("     curl -s http://{ingress}/metrics | grep rectoken_webhook_requests_total");
-        println!("  3. Check readiness:");
-        println!("     curl -s http://{ingress}/readyz");
+        println!("  2. Ask for its recording token, as a bot would:");
+        println!(
+            "     RECTOKEN_JOIN_KEY={} {exe} join --url http://{ingress} https://zoom.us/j/{DEMO_MEETING}",
+            join_key.expose_secret()
+        );
+        println!("  3. Open the admin view of the account and the meeting map:");
+        println!(
+            "     curl -s -H 'Authorization: Bearer {}' http://{ingress}/admin/accounts/demo",
+            admin_token.expose_secret()
+        );
+        println!(
+            "     curl -s -H 'Authorization: Bearer {}' http://{ingress}/admin/meetings/{DEMO_MEETING}",
+            admin_token.expose_secret()
+        );
+    } else {
+        println!("Connect a Zoom account: open http://{ingress}/zoom/oauth/authorize");
     }
 }

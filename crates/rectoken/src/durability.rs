@@ -8,7 +8,10 @@ use rectoken_store::{Durability, Store};
 
 /// Refuse to start on a store that may lose credentials, unless the
 /// operator said `--allow-volatile-redis`. Returns the settings read.
-pub async fn check_at_start(store: &Arc<dyn Store>, allow_volatile: bool) -> anyhow::Result<Durability> {
+pub async fn check_at_start(
+    store: &Arc<dyn Store>,
+    allow_volatile: bool,
+) -> anyhow::Result<Durability> {
     let durability = match store.durability().await {
         Ok(d) => d,
         Err(e) if allow_volatile => {
@@ -48,9 +51,17 @@ impl rectoken_runtime::HealthCheck for DurabilityCheck {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let d = self.0.durability().await.map_err(|e| format!("unknown: {e}"))?;
+        let d = self
+            .0
+            .durability()
+            .await
+            .map_err(|e| format!("unknown: {e}"))?;
         let problems: Vec<String> = d.findings().into_iter().map(|f| f.message).collect();
-        if problems.is_empty() { Ok(()) } else { Err(problems.join(" ")) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join(" "))
+        }
     }
 
     fn critical(&self) -> bool {

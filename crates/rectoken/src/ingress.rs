@@ -59,7 +59,11 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
         join_key: args.join_key.clone(),
         join_timeout: JOIN_TIMEOUT,
     };
-    let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(StoreCheck(core.store.clone()))];
+    crate::durability::check_at_start(&core.store, args.allow_volatile_redis).await?;
+    let checks: Vec<Arc<dyn HealthCheck>> = vec![
+        Arc::new(StoreCheck(core.store.clone())),
+        Arc::new(crate::durability::DurabilityCheck(core.store.clone())),
+    ];
     let state = IngressState::new(core.bus.clone(), apps, checks).with_services(services);
     let ingress = Ingress::bind(args.http_addr, router(state))
         .await

@@ -7,6 +7,7 @@
 //! - `core`: the bus, store, Zoom client and vault every role builds.
 //! - `dev`: every role in one process, optionally with the simulator.
 //! - `ingress`: wires the ingress role (bus, Redis check, router).
+//! - `workers`: the sync and token worker roles.
 //! - `signals`: SIGTERM / Ctrl-C to a cancellation token.
 //!
 //! `anyhow` lives only here, at the edge; the library crates have their own
@@ -19,10 +20,11 @@ mod dev;
 mod durability;
 mod ingress;
 mod signals;
+mod workers;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{IngressArgs, LogArgs};
+use crate::config::{IngressArgs, LogArgs, SyncWorkerArgs, TokenWorkerArgs};
 
 /// rectoken: Zoom recording join tokens for meeting bots, without the
 /// recording prompt.
@@ -50,6 +52,19 @@ enum Command {
     /// answers 200 only after the broker confirmed (503 otherwise, so Zoom
     /// retries).
     Ingress(IngressArgs),
+    /// Webhook-event and sync-job consumer; also schedules periodic resyncs
+    /// and token keep-alive refreshes (one instance at a time holds the
+    /// schedule).
+    ///
+    /// Keeps the meeting and PMI map in Redis with versioned writes, so late
+    /// or repeated events never overwrite newer state. Serves `/healthz`,
+    /// `/readyz` and `/metrics` on `--metrics-addr`.
+    SyncWorker(SyncWorkerArgs),
+    /// Join-request consumer: answers each request on `rectoken.join` with
+    /// freshly minted tokens.
+    ///
+    /// Serves `/healthz`, `/readyz` and `/metrics` on `--metrics-addr`.
+    TokenWorker(TokenWorkerArgs),
     /// The Zoom simulator on its own, for tests, demos and benchmarks.
     ///
     /// Serves `/oauth/*` and `/v2/*` like Zoom for the app named by the
@@ -103,6 +118,8 @@ fn main() -> std::process::ExitCode {
         let shutdown = signals::shutdown_token();
         match cli.command {
             Command::Ingress(args) => ingress::run(args, shutdown).await,
+            Command::SyncWorker(args) => workers::run_sync(args, shutdown).await,
+            Command::TokenWorker(args) => workers::run_token(args, shutdown).await,
             Command::Sim(config) => run_sim(config, shutdown).await,
             Command::Dev(args) => dev::run(args, shutdown).await,
             Command::Accounts(args) => accounts::run(args).await,

@@ -1,6 +1,5 @@
 //! Health, readiness and metrics endpoints for every role.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,13 +53,13 @@ where
         .route("/metrics", get(metrics_text))
 }
 
-/// Serve only the health routes on `addr` until `shutdown` (workers).
+/// Serve only the health routes on a bound listener until `shutdown`
+/// (workers; binding first lets the caller fail at start on a taken port).
 pub async fn serve_health(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     state: HealthState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "metrics and health listening");
     axum::serve(listener, health_routes().with_state(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())

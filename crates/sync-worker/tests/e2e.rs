@@ -567,7 +567,9 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     let queue = rig.bus.topology().sync_queue();
     let accounted = eventually(WAIT, || async {
         let s = rig.store.account(&account).await.unwrap().unwrap().sync;
-        u64::from(rig.bus.queue_depth(&queue).await.unwrap()) + s.users_done == s.users_total
+        let d = rig.bus.queue_depth(&queue).await.unwrap();
+        eprintln!("depth {d} done {} total {}", s.users_done, s.users_total);
+        u64::from(d) + s.users_done == s.users_total
     })
     .await;
     assert!(accounted);

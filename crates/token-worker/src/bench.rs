@@ -394,7 +394,10 @@ pub async fn join_bench(options: BenchOptions) -> anyhow::Result<Report> {
 async fn bench_on(h: &Harness, o: &BenchOptions) -> anyhow::Result<Vec<PhaseReport>> {
     let mut meetings = Vec::with_capacity(o.accounts);
     for _ in 0..o.accounts {
-        let account = h.connect_account(1, None).await.context("connect an account")?;
+        let account = h
+            .connect_account(1, None)
+            .await
+            .context("connect an account")?;
         h.map_all(&account).await?;
         meetings.extend(account.meetings.iter().copied());
     }
@@ -439,9 +442,14 @@ async fn bench_on(h: &Harness, o: &BenchOptions) -> anyhow::Result<Vec<PhaseRepo
             o.zoom_latency,
         ));
         if o.saturate > 0 {
-            let (samples, window) =
-                saturate_phase(client.clone(), queue.clone(), meetings.clone(), o.saturate, o)
-                    .await;
+            let (samples, window) = saturate_phase(
+                client.clone(),
+                queue.clone(),
+                meetings.clone(),
+                o.saturate,
+                o,
+            )
+            .await;
             phases.push(summarize(
                 workers,
                 Load::Saturate(o.saturate),

@@ -125,10 +125,14 @@ fn classify_api_error(api: &ApiError, account: &str, meeting: MeetingId, what: &
     use FailureStatus as S;
     match api {
         ApiError::NotFound { .. } => Verdict::Stale {
-            message: format!("meeting {meeting} does not exist at Zoom for account {account} ({api})"),
+            message: format!(
+                "meeting {meeting} does not exist at Zoom for account {account} ({api})"
+            ),
         },
         ApiError::Other { code, .. } if *code == Some(CODE_INVALID_MEETING) => Verdict::Stale {
-            message: format!("Zoom says meeting {meeting} is invalid for account {account} ({api})"),
+            message: format!(
+                "Zoom says meeting {meeting} is invalid for account {account} ({api})"
+            ),
         },
         ApiError::MissingScope { message } => Verdict::reply(
             S::ZoomError,
@@ -153,7 +157,10 @@ fn classify_api_error(api: &ApiError, account: &str, meeting: MeetingId, what: &
             format!("Zoom kept failing for {what} until the deadline: {api}"),
         ),
         ApiError::BadResponse(_) | ApiError::InvalidRequest(_) | ApiError::Other { .. } => {
-            Verdict::reply(S::ZoomError, format!("Zoom could not provide {what}: {api}"))
+            Verdict::reply(
+                S::ZoomError,
+                format!("Zoom could not provide {what}: {api}"),
+            )
         }
     }
 }
@@ -218,7 +225,11 @@ pub fn not_found_unowned(meeting: MeetingId) -> Verdict {
 /// The map key a probed meeting is stored under: a PMI when Zoom's answer
 /// says the requested number is the host's PMI (type 4, or `pmi` equal to
 /// the number asked for), else a meeting ID.
-pub fn probed_key(requested: MeetingId, meeting_type: Option<i64>, pmi: Option<MeetingId>) -> MapKey {
+pub fn probed_key(
+    requested: MeetingId,
+    meeting_type: Option<i64>,
+    pmi: Option<MeetingId>,
+) -> MapKey {
     const PMI_TYPE: i64 = 4;
     if pmi == Some(requested) || meeting_type == Some(PMI_TYPE) {
         MapKey::pmi(requested)
@@ -261,7 +272,11 @@ pub fn is_expired(deadline: OffsetDateTime, now: OffsetDateTime) -> bool {
 
 /// The monotonic instant of `deadline` (measured at `now` / `now_instant`),
 /// capped at [`MAX_WORK`] from now. A deadline already past maps to `now`.
-pub fn deadline_instant(deadline: OffsetDateTime, now: OffsetDateTime, now_instant: Instant) -> Instant {
+pub fn deadline_instant(
+    deadline: OffsetDateTime,
+    now: OffsetDateTime,
+    now_instant: Instant,
+) -> Instant {
     let left = Duration::try_from(deadline - now).unwrap_or(Duration::ZERO);
     now_instant + left.min(MAX_WORK)
 }
@@ -338,7 +353,9 @@ mod tests {
             Verdict::Transient { .. }
         ));
         assert!(matches!(
-            c(CallError::Vault(VaultError::Store(StoreError::Unsupported("x".into())))),
+            c(CallError::Vault(VaultError::Store(
+                StoreError::Unsupported("x".into())
+            ))),
             Verdict::Transient { .. }
         ));
 
@@ -358,7 +375,10 @@ mod tests {
                 message: "Invalid meeting ID.".into(),
             },
         ] {
-            assert!(matches!(zoom(stale.clone()), Verdict::Stale { .. }), "{stale:?}");
+            assert!(
+                matches!(zoom(stale.clone()), Verdict::Stale { .. }),
+                "{stale:?}"
+            );
         }
         reply(
             S::ZoomError,
@@ -384,8 +404,16 @@ mod tests {
                 limit_type: None,
             }),
         );
-        reply(S::ZoomError, "HTTP 500", &zoom(ApiError::Server { status: 500 }));
-        reply(S::ZoomError, "kept failing", &zoom(ApiError::Transport("reset".into())));
+        reply(
+            S::ZoomError,
+            "HTTP 500",
+            &zoom(ApiError::Server { status: 500 }),
+        );
+        reply(
+            S::ZoomError,
+            "kept failing",
+            &zoom(ApiError::Transport("reset".into())),
+        );
         reply(
             S::ZoomError,
             "Not allowed to start local recording",
@@ -410,8 +438,12 @@ mod tests {
     #[test]
     fn worst_prefers_stale_then_transient() {
         let r = Verdict::reply(FailureStatus::ZoomError, "z".into());
-        let t = Verdict::Transient { message: "t".into() };
-        let s = Verdict::Stale { message: "s".into() };
+        let t = Verdict::Transient {
+            message: "t".into(),
+        };
+        let s = Verdict::Stale {
+            message: "s".into(),
+        };
         assert_eq!(worst(vec![]), None);
         assert_eq!(worst(vec![r.clone()]), Some(r.clone()));
         assert_eq!(worst(vec![r.clone(), t.clone()]), Some(t.clone()));
@@ -423,21 +455,29 @@ mod tests {
     #[test]
     fn probe_misses() {
         let m = id(85012345678);
-        let not_mine = Verdict::Stale { message: "404".into() };
+        let not_mine = Verdict::Stale {
+            message: "404".into(),
+        };
         let gone = Verdict::reply(FailureStatus::AccountDisconnected, "gone".into());
         reply(
             FailureStatus::NotFound,
             "no connected account owns meeting 85012345678; join without a token",
             &probe_miss(m, 2, vec![not_mine.clone(), gone.clone()]),
         );
-        reply(FailureStatus::NotFound, "no connected account", &probe_miss(m, 0, vec![]));
+        reply(
+            FailureStatus::NotFound,
+            "no connected account",
+            &probe_miss(m, 0, vec![]),
+        );
         let limited = Verdict::reply(FailureStatus::RateLimited, "slow down".into());
         reply(
             FailureStatus::RateLimited,
             "1 of 3 connected accounts could not be asked",
             &probe_miss(m, 3, vec![not_mine, gone, limited]),
         );
-        let t = Verdict::Transient { message: "redis".into() };
+        let t = Verdict::Transient {
+            message: "redis".into(),
+        };
         assert_eq!(probe_miss(m, 1, vec![t.clone()]), t);
     }
 
@@ -448,7 +488,10 @@ mod tests {
         assert_eq!(probed_key(n, None, Some(n)), MapKey::pmi(n));
         assert_eq!(probed_key(n, Some(4), None), MapKey::pmi(n));
         // A scheduled meeting that uses the host's PMI keeps its own number.
-        assert_eq!(probed_key(n, Some(2), Some(id(5559999999))), MapKey::meeting(n));
+        assert_eq!(
+            probed_key(n, Some(2), Some(id(5559999999))),
+            MapKey::meeting(n)
+        );
         assert_eq!(probed_key(n, Some(8), None), MapKey::meeting(n));
     }
 
@@ -484,13 +527,22 @@ mod tests {
     fn times() {
         let t = datetime!(2026-11-29 10:00:00 UTC);
         assert_eq!(expires_at(t, 120), datetime!(2026-11-29 10:02:00 UTC));
-        assert_eq!(expires_at(t, u64::MAX), OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX));
+        assert_eq!(
+            expires_at(t, u64::MAX),
+            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX)
+        );
         assert!(is_expired(t, t));
         assert!(!is_expired(t + time::Duration::SECOND, t));
         let now = Instant::now();
         assert_eq!(deadline_instant(t - time::Duration::SECOND, t, now), now);
-        assert_eq!(deadline_instant(t + time::Duration::seconds(5), t, now), now + Duration::from_secs(5));
-        assert_eq!(deadline_instant(t + time::Duration::days(300), t, now), now + MAX_WORK);
+        assert_eq!(
+            deadline_instant(t + time::Duration::seconds(5), t, now),
+            now + Duration::from_secs(5)
+        );
+        assert_eq!(
+            deadline_instant(t + time::Duration::days(300), t, now),
+            now + MAX_WORK
+        );
     }
 
     #[test]
@@ -499,7 +551,10 @@ mod tests {
             publish_failure(&BusError::Rejected("unroutable: NO_ROUTE".into())),
             PublishFailure::RequesterGone
         );
-        assert_eq!(publish_failure(&BusError::Unavailable("down".into())), PublishFailure::Retry);
+        assert_eq!(
+            publish_failure(&BusError::Unavailable("down".into())),
+            PublishFailure::Retry
+        );
         assert_eq!(
             publish_failure(&BusError::ConfirmTimeout(Duration::from_secs(2))),
             PublishFailure::Retry

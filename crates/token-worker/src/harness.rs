@@ -168,7 +168,11 @@ impl Harness {
         let tokens = self.zoom.exchange_code(&code, REDIRECT_URI).await?;
         let me = self.zoom.me(&tokens.access_token).await?;
         if me.account_id != account.id {
-            bail!("authorized as account {} instead of {}", me.account_id, account.id);
+            bail!(
+                "authorized as account {} instead of {}",
+                me.account_id,
+                account.id
+            );
         }
         self.vault.save(&account.id, &tokens).await?;
         self.store
@@ -205,8 +209,10 @@ impl Harness {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .with_context(|| format!("authorize answered {} without a redirect", resp.status()))?;
-        let pairs: HashMap<String, String> =
-            url::Url::parse(location)?.query_pairs().into_owned().collect();
+        let pairs: HashMap<String, String> = url::Url::parse(location)?
+            .query_pairs()
+            .into_owned()
+            .collect();
         pairs
             .get("code")
             .cloned()
@@ -238,8 +244,12 @@ impl Harness {
             self.map(MapKey::meeting(m), &account.account_id, &account.owner_id)
                 .await?;
         }
-        self.map(MapKey::pmi(account.pmi), &account.account_id, &account.owner_id)
-            .await
+        self.map(
+            MapKey::pmi(account.pmi),
+            &account.account_id,
+            &account.owner_id,
+        )
+        .await
     }
 
     /// Deletes this harness's queues (best effort).

@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rectoken_bus::{Delivery, OutgoingMessage};
 use rectoken_domain::join::{
-    FailureStatus, JoinReply, JoinStatus, MintedToken, TokenKind, ValidJoinRequest, deadline_or_default,
-    decode_join_request, extract_request_id,
+    FailureStatus, JoinReply, JoinStatus, MintedToken, TokenKind, ValidJoinRequest,
+    deadline_or_default, decode_join_request, extract_request_id,
 };
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
@@ -162,7 +162,8 @@ impl TokenWorker {
         let transient = |e: rectoken_store::StoreError| Verdict::Transient {
             message: e.to_string(),
         };
-        if let Some((key, m)) = pick_mapping(id, meeting.map_err(transient)?, pmi.map_err(transient)?)
+        if let Some((key, m)) =
+            pick_mapping(id, meeting.map_err(transient)?, pmi.map_err(transient)?)
         {
             return Ok(Owner {
                 key,
@@ -198,12 +199,17 @@ impl TokenWorker {
                 let result = self
                     .deps
                     .access
-                    .call(account, LABEL_GET_MEETING, deadline, |token: SecretString| async move {
-                        let started = std::time::Instant::now();
-                        let r = zoom.get_meeting(&token, id).await;
-                        telemetry::zoom_call(started.elapsed());
-                        r
-                    })
+                    .call(
+                        account,
+                        LABEL_GET_MEETING,
+                        deadline,
+                        |token: SecretString| async move {
+                            let started = std::time::Instant::now();
+                            let r = zoom.get_meeting(&token, id).await;
+                            telemetry::zoom_call(started.elapsed());
+                            r
+                        },
+                    )
                     .await;
                 (account, result)
             })
@@ -261,24 +267,34 @@ impl TokenWorker {
             let result = match kind {
                 TokenKind::OnBehalf => {
                     access
-                        .call(account, LABEL_USER_TOKEN, deadline, |token: SecretString| async move {
-                            let started = std::time::Instant::now();
-                            let r = zoom
-                                .user_token(&token, host, UserTokenKind::OnBehalf, Some(id))
-                                .await;
-                            telemetry::zoom_call(started.elapsed());
-                            r.map(|t| (t, ONBEHALF_EXPIRE_IN_SECS))
-                        })
+                        .call(
+                            account,
+                            LABEL_USER_TOKEN,
+                            deadline,
+                            |token: SecretString| async move {
+                                let started = std::time::Instant::now();
+                                let r = zoom
+                                    .user_token(&token, host, UserTokenKind::OnBehalf, Some(id))
+                                    .await;
+                                telemetry::zoom_call(started.elapsed());
+                                r.map(|t| (t, ONBEHALF_EXPIRE_IN_SECS))
+                            },
+                        )
                         .await
                 }
                 _ => {
                     access
-                        .call(account, LABEL_JOIN_TOKEN, deadline, |token: SecretString| async move {
-                            let started = std::time::Instant::now();
-                            let r = zoom.join_token(&token, id, kind, bypass).await;
-                            telemetry::zoom_call(started.elapsed());
-                            r.map(|t| (t.token, t.expire_in))
-                        })
+                        .call(
+                            account,
+                            LABEL_JOIN_TOKEN,
+                            deadline,
+                            |token: SecretString| async move {
+                                let started = std::time::Instant::now();
+                                let r = zoom.join_token(&token, id, kind, bypass).await;
+                                telemetry::zoom_call(started.elapsed());
+                                r.map(|t| (t.token, t.expire_in))
+                            },
+                        )
                         .await
                 }
             };

@@ -60,7 +60,11 @@ impl Env {
 
     /// A connected account with `meetings` meetings, all mapped.
     pub async fn mapped_account(&self, meetings: usize) -> ConnectedAccount {
-        let a = self.h.connect_account(meetings, None).await.expect("connect");
+        let a = self
+            .h
+            .connect_account(meetings, None)
+            .await
+            .expect("connect");
         self.h.map_all(&a).await.expect("map");
         a
     }
@@ -69,7 +73,11 @@ impl Env {
     /// crash without drain).
     pub async fn start_worker(&self, options: TokenOptions) -> tokio::task::AbortHandle {
         let n = self.buses.lock().unwrap().len();
-        let bus = self.h.bus(&format!("test-worker-{n}")).await.expect("worker bus");
+        let bus = self
+            .h
+            .bus(&format!("test-worker-{n}"))
+            .await
+            .expect("worker bus");
         self.buses.lock().unwrap().push(bus.clone());
         let task = tokio::spawn(run(self.h.deps(bus), options, self.shutdown.clone()));
         let abort = task.abort_handle();
@@ -87,8 +95,17 @@ impl Env {
     }
 
     /// Sends `body` to the join queue and waits for the reply's bytes.
-    pub async fn request_raw(&self, body: impl Into<String>, wait: Duration) -> Result<Vec<u8>, BusError> {
-        let msg = OutgoingMessage::json("", self.h.topology.join_queue(), body.into(), self.next_id());
+    pub async fn request_raw(
+        &self,
+        body: impl Into<String>,
+        wait: Duration,
+    ) -> Result<Vec<u8>, BusError> {
+        let msg = OutgoingMessage::json(
+            "",
+            self.h.topology.join_queue(),
+            body.into(),
+            self.next_id(),
+        );
         self.client.request(msg, wait).await.map(|b| b.to_vec())
     }
 
