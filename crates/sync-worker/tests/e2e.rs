@@ -380,7 +380,7 @@ async fn two_workers_on_one_account_converge() {
 }
 
 /// Every mapping of the account equals what the simulator holds.
-async fn assert_exact(rig: &Rig, account: &str, data: &zoom_sim::generate::Generated) {
+async fn exact(rig: &Rig, account: &str, data: &zoom_sim::generate::Generated) -> Result<(), String> {
     let mut want: HashMap<MapKey, String> = HashMap::new();
     for u in &data.users {
         let u_now = rig.sim.user(&u.id).unwrap();
@@ -396,18 +396,33 @@ async fn assert_exact(rig: &Rig, account: &str, data: &zoom_sim::generate::Gener
     loop {
         let (page, next) = rig.store.list_mappings(Some(account), cursor.as_deref(), 1000).await.unwrap();
         for (k, m) in page {
-            assert!(got.insert(k, m).is_none(), "listed twice: {k}");
+            if got.insert(k, m).is_some() {
+                return Err(format!("listed twice: {k}"));
+            }
         }
         match next {
             Some(c) => cursor = Some(c),
             None => break,
         }
     }
-    assert_eq!(rig.store.count_mappings(account).await.unwrap(), want.len() as u64);
-    assert_eq!(got.len(), want.len(), "mapping count");
+    let counted = rig.store.count_mappings(account).await.unwrap();
+    if counted != want.len() as u64 || got.len() != want.len() {
+        return Err(format!("{counted} counted, {} listed, {} expected", got.len(), want.len()));
+    }
     for (key, owner) in &want {
-        let m = got.get(key).unwrap_or_else(|| panic!("{key} is not mapped"));
-        assert_eq!((&m.owner_id, m.account_id.as_str()), (owner, account), "{key}");
+        let Some(m) = got.get(key) else {
+            return Err(format!("{key} is not mapped"));
+        };
+        if (&m.owner_id, m.account_id.as_str()) != (owner, account) {
+            return Err(format!("{key}: {m:?}, expected owner {owner}"));
+        }
+    }
+    Ok(())
+}
+
+async fn assert_exact(rig: &Rig, account: &str, data: &zoom_sim::generate::Generated) {
+    if let Err(e) = exact(rig, account, data).await {
+        panic!("the map differs from the simulator: {e}");
     }
 }
 
@@ -563,13 +578,15 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     eprintln!("drained in {:?}", stopping.elapsed());
     let s = rig.store.account(&account).await.unwrap().unwrap().sync;
     assert_eq!(s.state, SyncState::InProgress, "stopped midway");
-    // Nothing half-done: every user is either counted or back on the queue.
+    // Nothing lost: every user is counted or back on the queue. (Counted
+    // *and* back on the queue is possible: the runtime's consumer closes
+    // its channel before the drained messages are acked, so the broker
+    // redelivers them; progress is at-least-once, see the crate docs.)
     let queue = rig.bus.topology().sync_queue();
     let accounted = eventually(WAIT, || async {
         let s = rig.store.account(&account).await.unwrap().unwrap().sync;
-        let d = rig.bus.queue_depth(&queue).await.unwrap();
-        eprintln!("depth {d} done {} total {}", s.users_done, s.users_total);
-        u64::from(d) + s.users_done == s.users_total
+        let depth = rig.bus.queue_depth(&queue).await.unwrap();
+        u64::from(depth) + s.users_done >= s.users_total
     })
     .await;
     assert!(accounted);
@@ -578,7 +595,10 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     rig.sim.reset_behaviours();
     let done = rig.wait_sync_done(&account, WAIT).await.unwrap();
     assert_eq!(done.state, SyncState::Completed);
-    assert_exact(&rig, &account, &data).await;
+    // A redelivered job may complete the sync before the last users' jobs
+    // ran; they still write, so the map becomes exact.
+    let exact_now = eventually(WAIT, || async { exact(&rig, &account, &data).await.is_ok() }).await;
+    assert!(exact_now, "{:?}", exact(&rig, &account, &data).await);
     workers.stop().await;
     teardown(&rig).await;
 }

@@ -1,0 +1,270 @@
+//! The HTTP join endpoints of the ingress, through the real queue and a real
+//! token worker: `POST /join` with every status mapping, and
+//! `GET /zoom/join-token` (Recall.ai's `join_token_url` shape).
+//!
+//! Needs the test RabbitMQ and Redis (`scripts/test`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use rectoken_ingress::apps::{App, AppKind, Apps};
+use rectoken_ingress::services::derive_state_key;
+use rectoken_ingress::{Ingress, IngressState, Services, router};
+use rectoken_tests::{amqp_url, redis_url, unique_prefix};
+use rectoken_token::harness::Harness;
+use rectoken_vault::ZoomLimits;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+const KEY: &str = "join-key-for-tests";
+
+struct Stack {
+    harness: Harness,
+    base: String,
+    stop: CancellationToken,
+    http: reqwest::Client,
+}
+
+async fn stack(name: &str, with_worker: bool, join_key: Option<&str>) -> Stack {
+    let prefix = unique_prefix(name);
+    let harness = Harness::start(
+        &amqp_url(),
+        &redis_url(),
+        &prefix,
+        |_| {},
+        ZoomLimits::default(),
+    )
+    .await
+    .unwrap();
+    let bus = harness.bus(name).await.unwrap();
+    let stop = CancellationToken::new();
+    if with_worker {
+        tokio::spawn(rectoken_token::run(
+            harness.deps(bus.clone()),
+            Default::default(),
+            stop.clone(),
+        ));
+    }
+    let services = Services {
+        store: harness.store.clone(),
+        vault: harness.vault.clone(),
+        zoom: harness.zoom.clone(),
+        public_url: "http://127.0.0.1".into(),
+        state_key: derive_state_key(&[1; 32]),
+        user_level: false,
+        admin_token: None,
+        join_key: join_key.map(|k| SecretString::from(k.to_owned())),
+        join_timeout: Duration::from_secs(3),
+    };
+    let apps = Apps::single(App {
+        name: String::new(),
+        client_id: "c".into(),
+        client_secret: "s".into(),
+        webhook_secret: "w".into(),
+        kind: AppKind::Account,
+    });
+    let state = IngressState::new(bus, apps, vec![]).with_services(services);
+    let ingress = Ingress::bind("127.0.0.1:0".parse().unwrap(), router(state))
+        .await
+        .unwrap();
+    let base = format!("http://{}", ingress.local_addr().unwrap());
+    tokio::spawn(ingress.run(stop.clone()));
+    Stack {
+        harness,
+        base,
+        stop,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Stack {
+    async fn post(&self, body: serde_json::Value, key: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}/join", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    async fn finish(self) {
+        self.stop.cancel();
+        self.harness.delete_queues().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_join_maps_every_status() {
+    let s = stack("join-http", true, Some(KEY)).await;
+    let account = s.harness.connect_account(2, None).await.unwrap();
+    s.harness.map_all(&account).await.unwrap();
+    let meeting = account.meetings[0];
+
+    let (status, reply) = s.post(serde_json::json!({"request_id": "h1", "meeting_url": format!("https://zoom.us/j/{meeting}")}), KEY).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["status"], "ok");
+    assert_eq!(reply["request_id"], "h1");
+    assert_eq!(reply["account_id"], account.account_id.as_str());
+    let token = reply["tokens"]["local_recording"]["token"]
+        .as_str()
+        .unwrap();
+    assert!(
+        s.harness.sim.token(token).is_some(),
+        "a token the simulator minted"
+    );
+
+    let (status, reply) = s
+        .post(serde_json::json!({"meeting_id": "99999999999"}), KEY)
+        .await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (404, Some("not_found")),
+        "{reply}"
+    );
+    let (status, reply) = s
+        .post(
+            serde_json::json!({"meeting_url": "https://evil.com/j/1"}),
+            KEY,
+        )
+        .await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (400, Some("invalid_request")),
+        "{reply}"
+    );
+    assert!(reply["error"].as_str().unwrap().contains("zoom"), "{reply}");
+
+    // A disconnected account: 409.
+    s.harness
+        .store
+        .set_account_status(
+            &account.account_id,
+            rectoken_store::AccountStatus::Disconnected,
+            Some("refresh token refused"),
+        )
+        .await
+        .unwrap();
+    let (status, reply) = s
+        .post(serde_json::json!({"meeting_id": meeting.to_string()}), KEY)
+        .await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (409, Some("account_disconnected")),
+        "{reply}"
+    );
+
+    let (status, _) = s
+        .post(
+            serde_json::json!({"meeting_id": meeting.to_string()}),
+            "wrong",
+        )
+        .await;
+    assert_eq!(status, 401);
+    let r = s
+        .http
+        .post(format!("{}/join", s.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no key at all");
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_token_url_answers_plain_token_or_404() {
+    let s = stack("join-token-url", true, Some(KEY)).await;
+    let account = s.harness.connect_account(1, None).await.unwrap();
+    s.harness.map_all(&account).await.unwrap();
+    let meeting = account.meetings[0];
+    let r = s
+        .http
+        .get(format!(
+            "{}/zoom/join-token?meeting_id={meeting}&key={KEY}",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let token = r.text().await.unwrap();
+    assert_eq!(
+        s.harness.sim.token(&token).unwrap().meeting_id,
+        Some(meeting.get())
+    );
+    let r = s
+        .http
+        .get(format!(
+            "{}/zoom/join-token?meeting_id=99999999999&key={KEY}",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = s
+        .http
+        .get(format!(
+            "{}/zoom/join-token?meeting_id=nonsense&key={KEY}",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = s
+        .http
+        .get(format!(
+            "{}/zoom/join-token?meeting_id={meeting}&key=wrong",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_worker_is_504_and_no_key_is_off() {
+    let s = stack("join-504", false, Some(KEY)).await;
+    let deadline = (time::OffsetDateTime::now_utc() + time::Duration::milliseconds(300))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, body) = s
+        .post(
+            serde_json::json!({"meeting_id": "85000000001", "deadline": deadline}),
+            KEY,
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    s.finish().await;
+
+    let off = stack("join-off", false, None).await;
+    let (status, _) = off
+        .post(serde_json::json!({"meeting_id": "85000000001"}), KEY)
+        .await;
+    assert_eq!(status, 404);
+    let r = off
+        .http
+        .get(format!(
+            "{}/zoom/join-token?meeting_id=85000000001&key={KEY}",
+            off.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    off.finish().await;
+}
