@@ -48,7 +48,9 @@ impl SyncJob {
     /// The connection the job is for.
     pub fn account_id(&self) -> &str {
         match self {
-            SyncJob::FullSync { account_id, .. } | SyncJob::SyncUser { account_id, .. } => account_id,
+            SyncJob::FullSync { account_id, .. } | SyncJob::SyncUser { account_id, .. } => {
+                account_id
+            }
         }
     }
 

@@ -112,15 +112,25 @@ mod tests {
         let s = issue(KEY, "default", 1000, [1; 16]);
         assert_eq!(
             verify(KEY, Some(&s), 1000 + STATE_TTL_SECS),
-            Ok(OAuthState { issued_at: 1000, app: "default".into() })
+            Ok(OAuthState {
+                issued_at: 1000,
+                app: "default".into()
+            })
         );
-        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "URL-safe: {s}");
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+            "URL-safe: {s}"
+        );
     }
 
     #[test]
     fn expiry_and_clock_skew() {
         let s = issue(KEY, "a", 1000, [2; 16]);
-        assert_eq!(verify(KEY, Some(&s), 1000 + STATE_TTL_SECS + 1), Err(StateError::Expired));
+        assert_eq!(
+            verify(KEY, Some(&s), 1000 + STATE_TTL_SECS + 1),
+            Err(StateError::Expired)
+        );
         assert_eq!(verify(KEY, Some(&s), 1000 - 61), Err(StateError::Expired));
         assert!(verify(KEY, Some(&s), 1000 - 60).is_ok());
     }
@@ -128,11 +138,17 @@ mod tests {
     #[test]
     fn forged_and_altered_states() {
         let s = issue(KEY, "a", 1000, [3; 16]);
-        assert_eq!(verify(b"other key", Some(&s), 1000), Err(StateError::BadSignature));
+        assert_eq!(
+            verify(b"other key", Some(&s), 1000),
+            Err(StateError::BadSignature)
+        );
         // Change the app inside the payload but keep the old signature.
         let (_, sig) = s.split_once('.').unwrap();
         let forged = format!("{}.{sig}", URL_SAFE_NO_PAD.encode(b"v1|1000|00|evil"));
-        assert_eq!(verify(KEY, Some(&forged), 1000), Err(StateError::BadSignature));
+        assert_eq!(
+            verify(KEY, Some(&forged), 1000),
+            Err(StateError::BadSignature)
+        );
         assert_eq!(verify(KEY, None, 1000), Err(StateError::Missing));
         assert_eq!(verify(KEY, Some(""), 1000), Err(StateError::Missing));
         for bad in ["x", "a.b.c", "!!!.???", &"a".repeat(MAX_STATE_LEN + 1)] {

@@ -2,7 +2,6 @@
 //! webhook contract, URL validation, readiness and metrics.
 //! No external service is needed.
 
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::sync::Arc;
 

@@ -133,8 +133,12 @@ pub async fn run(
                 tracing::warn!(queue = %options.queue, "consumer stream ended; re-subscribing");
                 continue 'connect;
             };
-            let (bus, handler, retry, stop) =
-                (bus.clone(), handler.clone(), options.retry.clone(), shutdown.clone());
+            let (bus, handler, retry, stop) = (
+                bus.clone(),
+                handler.clone(),
+                options.retry.clone(),
+                shutdown.clone(),
+            );
             tracker.spawn(async move {
                 process(bus.as_ref(), handler.as_ref(), &retry, delivery, &stop).await;
                 drop(permit);
@@ -206,7 +210,8 @@ pub async fn process(
         tracing::warn!(role, error = %e, "could not settle a message; it will be redelivered");
     }
     metrics::counter!("rectoken_messages_total", "role" => role, "outcome" => label).increment(1);
-    metrics::histogram!("rectoken_message_seconds", "role" => role).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("rectoken_message_seconds", "role" => role)
+        .record(started.elapsed().as_secs_f64());
 }
 
 #[cfg(test)]
@@ -236,56 +241,128 @@ mod tests {
     }
 
     fn fast() -> RetryPolicy {
-        RetryPolicy { attempts: 3, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) }
+        RetryPolicy {
+            attempts: 3,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        }
     }
 
     async fn one(bus: &MemoryBus) -> Delivery {
         let q = bus.topology().sync_queue();
-        bus.publish(OutgoingMessage::json("", q.clone(), "{}", "m")).await.unwrap();
+        bus.publish(OutgoingMessage::json("", q.clone(), "{}", "m"))
+            .await
+            .unwrap();
         bus.consume(&q, 1).await.unwrap().next().await.unwrap()
     }
 
     #[tokio::test]
     async fn retry_then_done_acks() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted { calls: AtomicUsize::new(0), script: vec![Outcome::Retry("a".into()), Outcome::Done] };
-        process(&bus, &handler, &fast(), one(&bus).await, &CancellationToken::new()).await;
+        let handler = Scripted {
+            calls: AtomicUsize::new(0),
+            script: vec![Outcome::Retry("a".into()), Outcome::Done],
+        };
+        process(
+            &bus,
+            &handler,
+            &fast(),
+            one(&bus).await,
+            &CancellationToken::new(),
+        )
+        .await;
         assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
-        assert_eq!(bus.queue_depth(&bus.topology().sync_queue()).await.unwrap(), 0);
-        assert_eq!(bus.queue_depth(&Topology::dlq(&bus.topology().sync_queue())).await.unwrap(), 0);
+        assert_eq!(
+            bus.queue_depth(&bus.topology().sync_queue()).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            bus.queue_depth(&Topology::dlq(&bus.topology().sync_queue()))
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     #[tokio::test]
     async fn exhausted_retries_dead_letter_with_reason() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted { calls: AtomicUsize::new(0), script: vec![Outcome::Retry("redis down".into()); 10] };
-        process(&bus, &handler, &fast(), one(&bus).await, &CancellationToken::new()).await;
-        assert_eq!(handler.calls.load(Ordering::SeqCst), 3, "exactly the policy's attempts");
+        let handler = Scripted {
+            calls: AtomicUsize::new(0),
+            script: vec![Outcome::Retry("redis down".into()); 10],
+        };
+        process(
+            &bus,
+            &handler,
+            &fast(),
+            one(&bus).await,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(
+            handler.calls.load(Ordering::SeqCst),
+            3,
+            "exactly the policy's attempts"
+        );
         let dlq = Topology::dlq(&bus.topology().sync_queue());
         let dead = bus.consume(&dlq, 1).await.unwrap().next().await.unwrap();
         let reason = dead.headers.get(REASON_HEADER).unwrap();
-        assert!(reason.contains("gave up after 3 attempts") && reason.contains("redis down"), "{reason}");
+        assert!(
+            reason.contains("gave up after 3 attempts") && reason.contains("redis down"),
+            "{reason}"
+        );
     }
 
     #[tokio::test]
     async fn poison_goes_to_dlq_at_once() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted { calls: AtomicUsize::new(0), script: vec![Outcome::Poison("not JSON".into())] };
-        process(&bus, &handler, &fast(), one(&bus).await, &CancellationToken::new()).await;
+        let handler = Scripted {
+            calls: AtomicUsize::new(0),
+            script: vec![Outcome::Poison("not JSON".into())],
+        };
+        process(
+            &bus,
+            &handler,
+            &fast(),
+            one(&bus).await,
+            &CancellationToken::new(),
+        )
+        .await;
         assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
-        assert_eq!(bus.queue_depth(&Topology::dlq(&bus.topology().sync_queue())).await.unwrap(), 1);
+        assert_eq!(
+            bus.queue_depth(&Topology::dlq(&bus.topology().sync_queue()))
+                .await
+                .unwrap(),
+            1
+        );
     }
 
     #[tokio::test]
     async fn shutdown_during_backoff_requeues() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted { calls: AtomicUsize::new(0), script: vec![Outcome::Retry("x".into()); 10] };
+        let handler = Scripted {
+            calls: AtomicUsize::new(0),
+            script: vec![Outcome::Retry("x".into()); 10],
+        };
         let stop = CancellationToken::new();
         stop.cancel();
-        let slow = RetryPolicy { attempts: 5, min_delay: Duration::from_secs(60), max_delay: Duration::from_secs(60) };
+        let slow = RetryPolicy {
+            attempts: 5,
+            min_delay: Duration::from_secs(60),
+            max_delay: Duration::from_secs(60),
+        };
         process(&bus, &handler, &slow, one(&bus).await, &stop).await;
-        assert_eq!(bus.queue_depth(&bus.topology().sync_queue()).await.unwrap(), 1, "back on the queue");
-        assert_eq!(bus.queue_depth(&Topology::dlq(&bus.topology().sync_queue())).await.unwrap(), 0);
+        assert_eq!(
+            bus.queue_depth(&bus.topology().sync_queue()).await.unwrap(),
+            1,
+            "back on the queue"
+        );
+        assert_eq!(
+            bus.queue_depth(&Topology::dlq(&bus.topology().sync_queue()))
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     #[tokio::test]
@@ -293,14 +370,23 @@ mod tests {
         let bus = Arc::new(MemoryBus::new(Topology::default()));
         let q = bus.topology().sync_queue();
         for i in 0..20 {
-            bus.publish(OutgoingMessage::json("", q.clone(), "{}", format!("m{i}"))).await.unwrap();
+            bus.publish(OutgoingMessage::json("", q.clone(), "{}", format!("m{i}")))
+                .await
+                .unwrap();
         }
-        let handler = Arc::new(Scripted { calls: AtomicUsize::new(0), script: vec![] });
+        let handler = Arc::new(Scripted {
+            calls: AtomicUsize::new(0),
+            script: vec![],
+        });
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(
             bus.clone(),
             handler.clone(),
-            ConsumerOptions { queue: q.clone(), concurrency: 4, retry: fast() },
+            ConsumerOptions {
+                queue: q.clone(),
+                concurrency: 4,
+                retry: fast(),
+            },
             stop.clone(),
         ));
         // Wait until the queue is empty, then stop.

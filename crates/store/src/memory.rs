@@ -463,7 +463,11 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn put_credentials_if_newer(&self, account_id: &str, creds: &StoredCredentials) -> Result<bool> {
+    async fn put_credentials_if_newer(
+        &self,
+        account_id: &str,
+        creds: &StoredCredentials,
+    ) -> Result<bool> {
         rules::check_id("account_id", account_id)?;
         let mut inner = self.lock();
         if let Some(current) = inner.credentials.get(account_id)
@@ -471,7 +475,9 @@ impl Store for MemoryStore {
         {
             return Ok(false);
         }
-        inner.credentials.insert(account_id.to_owned(), creds.clone());
+        inner
+            .credentials
+            .insert(account_id.to_owned(), creds.clone());
         Ok(true)
     }
 
@@ -560,7 +566,6 @@ impl Store for MemoryStore {
     async fn durability(&self) -> Result<Durability> {
         Ok(Durability::InProcess)
     }
-
 }
 
 /// Cut a page fetched with one extra item: the extra one only tells that

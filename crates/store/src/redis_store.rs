@@ -849,7 +849,11 @@ impl Store for RedisStore {
         }
     }
 
-    async fn put_credentials_if_newer(&self, account_id: &str, creds: &StoredCredentials) -> Result<bool> {
+    async fn put_credentials_if_newer(
+        &self,
+        account_id: &str,
+        creds: &StoredCredentials,
+    ) -> Result<bool> {
         rules::check_id("account_id", account_id)?;
         let s = &creds.sealed;
         let mut con = self.con().await?;
@@ -978,7 +982,6 @@ impl Store for RedisStore {
             maxmemory_policy: values.get("maxmemory-policy").cloned().unwrap_or_default(),
         })
     }
-
 }
 
 #[cfg(test)]

@@ -167,7 +167,11 @@ pub trait Store: Send + Sync + 'static {
     /// Store credentials only if they are newer (by `refreshed_at_ms`) than
     /// the stored ones, atomically: an import never replaces fresher
     /// credentials with an old backup. `true` if written.
-    async fn put_credentials_if_newer(&self, account_id: &str, creds: &StoredCredentials) -> Result<bool>;
+    async fn put_credentials_if_newer(
+        &self,
+        account_id: &str,
+        creds: &StoredCredentials,
+    ) -> Result<bool>;
 
     /// An account's sealed credentials.
     async fn credentials(&self, account_id: &str) -> Result<Option<StoredCredentials>>;
