@@ -92,9 +92,12 @@ impl Step {
             label: "poison",
         }
     }
-    /// A store failure: retry while it may pass, else dead-letter.
+    /// A store failure: retry while it may pass, else dead-letter. An
+    /// account record that vanished meanwhile (deauthorized) is a skip.
     pub(crate) fn store_error(e: &StoreError) -> Self {
-        if plan::store_failure_is_transient(e) {
+        if matches!(e, StoreError::AccountNotFound(_)) {
+            Self::skip("unknown_account")
+        } else if plan::store_failure_is_transient(e) {
             Self::retry(format!("store: {e}"))
         } else {
             Self::poison(format!("store: {e}"))
