@@ -261,6 +261,7 @@ async fn one_request(bus: &dyn Bus, queue: &str, meeting: MeetingId, n: u64) -> 
     })
     .to_string();
     let message = OutgoingMessage::json("", queue, body, format!("bench-{n}"));
+    crate::timing::sent(&format!("bench-{n}"));
     match bus.request(message, Duration::from_secs(15)).await {
         Ok(bytes) => serde_json::from_slice::<JoinReply>(&bytes)
             .map(|r| r.status() == JoinStatus::Ok)
@@ -434,6 +435,16 @@ async fn bench_on(h: &Harness, o: &BenchOptions) -> anyhow::Result<Vec<PhaseRepo
         );
         let (samples, window) =
             rate_phase(client.clone(), queue.clone(), meetings.clone(), o).await;
+        {
+            let mut st = std::mem::take(&mut *crate::timing::STAGES.lock().unwrap());
+            for k in 0..5 {
+                let mut v: Vec<f64> = st.iter().map(|r| r[k]).collect();
+                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                let p = |q: f64| v[((q * v.len() as f64) as usize).min(v.len() - 1)];
+                eprintln!("stage {k}: p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}", p(0.5), p(0.9), p(0.99), p(1.0));
+            }
+            st.clear();
+        }
         phases.push(summarize(
             workers,
             Load::Rate(o.rate),
