@@ -37,6 +37,9 @@ struct Args {
     /// meeting.created events for the throughput phase (0 skips it).
     #[arg(long, default_value_t = 20_000)]
     events: usize,
+    /// Workers draining the events (1 measures one worker's throughput).
+    #[arg(long, default_value_t = 1)]
+    event_workers: usize,
     /// Generator seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -60,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         concurrency: a.concurrency,
         fraction: a.fraction,
         events: a.events,
+        event_workers: a.event_workers,
         seed: a.seed,
     })
     .await?;

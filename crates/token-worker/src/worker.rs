@@ -434,14 +434,13 @@ impl Handler for TokenWorker {
         let work = async {
             let sent = crate::timing::take(req.request_id());
             let t1 = std::time::Instant::now();
-            let r = self.try_answer(&req, received_at).await;
+            let (r, z) = ZT.scope(std::cell::Cell::new(0.0), async { let r = self.try_answer(&req, received_at).await; (r, ZT.with(|z| z.get())) }).await;
             let t3 = std::time::Instant::now();
             match r {
                 Ok(reply) => { let o = self.deliver(delivery, reply_to, reply, started).await;
                     let t4 = std::time::Instant::now();
                     if let Some(s) = sent { let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64()*1e3;
-                        let z = ZT.with(|z| z.get());
-                        crate::timing::STAGES.lock().unwrap().push([ms(s, started), ms(started, t1), ms(t1, t3), z, ms(t3, t4), 0.0]); }
+                                                crate::timing::STAGES.lock().unwrap().push([ms(s, started), ms(started, t1), ms(t1, t3), z, ms(t3, t4), 0.0]); }
                     o },
                 Err(Transient(m)) => {
                     telemetry::count(STATUS_RETRY);
@@ -464,4 +463,4 @@ impl Handler for TokenWorker {
     }
 }
 
-thread_local! { static ZT: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) }; }
+tokio::task_local! { static ZT: std::cell::Cell<f64>; }
