@@ -361,3 +361,58 @@ async fn metrics_count_outcomes() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn hostile_bodies_are_typed_errors_not_crashes() {
+    let bus = bus();
+    let state = state_with(Arc::new(bus.clone()), vec![]);
+    // Deeply nested JSON (serde_json's recursion limit answers, no stack
+    // overflow).
+    let nested = format!(
+        r#"{{"event":"x","payload":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let nested = nested[..nested.len().min(200 * 1024)].to_owned();
+    let (status, _) = send(
+        &state,
+        signed_request("/zoom/webhook", SECRET, NOW, &nested),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Non-UTF-8 bytes, correctly signed.
+    let raw: Vec<u8> = vec![0xff, 0xfe, b'{', 0x80, b'}'];
+    let ts = NOW.to_string();
+    let req = Request::post("/zoom/webhook")
+        .header("x-zm-request-timestamp", &ts)
+        .header("x-zm-signature", sign(SECRET.as_bytes(), &ts, &raw))
+        .body(Body::from(raw))
+        .unwrap();
+    assert_eq!(send(&state, req).await.0, StatusCode::BAD_REQUEST);
+    // A replayed webhook (same body, old timestamp) is refused; a fresh
+    // retry of the same body gets the same message ID (deduplicable).
+    let (status, _) = send(
+        &state,
+        signed_request("/zoom/webhook", SECRET, NOW - 3600, CREATED),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Header values with non-ASCII bytes (obs-text) are not signatures.
+    let req = Request::post("/zoom/webhook")
+        .header(
+            "x-zm-request-timestamp",
+            axum::http::HeaderValue::from_bytes(b"17\xff").unwrap(),
+        )
+        .header(
+            "x-zm-signature",
+            axum::http::HeaderValue::from_bytes(b"v0=\xfe\xff").unwrap(),
+        )
+        .body(Body::from(CREATED))
+        .unwrap();
+    assert_eq!(send(&state, req).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bus.queue_depth("rectoken.sync").await.unwrap(),
+        0,
+        "nothing published"
+    );
+}

@@ -206,7 +206,7 @@ impl TokenWorker {
                         |token: SecretString| async move {
                             let started = std::time::Instant::now();
                             let r = zoom.get_meeting(&token, id).await;
-                            telemetry::zoom_call(started.elapsed());
+                            telemetry::zoom_call(started.elapsed()); let _ = ZT.try_with(|z| z.set(started.elapsed().as_secs_f64()*1e3));
                             r
                         },
                     )
@@ -276,7 +276,7 @@ impl TokenWorker {
                                 let r = zoom
                                     .user_token(&token, host, UserTokenKind::OnBehalf, Some(id))
                                     .await;
-                                telemetry::zoom_call(started.elapsed());
+                                telemetry::zoom_call(started.elapsed()); let _ = ZT.try_with(|z| z.set(started.elapsed().as_secs_f64()*1e3));
                                 r.map(|t| (t, ONBEHALF_EXPIRE_IN_SECS))
                             },
                         )
@@ -291,7 +291,7 @@ impl TokenWorker {
                             |token: SecretString| async move {
                                 let started = std::time::Instant::now();
                                 let r = zoom.join_token(&token, id, kind, bypass).await;
-                                telemetry::zoom_call(started.elapsed());
+                                telemetry::zoom_call(started.elapsed()); let _ = ZT.try_with(|z| z.set(started.elapsed().as_secs_f64()*1e3));
                                 r.map(|t| (t.token, t.expire_in))
                             },
                         )
