@@ -11,6 +11,10 @@
 //! - **saturate**: closed loop with a fixed number of requests
 //!   outstanding, for the highest throughput the workers reach.
 //!
+//! First, as a floor, the same rate phase runs against a bare echo
+//! consumer (consume, publish a fixed reply confirmed, ack: no Redis, no
+//! Zoom): what the broker and the client cost by themselves.
+//!
 //! Every process of the deployment runs here in one: the simulator, the
 //! workers (each on its own broker connection, as separate processes
 //! would be) and the requesting client; RabbitMQ and Redis are real.
@@ -20,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures_util::StreamExt;
 use rectoken_bus::{Bus, OutgoingMessage};
 use rectoken_domain::join::{JoinReply, JoinStatus};
 use rectoken_domain::meeting_id::MeetingId;
@@ -85,6 +90,8 @@ pub enum Load {
     Rate(f64),
     /// Closed loop with this many requests outstanding.
     Saturate(usize),
+    /// Open loop at this rate against the bare echo consumer (no worker).
+    Echo(f64),
 }
 
 impl fmt::Display for Load {
@@ -92,6 +99,7 @@ impl fmt::Display for Load {
         match self {
             Load::Rate(r) => write!(f, "rate {r:.0}/s"),
             Load::Saturate(n) => write!(f, "saturate {n}"),
+            Load::Echo(r) => write!(f, "echo {r:.0}/s"),
         }
     }
 }
@@ -99,7 +107,7 @@ impl fmt::Display for Load {
 /// The results of one phase.
 #[derive(Debug, Clone)]
 pub struct PhaseReport {
-    /// Workers running.
+    /// Workers running (0 for the echo floor).
     pub workers: usize,
     /// The load.
     pub load: Load,
@@ -113,7 +121,8 @@ pub struct PhaseReport {
     pub throughput: f64,
     /// End-to-end latency percentiles (p50, p90, p99, max).
     pub latency: Percentiles,
-    /// The simulator's injected latency, subtracted for the overhead.
+    /// The simulator's injected latency, subtracted for the overhead
+    /// (zero for the echo floor, which calls no Zoom).
     pub zoom_latency: Duration,
 }
 
@@ -206,10 +215,15 @@ impl fmt::Display for Report {
             "ovh p99"
         )?;
         for p in &self.phases {
+            let workers = if p.workers == 0 {
+                "-".to_owned()
+            } else {
+                p.workers.to_string()
+            };
             writeln!(
                 f,
                 "{:>7}  {:<14} {:>7} {:>7} {:>6} {:>10.1}  {:>8} {:>8} {:>8} {:>8}  {:>9} {:>9}",
-                p.workers,
+                workers,
                 p.load.to_string(),
                 p.measured,
                 p.ok,
@@ -221,6 +235,13 @@ impl fmt::Display for Report {
                 ms(p.latency.max),
                 ms(p.overhead_p50()),
                 ms(p.overhead_p99()),
+            )?;
+        }
+        if self.phases.iter().any(|p| matches!(p.load, Load::Echo(_))) {
+            writeln!(
+                f,
+                "echo: the broker floor (consume, confirmed reply, ack; no Redis, no Zoom, no worker): \
+                 its overhead columns are the whole round trip"
             )?;
         }
         let rates: Vec<&PhaseReport> = self
@@ -261,7 +282,6 @@ async fn one_request(bus: &dyn Bus, queue: &str, meeting: MeetingId, n: u64) -> 
     })
     .to_string();
     let message = OutgoingMessage::json("", queue, body, format!("bench-{n}"));
-    crate::timing::sent(&format!("bench-{n}"));
     match bus.request(message, Duration::from_secs(15)).await {
         Ok(bytes) => serde_json::from_slice::<JoinReply>(&bytes)
             .map(|r| r.status() == JoinStatus::Ok)
@@ -370,6 +390,48 @@ async fn saturate_phase(
     (samples, window)
 }
 
+/// The floor: answers every request with a fixed `ok`-shaped reply at
+/// once, the way the worker publishes (default exchange, correlation ID,
+/// transient, confirmed), then acks.
+async fn echo_consumer(
+    bus: Arc<dyn Bus>,
+    queue: Arc<str>,
+    prefetch: usize,
+    stop: CancellationToken,
+) {
+    let Ok(mut deliveries) = bus
+        .consume(&queue, u16::try_from(prefetch).unwrap_or(u16::MAX))
+        .await
+    else {
+        return;
+    };
+    let reply = serde_json::json!({
+        "request_id": "", "status": "ok", "meeting_id": "85012345678",
+        "account_id": "a", "host_id": "h",
+        "tokens": { "local_recording": { "token": "t", "expires_at": "2026-11-29T10:02:00Z" } },
+    })
+    .to_string();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let delivery = tokio::select! {
+            d = deliveries.next() => d,
+            () = stop.cancelled() => break,
+        };
+        let Some(delivery) = delivery else { break };
+        let (bus, reply) = (bus.clone(), reply.clone());
+        tasks.spawn(async move {
+            if let Some(to) = delivery.reply_to.clone() {
+                let mut m = OutgoingMessage::json("", to, reply, "echo").transient();
+                m.correlation_id = delivery.correlation_id.clone();
+                let _ = bus.publish(m).await;
+            }
+            let _ = delivery.ack().await;
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
 /// Runs the benchmark (see the module docs).
 pub async fn join_bench(options: BenchOptions) -> anyhow::Result<Report> {
     anyhow::ensure!(options.rate > 0.0, "rate must be positive");
@@ -414,6 +476,32 @@ async fn bench_on(h: &Harness, o: &BenchOptions) -> anyhow::Result<Vec<PhaseRepo
     let client = h.bus("join-bench-client").await?;
     let queue: Arc<str> = h.topology.join_queue().into();
     let mut phases = Vec::new();
+    {
+        let bus = h.bus("join-bench-echo").await?;
+        let stop = CancellationToken::new();
+        let echo = tokio::spawn(echo_consumer(
+            bus.clone(),
+            queue.clone(),
+            o.concurrency,
+            stop.clone(),
+        ));
+        anyhow::ensure!(
+            one_request(client.as_ref(), &queue, meetings[0], u64::MAX - 1).await,
+            "the echo consumer did not answer"
+        );
+        let (samples, window) =
+            rate_phase(client.clone(), queue.clone(), meetings.clone(), o).await;
+        phases.push(summarize(
+            0,
+            Load::Echo(o.rate),
+            &samples,
+            window,
+            Duration::ZERO,
+        ));
+        stop.cancel();
+        let _ = echo.await;
+        bus.close().await;
+    }
     for &workers in &o.workers {
         let shutdown = CancellationToken::new();
         let mut running = Vec::new();
@@ -435,16 +523,6 @@ async fn bench_on(h: &Harness, o: &BenchOptions) -> anyhow::Result<Vec<PhaseRepo
         );
         let (samples, window) =
             rate_phase(client.clone(), queue.clone(), meetings.clone(), o).await;
-        {
-            let mut st = std::mem::take(&mut *crate::timing::STAGES.lock().unwrap());
-            for k in 0..5 {
-                let mut v: Vec<f64> = st.iter().map(|r| r[k]).collect();
-                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-                let p = |q: f64| v[((q * v.len() as f64) as usize).min(v.len() - 1)];
-                eprintln!("stage {k}: p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}", p(0.5), p(0.9), p(0.99), p(1.0));
-            }
-            st.clear();
-        }
         phases.push(summarize(
             workers,
             Load::Rate(o.rate),

@@ -42,7 +42,7 @@
 //!   core that tests call directly.
 //! - [`telemetry`]: metric names.
 //! - [`harness`]: a test bed on the Zoom simulator (tests, benchmark).
-//! - [`bench`]: [`bench::join_bench`], the end-to-end benchmark.
+//! - [`mod@bench`]: [`bench::join_bench`], the end-to-end benchmark.
 
 pub mod accounts;
 pub mod bench;
@@ -126,15 +126,4 @@ pub async fn run(deps: TokenDeps, options: TokenOptions, shutdown: CancellationT
     };
     let worker = Arc::new(TokenWorker::with_kill_switch(deps, options, killed));
     consumer::run(bus, worker, consumer_options, stop).await;
-}
-
-#[doc(hidden)]
-pub mod timing {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::time::Instant;
-    pub static SENT: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
-    pub static STAGES: Mutex<Vec<[f64; 6]>> = Mutex::new(Vec::new());
-    pub fn sent(id: &str) { SENT.lock().unwrap().get_or_insert_with(HashMap::new).insert(id.to_owned(), Instant::now()); }
-    pub fn take(id: &str) -> Option<Instant> { SENT.lock().unwrap().as_mut().and_then(|m| m.remove(id)) }
 }

@@ -206,7 +206,7 @@ impl TokenWorker {
                         |token: SecretString| async move {
                             let started = std::time::Instant::now();
                             let r = zoom.get_meeting(&token, id).await;
-                            telemetry::zoom_call(started.elapsed()); let _ = ZT.try_with(|z| z.set(started.elapsed().as_secs_f64()*1e3));
+                            telemetry::zoom_call(started.elapsed());
                             r
                         },
                     )
@@ -276,7 +276,7 @@ impl TokenWorker {
                                 let r = zoom
                                     .user_token(&token, host, UserTokenKind::OnBehalf, Some(id))
                                     .await;
-                                telemetry::zoom_call(started.elapsed()); let _ = ZT.try_with(|z| z.set(started.elapsed().as_secs_f64()*1e3));
+                                telemetry::zoom_call(started.elapsed());
                                 r.map(|t| (t, ONBEHALF_EXPIRE_IN_SECS))
                             },
                         )
@@ -291,7 +291,7 @@ impl TokenWorker {
                             |token: SecretString| async move {
                                 let started = std::time::Instant::now();
                                 let r = zoom.join_token(&token, id, kind, bypass).await;
-                                telemetry::zoom_call(started.elapsed()); let _ = ZT.try_with(|z| z.set(started.elapsed().as_secs_f64()*1e3));
+                                telemetry::zoom_call(started.elapsed());
                                 r.map(|t| (t.token, t.expire_in))
                             },
                         )
@@ -405,10 +405,12 @@ impl Handler for TokenWorker {
         let received_at = OffsetDateTime::now_utc();
         let started = std::time::Instant::now();
         let _in_flight = InFlight::start();
+        // An empty reply_to routes nowhere: the same as none.
+        let reply_to = delivery.reply_to.as_deref().filter(|r| !r.is_empty());
         let req = match decode_join_request(&delivery.body) {
             Ok(req) => req,
             Err(e) => {
-                let Some(reply_to) = delivery.reply_to.as_deref() else {
+                let Some(reply_to) = reply_to else {
                     telemetry::count(JoinStatus::InvalidRequest.as_str());
                     return Outcome::Poison(format!("invalid join request without reply_to: {e}"));
                 };
@@ -427,21 +429,13 @@ impl Handler for TokenWorker {
             );
             return Outcome::Skip(STATUS_EXPIRED);
         }
-        let Some(reply_to) = delivery.reply_to.as_deref() else {
+        let Some(reply_to) = reply_to else {
             telemetry::count(STATUS_NO_REPLY_TO);
             return Outcome::Poison("no reply_to".into());
         };
         let work = async {
-            let sent = crate::timing::take(req.request_id());
-            let t1 = std::time::Instant::now();
-            let (r, z) = ZT.scope(std::cell::Cell::new(0.0), async { let r = self.try_answer(&req, received_at).await; (r, ZT.with(|z| z.get())) }).await;
-            let t3 = std::time::Instant::now();
-            match r {
-                Ok(reply) => { let o = self.deliver(delivery, reply_to, reply, started).await;
-                    let t4 = std::time::Instant::now();
-                    if let Some(s) = sent { let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64()*1e3;
-                                                crate::timing::STAGES.lock().unwrap().push([ms(s, started), ms(started, t1), ms(t1, t3), z, ms(t3, t4), 0.0]); }
-                    o },
+            match self.try_answer(&req, received_at).await {
+                Ok(reply) => self.deliver(delivery, reply_to, reply, started).await,
                 Err(Transient(m)) => {
                     telemetry::count(STATUS_RETRY);
                     tracing::warn!(
@@ -462,5 +456,3 @@ impl Handler for TokenWorker {
         }
     }
 }
-
-tokio::task_local! { static ZT: std::cell::Cell<f64>; }
