@@ -76,7 +76,9 @@ impl Rig {
         sim_config.client_id = CLIENT_ID.into();
         sim_config.client_secret = CLIENT_SECRET.into();
         sim_config.webhook_secret = WEBHOOK_SECRET.into();
-        let (sim, _addr) = Sim::spawn(sim_config).await.context("spawn the simulator")?;
+        let (sim, _addr) = Sim::spawn(sim_config)
+            .await
+            .context("spawn the simulator")?;
         let zoom = client_for(&sim)?;
         let bus = rectoken_bus::connect(amqp_url, Topology::new(prefix))?;
         tokio::time::timeout(Duration::from_secs(20), bus.wait_connected())
@@ -182,7 +184,11 @@ impl Rig {
 
     /// Wait until the account's current sync is no longer in progress (and
     /// has started), polling every 50 ms; its final status.
-    pub async fn wait_sync_done(&self, account_id: &str, limit: Duration) -> anyhow::Result<SyncStatus> {
+    pub async fn wait_sync_done(
+        &self,
+        account_id: &str,
+        limit: Duration,
+    ) -> anyhow::Result<SyncStatus> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(rec) = self.store.account(account_id).await?
@@ -229,7 +235,10 @@ pub async fn authorize_code(zoom: &ZoomClient) -> anyhow::Result<String> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let resp = http.get(zoom.authorize_url(REDIRECT, "bench-state")).send().await?;
+    let resp = http
+        .get(zoom.authorize_url(REDIRECT, "bench-state"))
+        .send()
+        .await?;
     let location = resp
         .headers()
         .get(reqwest::header::LOCATION)
@@ -326,16 +335,26 @@ impl fmt::Display for Report {
             o.fraction * 100.0
         )?;
         writeln!(f, "  wall time        {:.1} s", self.wall.as_secs_f64())?;
-        writeln!(f, "  Zoom calls       {} {:?}", self.calls, self.calls_by_endpoint)?;
+        writeln!(
+            f,
+            "  Zoom calls       {} {:?}",
+            self.calls, self.calls_by_endpoint
+        )?;
         writeln!(f, "  429s             {}", self.rate_limited)?;
-        let sustained = ZoomLimits::for_plan(Plan::BusinessPlus, o.fraction).medium.per_second;
+        let sustained = ZoomLimits::for_plan(Plan::BusinessPlus, o.fraction)
+            .medium
+            .per_second;
         writeln!(
             f,
             "  ratio            {:.3}  (wall / (calls / {BUSINESS_MEDIUM_PER_SECOND}/s); 1.0 = Zoom's limit; the limiter sustains {sustained}/s, a floor of {:.3})",
             self.ratio,
             BUSINESS_MEDIUM_PER_SECOND / sustained
         )?;
-        writeln!(f, "  mappings         {} (expected {})", self.mappings.0, self.mappings.1)?;
+        writeln!(
+            f,
+            "  mappings         {} (expected {})",
+            self.mappings.0, self.mappings.1
+        )?;
         if let (Some((n, d)), Some(rate)) = (self.events, self.events_per_second()) {
             writeln!(
                 f,
@@ -369,7 +388,10 @@ pub async fn full_sync_bench(opts: BenchOptions) -> anyhow::Result<Report> {
         seed: opts.seed,
         plan: zoom_sim::Plan::Business,
     })?;
-    let owner = generated.owner_id.clone().context("generated account has no users")?;
+    let owner = generated
+        .owner_id
+        .clone()
+        .context("generated account has no users")?;
     let account = rig.connect_account(&owner).await?;
     let options = SyncOptions {
         concurrency: opts.concurrency,
@@ -460,17 +482,24 @@ async fn cleanup(rig: &Rig, amqp_url: &str) {
 /// Delete a topology's queues and exchange (best effort).
 pub async fn delete_queues(amqp_url: &str, topology: &Topology) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(conn) = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await else {
+    let Ok(conn) =
+        lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await
+    else {
         return;
     };
     if let Ok(channel) = conn.create_channel().await {
         for queue in topology.work_queues() {
             for name in [Topology::dlq(&queue), queue] {
-                let _ = channel.queue_delete(name.into(), QueueDeleteOptions::default()).await;
+                let _ = channel
+                    .queue_delete(name.into(), QueueDeleteOptions::default())
+                    .await;
             }
         }
         let _ = channel
-            .exchange_delete(topology.events_exchange().into(), ExchangeDeleteOptions::default())
+            .exchange_delete(
+                topology.events_exchange().into(),
+                ExchangeDeleteOptions::default(),
+            )
             .await;
     }
     let _ = conn.close(200, "bye".into()).await;

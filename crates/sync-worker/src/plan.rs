@@ -417,9 +417,9 @@ pub fn classify_failure(e: &CallError) -> Failure {
         CallError::Store(_) => Failure::Transient(e.to_string()),
         CallError::Vault(v) => match v {
             VaultError::Transient(_) | VaultError::Store(_) => Failure::Transient(v.to_string()),
-            VaultError::NotConnected(_) | VaultError::Disconnected { .. } | VaultError::Crypto(_) => {
-                Failure::Fatal(v.to_string())
-            }
+            VaultError::NotConnected(_)
+            | VaultError::Disconnected { .. }
+            | VaultError::Crypto(_) => Failure::Fatal(v.to_string()),
         },
         CallError::Zoom(api) => match api {
             ApiError::NotFound { .. } => Failure::UserGone,
@@ -461,12 +461,20 @@ mod tests {
 
     #[test]
     fn classify_jobs_events_and_poison() {
-        let job = classify(br#"{"job":"full_sync","account_id":"A","reason":"admin","requested_at_ms":1}"#);
+        let job = classify(
+            br#"{"job":"full_sync","account_id":"A","reason":"admin","requested_at_ms":1}"#,
+        );
         assert!(matches!(job, Ok(Message::Job(SyncJob::FullSync { .. }))));
         let ev = classify(br#"{"event":"meeting.created","event_ts":1,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h"}}}"#);
         assert!(matches!(ev, Ok(Message::Event { ref name, .. }) if name == "meeting.created"));
         let other = classify(br#"{"event":"recording.completed","payload":{}}"#).unwrap();
-        assert!(matches!(other, Message::Event { event: ZoomEvent::Other { .. }, .. }));
+        assert!(matches!(
+            other,
+            Message::Event {
+                event: ZoomEvent::Other { .. },
+                ..
+            }
+        ));
         for (bad, why) in [
             (&b"not json"[..], "not JSON"),
             (b"[1,2]", "not a JSON object"),
@@ -489,7 +497,11 @@ mod tests {
         assert_eq!(app_user_level(&apps, None), Ok(false));
         assert_eq!(app_user_level(&apps, Some("")), Ok(false));
         assert_eq!(app_user_level(&apps, Some("users")), Ok(true));
-        assert!(app_user_level(&apps, Some("nope")).unwrap_err().contains("nope"));
+        assert!(
+            app_user_level(&apps, Some("nope"))
+                .unwrap_err()
+                .contains("nope")
+        );
         assert_eq!(app_user_level(&HashMap::new(), None), Ok(false));
         let user_default: HashMap<String, bool> = [("default".to_owned(), true)].into();
         assert_eq!(app_user_level(&user_default, None), Ok(true));
@@ -497,51 +509,87 @@ mod tests {
 
     #[test]
     fn meeting_created_maps_to_host_not_operator() {
-        let e = event(r#"{"event":"meeting.created","event_ts":7,"payload":{"account_id":"A","operator_id":"op","object":{"id":85123456789,"host_id":"h"}}}"#);
+        let e = event(
+            r#"{"event":"meeting.created","event_ts":7,"payload":{"account_id":"A","operator_id":"op","object":{"id":85123456789,"host_id":"h"}}}"#,
+        );
         assert_eq!(
             plan_event(&e, false, NOW),
             EventPlan::Apply {
                 connection: "A".into(),
                 version_ms: 7,
                 receipt_time: false,
-                ops: vec![Op::Put { key: MapKey::meeting(mid(85_123_456_789)), owner_id: "h".into() }],
+                ops: vec![Op::Put {
+                    key: MapKey::meeting(mid(85_123_456_789)),
+                    owner_id: "h".into()
+                }],
             }
         );
         // User-level apps key by the host.
-        let EventPlan::Apply { connection, .. } = plan_event(&e, true, NOW) else { panic!() };
+        let EventPlan::Apply { connection, .. } = plan_event(&e, true, NOW) else {
+            panic!()
+        };
         assert_eq!(connection, "A~h");
     }
 
     #[test]
     fn meeting_deleted_whole_partial_and_timeless() {
-        let whole = event(r#"{"event":"meeting.deleted","event_ts":9,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h"}}}"#);
+        let whole = event(
+            r#"{"event":"meeting.deleted","event_ts":9,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h"}}}"#,
+        );
         assert_eq!(
             plan_event(&whole, false, NOW),
             EventPlan::Apply {
                 connection: "A".into(),
                 version_ms: 9,
                 receipt_time: false,
-                ops: vec![Op::Remove { key: MapKey::meeting(mid(85_123_456_789)) }],
+                ops: vec![Op::Remove {
+                    key: MapKey::meeting(mid(85_123_456_789))
+                }],
             }
         );
-        let partial = event(r#"{"event":"meeting.deleted","event_ts":9,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h","occurrences":[{"occurrence_id":"1648194360000"}]}}}"#);
-        assert_eq!(plan_event(&partial, false, NOW), EventPlan::Skip("occurrences_only"));
-        let empty = event(r#"{"event":"meeting.deleted","event_ts":9,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h","occurrences":[]}}}"#);
-        assert!(matches!(plan_event(&empty, false, NOW), EventPlan::Apply { .. }));
+        let partial = event(
+            r#"{"event":"meeting.deleted","event_ts":9,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h","occurrences":[{"occurrence_id":"1648194360000"}]}}}"#,
+        );
+        assert_eq!(
+            plan_event(&partial, false, NOW),
+            EventPlan::Skip("occurrences_only")
+        );
+        let empty = event(
+            r#"{"event":"meeting.deleted","event_ts":9,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h","occurrences":[]}}}"#,
+        );
+        assert!(matches!(
+            plan_event(&empty, false, NOW),
+            EventPlan::Apply { .. }
+        ));
         // `event_ts` is optional here: the receipt time stands in.
-        let timeless = event(r#"{"event":"meeting.deleted","payload":{"account_id":"A","object":{"id":85123456789}}}"#);
-        let EventPlan::Apply { version_ms, receipt_time, connection, .. } = plan_event(&timeless, false, NOW) else {
+        let timeless = event(
+            r#"{"event":"meeting.deleted","payload":{"account_id":"A","object":{"id":85123456789}}}"#,
+        );
+        let EventPlan::Apply {
+            version_ms,
+            receipt_time,
+            connection,
+            ..
+        } = plan_event(&timeless, false, NOW)
+        else {
             panic!()
         };
-        assert_eq!((version_ms, receipt_time, connection.as_str()), (NOW, true, "A"));
+        assert_eq!(
+            (version_ms, receipt_time, connection.as_str()),
+            (NOW, true, "A")
+        );
         assert_eq!(plan_event(&timeless, true, NOW), EventPlan::Skip("no_host"));
-        let EventPlan::Apply { connection, .. } = plan_event(&whole, true, NOW) else { panic!() };
+        let EventPlan::Apply { connection, .. } = plan_event(&whole, true, NOW) else {
+            panic!()
+        };
         assert_eq!(connection, "A~h");
     }
 
     #[test]
     fn user_updated_pmi_changes() {
-        let changed = event(r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","pmi":5559876543},"old_object":{"id":"u","pmi":5551234567}}}"#);
+        let changed = event(
+            r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","pmi":5559876543},"old_object":{"id":"u","pmi":5551234567}}}"#,
+        );
         assert_eq!(
             plan_event(&changed, false, NOW),
             EventPlan::Apply {
@@ -549,13 +597,20 @@ mod tests {
                 version_ms: 5,
                 receipt_time: false,
                 ops: vec![
-                    Op::Remove { key: MapKey::pmi(mid(5_551_234_567)) },
-                    Op::Put { key: MapKey::pmi(mid(5_559_876_543)), owner_id: "u".into() },
+                    Op::Remove {
+                        key: MapKey::pmi(mid(5_551_234_567))
+                    },
+                    Op::Put {
+                        key: MapKey::pmi(mid(5_559_876_543)),
+                        owner_id: "u".into()
+                    },
                 ],
             }
         );
         // Without old_object, the user's PMI index names the old one.
-        let no_old = event(r#"{"event":"user.updated","payload":{"account_id":"A","time_stamp":6,"object":{"id":"u","pmi":"5559876543"}}}"#);
+        let no_old = event(
+            r#"{"event":"user.updated","payload":{"account_id":"A","time_stamp":6,"object":{"id":"u","pmi":"5559876543"}}}"#,
+        );
         assert_eq!(
             plan_event(&no_old, true, NOW),
             EventPlan::Apply {
@@ -563,8 +618,14 @@ mod tests {
                 version_ms: 6,
                 receipt_time: false,
                 ops: vec![
-                    Op::RemoveUserPmi { user_id: "u".into(), keep: Some(mid(5_559_876_543)) },
-                    Op::Put { key: MapKey::pmi(mid(5_559_876_543)), owner_id: "u".into() },
+                    Op::RemoveUserPmi {
+                        user_id: "u".into(),
+                        keep: Some(mid(5_559_876_543))
+                    },
+                    Op::Put {
+                        key: MapKey::pmi(mid(5_559_876_543)),
+                        owner_id: "u".into()
+                    },
                 ],
             }
         );
@@ -572,21 +633,29 @@ mod tests {
             r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","email":"x@y"},"old_object":{"id":"u","email":"a@b"}}}"#,
             r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","pmi":5551234567},"old_object":{"id":"u","pmi":"5551234567"}}}"#,
         ] {
-            assert_eq!(plan_event(&event(unchanged), false, NOW), EventPlan::Skip("no_pmi_change"));
+            assert_eq!(
+                plan_event(&event(unchanged), false, NOW),
+                EventPlan::Skip("no_pmi_change")
+            );
         }
     }
 
     #[test]
     fn user_removed_drops_the_pmi() {
         for name in ["user.deleted", "user.deactivated"] {
-            let e = event(&format!(r#"{{"event":"{name}","event_ts":3,"payload":{{"account_id":"A","object":{{"id":"u"}}}}}}"#));
+            let e = event(&format!(
+                r#"{{"event":"{name}","event_ts":3,"payload":{{"account_id":"A","object":{{"id":"u"}}}}}}"#
+            ));
             assert_eq!(
                 plan_event(&e, false, NOW),
                 EventPlan::Apply {
                     connection: "A".into(),
                     version_ms: 3,
                     receipt_time: false,
-                    ops: vec![Op::RemoveUserPmi { user_id: "u".into(), keep: None }],
+                    ops: vec![Op::RemoveUserPmi {
+                        user_id: "u".into(),
+                        keep: None
+                    }],
                 }
             );
         }
@@ -594,16 +663,42 @@ mod tests {
 
     #[test]
     fn deauthorization() {
-        let e = event(r#"{"event":"app_deauthorized","payload":{"account_id":"A","user_id":"u","client_id":"c","event_ts":11}}"#);
-        assert_eq!(plan_event(&e, false, NOW), EventPlan::Deauthorize { connection: "A".into(), at_ms: 11 });
-        assert_eq!(plan_event(&e, true, NOW), EventPlan::Deauthorize { connection: "A~u".into(), at_ms: 11 });
+        let e = event(
+            r#"{"event":"app_deauthorized","payload":{"account_id":"A","user_id":"u","client_id":"c","event_ts":11}}"#,
+        );
+        assert_eq!(
+            plan_event(&e, false, NOW),
+            EventPlan::Deauthorize {
+                connection: "A".into(),
+                at_ms: 11
+            }
+        );
+        assert_eq!(
+            plan_event(&e, true, NOW),
+            EventPlan::Deauthorize {
+                connection: "A~u".into(),
+                at_ms: 11
+            }
+        );
         let anonymous = event(r#"{"event":"app_deauthorized","payload":{"account_id":"A"}}"#);
-        assert_eq!(plan_event(&anonymous, false, NOW), EventPlan::Deauthorize { connection: "A".into(), at_ms: NOW });
-        assert!(matches!(plan_event(&anonymous, true, NOW), EventPlan::Poison(_)));
+        assert_eq!(
+            plan_event(&anonymous, false, NOW),
+            EventPlan::Deauthorize {
+                connection: "A".into(),
+                at_ms: NOW
+            }
+        );
+        assert!(matches!(
+            plan_event(&anonymous, true, NOW),
+            EventPlan::Poison(_)
+        ));
         assert!(deauthorization_applies(None, 5));
         assert!(deauthorization_applies(Some(5), 5));
         assert!(deauthorization_applies(Some(4), 5));
-        assert!(!deauthorization_applies(Some(6), 5), "reconnected after the event");
+        assert!(
+            !deauthorization_applies(Some(6), 5),
+            "reconnected after the event"
+        );
     }
 
     #[test]
@@ -613,11 +708,21 @@ mod tests {
             r#"{"event":"endpoint.url_validation","payload":{"plainToken":"x"}}"#,
             r#"{"event":"meeting.updated","event_ts":1,"payload":{"account_id":"A","object":{"id":85123456789}}}"#,
         ] {
-            assert_eq!(plan_event(&event(json), false, NOW), EventPlan::Skip("ignored"), "{json}");
+            assert_eq!(
+                plan_event(&event(json), false, NOW),
+                EventPlan::Skip("ignored"),
+                "{json}"
+            );
         }
     }
 
-    fn status(state: SyncState, started: Option<i64>, finished: Option<i64>, total: u64, done: u64) -> SyncStatus {
+    fn status(
+        state: SyncState,
+        started: Option<i64>,
+        finished: Option<i64>,
+        total: u64,
+        done: u64,
+    ) -> SyncStatus {
         SyncStatus {
             state,
             generation: "g".into(),
@@ -639,18 +744,34 @@ mod tests {
         let never = SyncStatus::default();
         assert_eq!(full_sync_decision(&never, NOW, NOW, HOUR), Start);
         let running = status(SyncState::InProgress, Some(NOW - 10), None, 10, 1);
-        assert_eq!(full_sync_decision(&running, NOW, NOW, HOUR), Skip("sync_running"));
+        assert_eq!(
+            full_sync_decision(&running, NOW, NOW, HOUR),
+            Skip("sync_running")
+        );
         let stuck = status(SyncState::InProgress, Some(NOW - 2 * H), None, 10, 1);
         assert_eq!(full_sync_decision(&stuck, NOW, NOW, HOUR), Start);
         // A big account's sync may run longer than the floor.
         let big = status(SyncState::InProgress, Some(NOW - 2 * H), None, 100_000, 1);
-        assert_eq!(full_sync_decision(&big, NOW, NOW, HOUR), Skip("sync_running"));
+        assert_eq!(
+            full_sync_decision(&big, NOW, NOW, HOUR),
+            Skip("sync_running")
+        );
         let done_after = status(SyncState::Completed, Some(NOW - 5), Some(NOW - 1), 10, 10);
-        assert_eq!(full_sync_decision(&done_after, NOW - 5, NOW, HOUR), Skip("already_synced"));
-        assert_eq!(full_sync_decision(&done_after, NOW - 6, NOW, HOUR), Skip("already_synced"));
+        assert_eq!(
+            full_sync_decision(&done_after, NOW - 5, NOW, HOUR),
+            Skip("already_synced")
+        );
+        assert_eq!(
+            full_sync_decision(&done_after, NOW - 6, NOW, HOUR),
+            Skip("already_synced")
+        );
         assert_eq!(full_sync_decision(&done_after, NOW - 4, NOW, HOUR), Start);
         let failed = status(SyncState::Failed, Some(NOW - 5), Some(NOW - 1), 10, 3);
-        assert_eq!(full_sync_decision(&failed, NOW - 10, NOW, HOUR), Start, "a retried job runs again");
+        assert_eq!(
+            full_sync_decision(&failed, NOW - 10, NOW, HOUR),
+            Start,
+            "a retried job runs again"
+        );
     }
 
     #[test]
@@ -658,7 +779,11 @@ mod tests {
         assert_eq!(stale_after(HOUR, 0), HOUR);
         assert_eq!(stale_after(HOUR, 36_000), HOUR);
         assert_eq!(stale_after(HOUR, 72_000), 2 * HOUR);
-        assert!(in_progress_stale(&status(SyncState::InProgress, None, None, 0, 0), NOW, HOUR));
+        assert!(in_progress_stale(
+            &status(SyncState::InProgress, None, None, 0, 0),
+            NOW,
+            HOUR
+        ));
     }
 
     #[test]
@@ -667,29 +792,71 @@ mod tests {
         let s = |state| status(state, Some(1), None, 3, 1);
         assert_eq!(sync_user_decision(&s(SyncState::InProgress), "g"), Run);
         assert_eq!(sync_user_decision(&s(SyncState::Completed), "g"), Run);
-        assert_eq!(sync_user_decision(&s(SyncState::Failed), "g"), Skip("sync_failed"));
-        assert_eq!(sync_user_decision(&s(SyncState::NotStarted), "g"), Skip("superseded"));
-        assert_eq!(sync_user_decision(&s(SyncState::InProgress), "old"), Skip("superseded"));
+        assert_eq!(
+            sync_user_decision(&s(SyncState::Failed), "g"),
+            Skip("sync_failed")
+        );
+        assert_eq!(
+            sync_user_decision(&s(SyncState::NotStarted), "g"),
+            Skip("superseded")
+        );
+        assert_eq!(
+            sync_user_decision(&s(SyncState::InProgress), "old"),
+            Skip("superseded")
+        );
     }
 
     #[test]
     fn finishing() {
-        assert!(should_finish(&status(SyncState::InProgress, Some(1), None, 3, 3), "g"));
-        assert!(should_finish(&status(SyncState::InProgress, Some(1), None, 3, 4), "g"), "a retried finisher");
-        assert!(should_finish(&status(SyncState::InProgress, Some(1), None, 0, 0), "g"));
-        assert!(!should_finish(&status(SyncState::InProgress, Some(1), None, 3, 2), "g"));
-        assert!(!should_finish(&status(SyncState::Completed, Some(1), None, 3, 3), "g"));
-        assert!(!should_finish(&status(SyncState::InProgress, Some(1), None, 3, 3), "other"));
+        assert!(should_finish(
+            &status(SyncState::InProgress, Some(1), None, 3, 3),
+            "g"
+        ));
+        assert!(
+            should_finish(&status(SyncState::InProgress, Some(1), None, 3, 4), "g"),
+            "a retried finisher"
+        );
+        assert!(should_finish(
+            &status(SyncState::InProgress, Some(1), None, 0, 0),
+            "g"
+        ));
+        assert!(!should_finish(
+            &status(SyncState::InProgress, Some(1), None, 3, 2),
+            "g"
+        ));
+        assert!(!should_finish(
+            &status(SyncState::Completed, Some(1), None, 3, 3),
+            "g"
+        ));
+        assert!(!should_finish(
+            &status(SyncState::InProgress, Some(1), None, 3, 3),
+            "other"
+        ));
     }
 
     #[test]
     fn schedule_decisions() {
-        assert_eq!(sync_due(&SyncStatus::default(), NOW, DAY, HOUR), Some("never_synced"));
+        assert_eq!(
+            sync_due(&SyncStatus::default(), NOW, DAY, HOUR),
+            Some("never_synced")
+        );
         let recent = status(SyncState::Completed, Some(NOW - 2 * H), Some(NOW - H), 1, 1);
         assert_eq!(sync_due(&recent, NOW, DAY, HOUR), None);
-        let old = status(SyncState::Completed, Some(NOW - 26 * H), Some(NOW - 25 * H), 1, 1);
+        let old = status(
+            SyncState::Completed,
+            Some(NOW - 26 * H),
+            Some(NOW - 25 * H),
+            1,
+            1,
+        );
         assert_eq!(sync_due(&old, NOW, DAY, HOUR), Some("periodic"));
-        let failed_old = status(SyncState::Failed, Some(NOW - 26 * H), Some(NOW - 25 * H), 1, 0);
+        let failed_old = status(
+            SyncState::Failed,
+            Some(NOW - 26 * H),
+            Some(NOW - 25 * H),
+            1,
+            0,
+        );
         assert_eq!(sync_due(&failed_old, NOW, DAY, HOUR), Some("periodic"));
         let failed_recent = status(SyncState::Failed, Some(NOW - 2 * H), Some(NOW - H), 1, 0);
         assert_eq!(sync_due(&failed_recent, NOW, DAY, HOUR), None);
@@ -706,29 +873,60 @@ mod tests {
 
     #[test]
     fn failure_classes() {
-        let nf = CallError::Zoom(ApiError::NotFound { code: Some(1001), message: "User does not exist".into() });
+        let nf = CallError::Zoom(ApiError::NotFound {
+            code: Some(1001),
+            message: "User does not exist".into(),
+        });
         assert_eq!(classify_failure(&nf), Failure::UserGone);
         for transient in [
             CallError::RateLimited,
             CallError::Zoom(ApiError::Server { status: 503 }),
             CallError::Zoom(ApiError::Transport("reset".into())),
-            CallError::Zoom(ApiError::RateLimited { retry_after: None, category: None, limit_type: None }),
+            CallError::Zoom(ApiError::RateLimited {
+                retry_after: None,
+                category: None,
+                limit_type: None,
+            }),
             CallError::Vault(VaultError::Transient("lock".into())),
         ] {
-            assert!(matches!(classify_failure(&transient), Failure::Transient(_)), "{transient:?}");
+            assert!(
+                matches!(classify_failure(&transient), Failure::Transient(_)),
+                "{transient:?}"
+            );
         }
         for fatal in [
             CallError::Vault(VaultError::NotConnected("A".into())),
-            CallError::Vault(VaultError::Disconnected { account_id: "A".into(), reason: "invalid_grant".into() }),
-            CallError::Zoom(ApiError::MissingScope { message: "scope".into() }),
-            CallError::Zoom(ApiError::Unauthorized { code: Some(124), message: "bad".into() }),
+            CallError::Vault(VaultError::Disconnected {
+                account_id: "A".into(),
+                reason: "invalid_grant".into(),
+            }),
+            CallError::Zoom(ApiError::MissingScope {
+                message: "scope".into(),
+            }),
+            CallError::Zoom(ApiError::Unauthorized {
+                code: Some(124),
+                message: "bad".into(),
+            }),
             CallError::Zoom(ApiError::BadResponse("junk".into())),
-            CallError::Zoom(ApiError::Other { status: 400, code: None, message: "no".into() }),
+            CallError::Zoom(ApiError::Other {
+                status: 400,
+                code: None,
+                message: "no".into(),
+            }),
         ] {
-            assert!(matches!(classify_failure(&fatal), Failure::Fatal(_)), "{fatal:?}");
+            assert!(
+                matches!(classify_failure(&fatal), Failure::Fatal(_)),
+                "{fatal:?}"
+            );
         }
-        assert!(store_failure_is_transient(&StoreError::Contention("k".into())));
-        assert!(!store_failure_is_transient(&StoreError::InvalidInput("v".into())));
-        assert!(!store_failure_is_transient(&StoreError::AccountNotFound("A".into())));
+        assert!(store_failure_is_transient(&StoreError::Contention(
+            "k".into()
+        )));
+        assert!(!store_failure_is_transient(&StoreError::InvalidInput(
+            "v".into()
+        )));
+        assert!(!store_failure_is_transient(&StoreError::AccountNotFound(
+            "A".into()
+        )));
     }
 }

@@ -77,7 +77,11 @@ impl Held {
 
 /// Compete for the scheduler lease until `shutdown`; while holding it, run
 /// the checks. Releases the lease on the way out.
-pub async fn run_scheduler(deps: SchedulerDeps, settings: SchedulerSettings, shutdown: CancellationToken) {
+pub async fn run_scheduler(
+    deps: SchedulerDeps,
+    settings: SchedulerSettings,
+    shutdown: CancellationToken,
+) {
     let ttl = settings.lease_ttl.max(Duration::from_millis(30));
     let mut tick = tokio::time::interval(ttl / 3);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -113,7 +117,8 @@ pub async fn run_scheduler(deps: SchedulerDeps, settings: SchedulerSettings, shu
                 Ok(Some(lease)) => {
                     tracing::info!(fence = lease.fence, "holding the scheduler lease");
                     let stop = shutdown.child_token();
-                    let checks = tokio::spawn(check_loop(deps.clone(), settings.clone(), stop.clone()));
+                    let checks =
+                        tokio::spawn(check_loop(deps.clone(), settings.clone(), stop.clone()));
                     Some(Held {
                         lease,
                         renewed: Instant::now(),
@@ -157,13 +162,24 @@ pub async fn run_checks(deps: &SchedulerDeps, settings: &SchedulerSettings) {
     match deps.store.list_accounts().await {
         Err(e) => tracing::warn!(error = %e, "scheduler: cannot list accounts"),
         Ok(accounts) => {
-            for record in accounts.iter().filter(|r| r.status == AccountStatus::Connected) {
+            for record in accounts
+                .iter()
+                .filter(|r| r.status == AccountStatus::Connected)
+            {
                 let account_id = record.account_id.as_str();
-                if let Some(why) = plan::sync_due(&record.sync, now, settings.resync_interval, settings.stale_floor) {
-                    let message = full_sync_message(&topology.sync_queue(), account_id, "schedule", now);
+                if let Some(why) = plan::sync_due(
+                    &record.sync,
+                    now,
+                    settings.resync_interval,
+                    settings.stale_floor,
+                ) {
+                    let message =
+                        full_sync_message(&topology.sync_queue(), account_id, "schedule", now);
                     match deps.bus.publish(message).await {
                         Ok(()) => tracing::info!(account_id, why, "full sync scheduled"),
-                        Err(e) => tracing::warn!(account_id, error = %e, "could not schedule a full sync"),
+                        Err(e) => {
+                            tracing::warn!(account_id, error = %e, "could not schedule a full sync")
+                        }
                     }
                 }
                 keepalive(deps, settings, account_id, now).await;
@@ -174,7 +190,9 @@ pub async fn run_checks(deps: &SchedulerDeps, settings: &SchedulerSettings) {
         let dlq = Topology::dlq(&queue);
         match deps.bus.queue_depth(&dlq).await {
             Ok(depth) => metrics::gauge!(METRIC_DLQ_DEPTH, "queue" => dlq).set(f64::from(depth)),
-            Err(e) => tracing::debug!(queue = %dlq, error = %e, "cannot read the dead-letter queue depth"),
+            Err(e) => {
+                tracing::debug!(queue = %dlq, error = %e, "cannot read the dead-letter queue depth")
+            }
         }
     }
 }

@@ -45,7 +45,12 @@ pub fn new_generation(now_ms: i64) -> String {
 }
 
 /// The `full_sync` job message for an account.
-pub fn full_sync_message(sync_queue: &str, account_id: &str, reason: &str, requested_at_ms: i64) -> OutgoingMessage {
+pub fn full_sync_message(
+    sync_queue: &str,
+    account_id: &str,
+    reason: &str,
+    requested_at_ms: i64,
+) -> OutgoingMessage {
     job_message(
         sync_queue,
         &SyncJob::FullSync {
@@ -69,7 +74,12 @@ pub fn job_message(sync_queue: &str, job: &SyncJob) -> OutgoingMessage {
 /// Run `work` while keeping `lease` alive (renewed every third of `ttl`).
 /// A failed renewal is only logged: the generation check keeps a sync
 /// that lost its lock from corrupting a newer one.
-async fn holding<T>(store: &dyn Store, lease: &Lease, ttl: Duration, work: impl Future<Output = T>) -> T {
+async fn holding<T>(
+    store: &dyn Store,
+    lease: &Lease,
+    ttl: Duration,
+    work: impl Future<Output = T>,
+) -> T {
     let mut every = tokio::time::interval((ttl / 3).max(Duration::from_millis(10)));
     every.tick().await;
     tokio::pin!(work);
@@ -131,7 +141,11 @@ impl SyncHandler {
             return Ok(Step::skip("disconnected"));
         }
         let ttl = self.settings.sync_lock_ttl;
-        let Some(lease) = self.store.try_lock(&sync_lock_name(account_id), ttl).await? else {
+        let Some(lease) = self
+            .store
+            .try_lock(&sync_lock_name(account_id), ttl)
+            .await?
+        else {
             return Ok(Step::skip("sync_running"));
         };
         let result = holding(
@@ -147,15 +161,22 @@ impl SyncHandler {
         result
     }
 
-    async fn full_sync_locked(&self, account_id: &str, requested_at_ms: i64) -> Result<Step, StoreError> {
+    async fn full_sync_locked(
+        &self,
+        account_id: &str,
+        requested_at_ms: i64,
+    ) -> Result<Step, StoreError> {
         // Re-read under the lock: a sync may have started meanwhile.
         let Some(record) = self.store.account(account_id).await? else {
             return Ok(Step::skip("unknown_account"));
         };
         let started = now_ms();
-        if let FullSyncDecision::Skip(label) =
-            plan::full_sync_decision(&record.sync, requested_at_ms, started, self.settings.stale_floor)
-        {
+        if let FullSyncDecision::Skip(label) = plan::full_sync_decision(
+            &record.sync,
+            requested_at_ms,
+            started,
+            self.settings.stale_floor,
+        ) {
             return Ok(Step::skip(label));
         }
         // The start is taken before listing: a user created while we list
@@ -170,13 +191,17 @@ impl SyncHandler {
                     Failure::Fatal(reason) | Failure::Transient(reason) => reason,
                     Failure::UserGone => "GET /users answered 404".to_owned(),
                 };
-                self.store.start_sync(account_id, &generation, 0, started).await?;
+                self.store
+                    .start_sync(account_id, &generation, 0, started)
+                    .await?;
                 self.fail(account_id, &generation, &reason).await?;
                 return Ok(Step::skip("sync_failed"));
             }
         };
         let total = users.len() as u64;
-        self.store.start_sync(account_id, &generation, total, started).await?;
+        self.store
+            .start_sync(account_id, &generation, total, started)
+            .await?;
         tracing::info!(account_id, generation = %generation, users = total, "full sync started");
         if users.is_empty() {
             self.finish(account_id, &generation, started).await?;
@@ -215,15 +240,27 @@ impl SyncHandler {
         loop {
             let page = self
                 .access
-                .call(account_id, LABEL_LIST_USERS, self.deadline(), |token: SecretString| {
-                    let zoom = self.zoom.clone();
-                    let page_token = page_token.clone();
-                    async move { zoom.list_users(&token, page_token.as_deref(), PAGE_SIZE).await }
-                })
+                .call(
+                    account_id,
+                    LABEL_LIST_USERS,
+                    self.deadline(),
+                    |token: SecretString| {
+                        let zoom = self.zoom.clone();
+                        let page_token = page_token.clone();
+                        async move {
+                            zoom.list_users(&token, page_token.as_deref(), PAGE_SIZE)
+                                .await
+                        }
+                    },
+                )
                 .await
                 .map_err(|e| plan::classify_failure(&e))?;
             if page.skipped > 0 {
-                tracing::warn!(account_id, skipped = page.skipped, "unreadable users left out of the sync");
+                tracing::warn!(
+                    account_id,
+                    skipped = page.skipped,
+                    "unreadable users left out of the sync"
+                );
             }
             users.extend(page.users.into_iter().filter(|u| seen.insert(u.id.clone())));
             match page.next_page_token {
@@ -254,19 +291,30 @@ impl SyncHandler {
             loop {
                 let result = self
                     .access
-                    .call(account_id, LABEL_LIST_MEETINGS, self.deadline(), |token: SecretString| {
-                        let zoom = self.zoom.clone();
-                        let page_token = page_token.clone();
-                        async move {
-                            // The version of what this page says: the time
-                            // we asked, so a change Zoom made (and a webhook
-                            // reported) after that wins over it.
-                            let read_at = now_ms();
-                            zoom.list_meetings(&token, user_id, kind, page_token.as_deref(), PAGE_SIZE)
+                    .call(
+                        account_id,
+                        LABEL_LIST_MEETINGS,
+                        self.deadline(),
+                        |token: SecretString| {
+                            let zoom = self.zoom.clone();
+                            let page_token = page_token.clone();
+                            async move {
+                                // The version of what this page says: the time
+                                // we asked, so a change Zoom made (and a webhook
+                                // reported) after that wins over it.
+                                let read_at = now_ms();
+                                zoom.list_meetings(
+                                    &token,
+                                    user_id,
+                                    kind,
+                                    page_token.as_deref(),
+                                    PAGE_SIZE,
+                                )
                                 .await
                                 .map(|page| (read_at, page))
-                        }
-                    })
+                            }
+                        },
+                    )
                     .await;
                 let (read_at, page) = match result {
                     Ok(ok) => ok,
@@ -277,13 +325,18 @@ impl SyncHandler {
                         }
                         Failure::Transient(reason) => return Ok(Step::retry(reason)),
                         Failure::Fatal(reason) => {
-                            let reason = format!("listing the meetings of user {user_id}: {reason}");
+                            let reason =
+                                format!("listing the meetings of user {user_id}: {reason}");
                             self.fail(account_id, generation, &reason).await?;
                             return Ok(Step::skip("sync_failed"));
                         }
                     },
                 };
-                let fresh: Vec<_> = page.meetings.into_iter().filter(|m| seen.insert(m.id)).collect();
+                let fresh: Vec<_> = page
+                    .meetings
+                    .into_iter()
+                    .filter(|m| seen.insert(m.id))
+                    .collect();
                 futures_util::stream::iter(fresh.into_iter().map(|m| {
                     let mapping = Mapping {
                         account_id: account_id.to_owned(),
@@ -308,7 +361,11 @@ impl SyncHandler {
             }
         }
         if gone {
-            tracing::info!(account_id, user_id, "user no longer exists; counted as synced");
+            tracing::info!(
+                account_id,
+                user_id,
+                "user no longer exists; counted as synced"
+            );
         } else if let Some(pmi) = pmi {
             // The PMI was read by the `full_sync` job's user listing, which
             // ran after the sync started: version it by the start, so a PMI
@@ -320,15 +377,24 @@ impl SyncHandler {
                 version_ms: sync_started_ms,
                 written_at_ms: now_ms(),
             };
-            self.store.put_mapping(MapKey::pmi(pmi), &mapping, Some(generation)).await?;
+            self.store
+                .put_mapping(MapKey::pmi(pmi), &mapping, Some(generation))
+                .await?;
         }
         if self.purged_meanwhile(account_id).await? {
             return Ok(Step::skip("unknown_account"));
         }
-        let status = self.store.add_sync_progress(account_id, generation, 1).await?;
+        let status = self
+            .store
+            .add_sync_progress(account_id, generation, 1)
+            .await?;
         if plan::should_finish(&status, generation) {
-            self.finish(account_id, generation, status.started_at_ms.unwrap_or(sync_started_ms))
-                .await?;
+            self.finish(
+                account_id,
+                generation,
+                status.started_at_ms.unwrap_or(sync_started_ms),
+            )
+            .await?;
             return Ok(Step::done("completed"));
         }
         Ok(Step::done(if gone { "user_gone" } else { "synced" }))
@@ -336,8 +402,16 @@ impl SyncHandler {
 
     /// Complete a sync: prune what the generation did not see, mark it
     /// completed, record its duration and the account's mapping count.
-    async fn finish(&self, account_id: &str, generation: &str, started_ms: i64) -> Result<(), StoreError> {
-        let pruned = self.store.prune_unseen(account_id, generation, started_ms).await?;
+    async fn finish(
+        &self,
+        account_id: &str,
+        generation: &str,
+        started_ms: i64,
+    ) -> Result<(), StoreError> {
+        let pruned = self
+            .store
+            .prune_unseen(account_id, generation, started_ms)
+            .await?;
         let now = now_ms();
         self.store
             .finish_sync(account_id, generation, SyncState::Completed, None, now)
@@ -346,14 +420,32 @@ impl SyncHandler {
         metrics::histogram!(METRIC_DURATION).record(seconds);
         let mappings = self.store.count_mappings(account_id).await?;
         metrics::gauge!(METRIC_MAPPINGS, "account" => account_id.to_owned()).set(mappings as f64);
-        tracing::info!(account_id, generation, pruned, mappings, seconds, "full sync completed");
+        tracing::info!(
+            account_id,
+            generation,
+            pruned,
+            mappings,
+            seconds,
+            "full sync completed"
+        );
         Ok(())
     }
 
-    async fn fail(&self, account_id: &str, generation: &str, reason: &str) -> Result<(), StoreError> {
+    async fn fail(
+        &self,
+        account_id: &str,
+        generation: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         tracing::warn!(account_id, generation, reason, "full sync failed");
         self.store
-            .finish_sync(account_id, generation, SyncState::Failed, Some(reason), now_ms())
+            .finish_sync(
+                account_id,
+                generation,
+                SyncState::Failed,
+                Some(reason),
+                now_ms(),
+            )
             .await
     }
 }

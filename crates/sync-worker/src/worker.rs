@@ -194,7 +194,12 @@ impl SyncHandler {
     /// no token could be minted for their meetings, and mapping them would
     /// only make a join answer `account_disconnected` instead of
     /// `not_found`. The full sync at connect time picks their meetings up.
-    async fn apply(&self, connection: &str, version_ms: i64, ops: &[Op]) -> Result<Step, StoreError> {
+    async fn apply(
+        &self,
+        connection: &str,
+        version_ms: i64,
+        ops: &[Op],
+    ) -> Result<Step, StoreError> {
         if self.store.account(connection).await?.is_none() {
             return Ok(Step::skip("unknown_account"));
         }
@@ -212,7 +217,11 @@ impl SyncHandler {
                     writes.add(self.store.put_mapping(*key, &m, None).await?);
                 }
                 Op::Remove { key } => {
-                    writes.add(self.store.remove_mapping(*key, connection, version_ms).await?);
+                    writes.add(
+                        self.store
+                            .remove_mapping(*key, connection, version_ms)
+                            .await?,
+                    );
                 }
                 Op::RemoveUserPmi { user_id, keep } => {
                     if let Some(pmi) = self.store.pmi_of_user(connection, user_id).await?
@@ -270,7 +279,11 @@ impl Handler for SyncHandler {
     async fn handle(&self, delivery: &Delivery) -> Outcome {
         let message_id = delivery.message_id.as_deref().unwrap_or("");
         let (event, account_id, step) = match plan::classify(&delivery.body) {
-            Err(reason) => ("unparseable".to_owned(), String::new(), Step::poison(reason)),
+            Err(reason) => (
+                "unparseable".to_owned(),
+                String::new(),
+                Step::poison(reason),
+            ),
             Ok(Message::Job(job)) => {
                 let account = job.account_id().to_owned();
                 let (name, step) = self.handle_job(job, message_id).await;
@@ -282,7 +295,8 @@ impl Handler for SyncHandler {
                 (name, account, step)
             }
         };
-        metrics::counter!(METRIC_EVENTS, "event" => event.clone(), "outcome" => step.label).increment(1);
+        metrics::counter!(METRIC_EVENTS, "event" => event.clone(), "outcome" => step.label)
+            .increment(1);
         match &step.outcome {
             Outcome::Retry(reason) | Outcome::Poison(reason) => {
                 tracing::warn!(event = %event, account_id = %account_id, message_id, outcome = step.label, reason = %reason, "sync message failed");

@@ -41,7 +41,12 @@ fn sim_config() -> SimConfig {
 }
 
 async fn rig(name: &str) -> Rig {
-    rig_with(name, sim_config(), ZoomLimits::for_plan(Plan::BusinessPlus, 0.95)).await
+    rig_with(
+        name,
+        sim_config(),
+        ZoomLimits::for_plan(Plan::BusinessPlus, 0.95),
+    )
+    .await
 }
 
 async fn rig_with(name: &str, cfg: SimConfig, limits: ZoomLimits) -> Rig {
@@ -70,7 +75,12 @@ fn options(concurrency: usize) -> SyncOptions {
 
 /// A generated account of `users` × `meetings`, connected; its ID and the
 /// generated data (the same seed reproduces the simulator's IDs).
-async fn generated(rig: &Rig, users: usize, meetings: usize, seed: u64) -> (String, zoom_sim::generate::Generated) {
+async fn generated(
+    rig: &Rig,
+    users: usize,
+    meetings: usize,
+    seed: u64,
+) -> (String, zoom_sim::generate::Generated) {
     let spec = GenerateSpec {
         account_id: None,
         users,
@@ -83,7 +93,10 @@ async fn generated(rig: &Rig, users: usize, meetings: usize, seed: u64) -> (Stri
     let data = zoom_sim::generate::generate(&spec, rig.sim.now_ms(), &|_| false);
     let summary = rig.sim.generate(&spec).unwrap();
     assert_eq!(summary.account_id, data.account.id);
-    let account = rig.connect_account(summary.owner_id.as_deref().unwrap()).await.unwrap();
+    let account = rig
+        .connect_account(summary.owner_id.as_deref().unwrap())
+        .await
+        .unwrap();
     assert_eq!(account, data.account.id);
     (account, data)
 }
@@ -97,14 +110,20 @@ async fn wait_mapped(rig: &Rig, key: MapKey, owner: &str) {
         mapping(rig, key).await.is_some_and(|m| m.owner_id == owner)
     })
     .await;
-    assert!(ok, "{key} never mapped to {owner}: {:?}", mapping(rig, key).await);
+    assert!(
+        ok,
+        "{key} never mapped to {owner}: {:?}",
+        mapping(rig, key).await
+    );
 }
 
 /// With one worker at concurrency 1 messages are handled in publish
 /// order: once a sentinel event is mapped, everything before it was handled.
 async fn settle(rig: &Rig, account: &str, n: u64) {
     let id = 70_000_000_000 + n;
-    rig.publish_event(&created(account, id, "sentinel", now_ms())).await.unwrap();
+    rig.publish_event(&created(account, id, "sentinel", now_ms()))
+        .await
+        .unwrap();
     wait_mapped(rig, MapKey::meeting(mid(id)), "sentinel").await;
 }
 
@@ -143,20 +162,38 @@ async fn each_event_type() {
     // meeting.created: mapped to the host (not the operator), at event_ts.
     let m = rig
         .sim
-        .create_meeting(&bob.id, NewMeeting { operator_id: Some(alice.id.clone()), ..NewMeeting::default() })
+        .create_meeting(
+            &bob.id,
+            NewMeeting {
+                operator_id: Some(alice.id.clone()),
+                ..NewMeeting::default()
+            },
+        )
         .unwrap();
     rig.publish_event(&m.dispatch.body).await.unwrap();
     let key = MapKey::meeting(mid(m.value.id));
     wait_mapped(&rig, key, &bob.id).await;
     let got = mapping(&rig, key).await.unwrap();
-    assert_eq!((got.account_id.as_str(), got.source), (account.as_str(), Source::Webhook));
-    let ts = serde_json::from_str::<serde_json::Value>(&m.dispatch.body).unwrap()["event_ts"].as_i64().unwrap();
+    assert_eq!(
+        (got.account_id.as_str(), got.source),
+        (account.as_str(), Source::Webhook)
+    );
+    let ts = serde_json::from_str::<serde_json::Value>(&m.dispatch.body).unwrap()["event_ts"]
+        .as_i64()
+        .unwrap();
     assert_eq!(got.version_ms, ts);
 
     // meeting.deleted of some occurrences: still mapped.
     let recurring = rig
         .sim
-        .create_meeting(&alice.id, NewMeeting { meeting_type: Some(8), occurrences: Some(3), ..NewMeeting::default() })
+        .create_meeting(
+            &alice.id,
+            NewMeeting {
+                meeting_type: Some(8),
+                occurrences: Some(3),
+                ..NewMeeting::default()
+            },
+        )
         .unwrap();
     rig.publish_event(&recurring.dispatch.body).await.unwrap();
     let rkey = MapKey::meeting(mid(recurring.value.id));
@@ -164,41 +201,79 @@ async fn each_event_type() {
     let first = recurring.value.occurrences[0].occurrence_id.clone();
     let partial = rig
         .sim
-        .delete_meeting(recurring.value.id, DeleteMeeting { occurrence_ids: Some(vec![first]), operator_id: None })
+        .delete_meeting(
+            recurring.value.id,
+            DeleteMeeting {
+                occurrence_ids: Some(vec![first]),
+                operator_id: None,
+            },
+        )
         .unwrap();
     assert!(partial.dispatch.body.contains("occurrences"));
     rig.publish_event(&partial.dispatch.body).await.unwrap();
 
     // meeting.deleted of the whole meeting: unmapped.
-    let whole = rig.sim.delete_meeting(m.value.id, DeleteMeeting::default()).unwrap();
+    let whole = rig
+        .sim
+        .delete_meeting(m.value.id, DeleteMeeting::default())
+        .unwrap();
     rig.publish_event(&whole.dispatch.body).await.unwrap();
     settle(&rig, &account, 1).await;
     assert_eq!(mapping(&rig, key).await, None);
-    assert!(mapping(&rig, rkey).await.is_some(), "an occurrence deletion keeps the meeting");
+    assert!(
+        mapping(&rig, rkey).await.is_some(),
+        "an occurrence deletion keeps the meeting"
+    );
 
     // user.updated with a PMI change: the new PMI maps to the user, the old
     // one goes. First map the old one (as a sync would have).
     let old_pmi = alice.pmi;
-    rig.publish_event(&pmi_changed(&account, &alice.id, 5_123_456_789, old_pmi, now_ms() - 10_000))
-        .await
-        .unwrap();
+    rig.publish_event(&pmi_changed(
+        &account,
+        &alice.id,
+        5_123_456_789,
+        old_pmi,
+        now_ms() - 10_000,
+    ))
+    .await
+    .unwrap();
     wait_mapped(&rig, MapKey::pmi(mid(old_pmi)), &alice.id).await;
     let changed = rig.sim.set_pmi(&alice.id, 5_550_001_234).unwrap();
     rig.publish_event(&changed.dispatch.body).await.unwrap();
     wait_mapped(&rig, MapKey::pmi(mid(5_550_001_234)), &alice.id).await;
     assert_eq!(mapping(&rig, MapKey::pmi(mid(old_pmi))).await, None);
-    assert_eq!(rig.store.pmi_of_user(&account, &alice.id).await.unwrap(), Some(mid(5_550_001_234)));
+    assert_eq!(
+        rig.store.pmi_of_user(&account, &alice.id).await.unwrap(),
+        Some(mid(5_550_001_234))
+    );
 
     // user.updated without a PMI change: nothing.
     let renamed = rig
         .sim
-        .update_user(&bob.id, zoom_sim::UserPatch { first_name: Some("Robert".into()), ..Default::default() })
+        .update_user(
+            &bob.id,
+            zoom_sim::UserPatch {
+                first_name: Some("Robert".into()),
+                ..Default::default()
+            },
+        )
         .unwrap();
     rig.publish_event(&renamed.dispatch.body).await.unwrap();
 
     // user.deleted and user.deactivated: the user's PMI goes.
-    for (user, pmi, event) in [(bob, 5_550_002_000u64, "user.deleted"), (&data.users[2], 5_550_003_000, "user.deactivated")] {
-        rig.publish_event(&pmi_changed(&account, &user.id, user.pmi, pmi, now_ms() - 5_000)).await.unwrap();
+    for (user, pmi, event) in [
+        (bob, 5_550_002_000u64, "user.deleted"),
+        (&data.users[2], 5_550_003_000, "user.deactivated"),
+    ] {
+        rig.publish_event(&pmi_changed(
+            &account,
+            &user.id,
+            user.pmi,
+            pmi,
+            now_ms() - 5_000,
+        ))
+        .await
+        .unwrap();
         wait_mapped(&rig, MapKey::pmi(mid(pmi)), &user.id).await;
         let body = format!(
             r#"{{"event":"{event}","event_ts":{},"payload":{{"account_id":"{account}","object":{{"id":"{}"}}}}}}"#,
@@ -206,38 +281,68 @@ async fn each_event_type() {
             user.id
         );
         rig.publish_event(&body).await.unwrap();
-        let gone = eventually(WAIT, || async { mapping(&rig, MapKey::pmi(mid(pmi))).await.is_none() }).await;
+        let gone = eventually(WAIT, || async {
+            mapping(&rig, MapKey::pmi(mid(pmi))).await.is_none()
+        })
+        .await;
         assert!(gone, "{event} must unmap the PMI");
     }
 
     // Ignored events and events of unknown accounts change nothing.
-    rig.publish_event(r#"{"event":"recording.completed","event_ts":1,"payload":{"account_id":"x"}}"#)
+    rig.publish_event(
+        r#"{"event":"recording.completed","event_ts":1,"payload":{"account_id":"x"}}"#,
+    )
+    .await
+    .unwrap();
+    rig.publish_event(&created("not-connected", 85_000_000_777, "h", now_ms()))
         .await
         .unwrap();
-    rig.publish_event(&created("not-connected", 85_000_000_777, "h", now_ms())).await.unwrap();
     settle(&rig, &account, 2).await;
-    assert_eq!(mapping(&rig, MapKey::meeting(mid(85_000_000_777))).await, None);
+    assert_eq!(
+        mapping(&rig, MapKey::meeting(mid(85_000_000_777))).await,
+        None
+    );
     assert_eq!(dlq_depth(&rig).await, 0);
 
     // app_deauthorized: credentials, state and mappings go.
     assert!(rig.store.count_mappings(&account).await.unwrap() > 0);
     let deauth = rig.sim.deauthorize(&account, None).unwrap();
     rig.publish_event(&deauth.dispatch.body).await.unwrap();
-    let purged = eventually(WAIT, || async { rig.store.account(&account).await.unwrap().is_none() }).await;
+    let purged = eventually(WAIT, || async {
+        rig.store.account(&account).await.unwrap().is_none()
+    })
+    .await;
     assert!(purged);
-    let empty = eventually(WAIT, || async { rig.store.count_mappings(&account).await.unwrap() == 0 }).await;
+    let empty = eventually(WAIT, || async {
+        rig.store.count_mappings(&account).await.unwrap() == 0
+    })
+    .await;
     assert!(empty);
     assert!(rig.store.credentials(&account).await.unwrap().is_none());
     // Later events of the deauthorized account are not mapped any more
     // (another connected account provides the sentinel).
     let other = rig
         .sim
-        .generate(&GenerateSpec { account_id: None, users: 1, meetings_per_user: 0, seed: 99, plan: zoom_sim::Plan::Business })
+        .generate(&GenerateSpec {
+            account_id: None,
+            users: 1,
+            meetings_per_user: 0,
+            seed: 99,
+            plan: zoom_sim::Plan::Business,
+        })
         .unwrap();
-    let other = rig.connect_account(other.owner_id.as_deref().unwrap()).await.unwrap();
-    rig.publish_event(&created(&account, 85_000_000_888, &alice.id, now_ms())).await.unwrap();
+    let other = rig
+        .connect_account(other.owner_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    rig.publish_event(&created(&account, 85_000_000_888, &alice.id, now_ms()))
+        .await
+        .unwrap();
     settle(&rig, &other, 3).await;
-    assert_eq!(mapping(&rig, MapKey::meeting(mid(85_000_000_888))).await, None);
+    assert_eq!(
+        mapping(&rig, MapKey::meeting(mid(85_000_000_888))).await,
+        None
+    );
     workers.stop().await;
     assert_eq!(dlq_depth(&rig).await, 0);
     teardown(&rig).await;
@@ -273,7 +378,11 @@ async fn out_of_order_and_duplicate_events_end_in_the_newest_state() {
         // Create, delete, recreate by another host: ends mapped to h2.
         n += 1;
         let id = 86_000_000_000 + n;
-        let events = [created(&account, id, "h1", t), deleted(&account, id, "h1", t + 1), created(&account, id, "h2", t + 2)];
+        let events = [
+            created(&account, id, "h1", t),
+            deleted(&account, id, "h1", t + 1),
+            created(&account, id, "h2", t + 2),
+        ];
         for &i in &sequence {
             rig.publish_event(&events[i]).await.unwrap();
         }
@@ -281,7 +390,11 @@ async fn out_of_order_and_duplicate_events_end_in_the_newest_state() {
         // Create, recreate, delete: ends unmapped.
         n += 1;
         let id = 86_000_000_000 + n;
-        let events = [created(&account, id, "h1", t), created(&account, id, "h2", t + 1), deleted(&account, id, "h2", t + 2)];
+        let events = [
+            created(&account, id, "h1", t),
+            created(&account, id, "h2", t + 1),
+            deleted(&account, id, "h2", t + 2),
+        ];
         for &i in &sequence {
             rig.publish_event(&events[i]).await.unwrap();
         }
@@ -305,7 +418,9 @@ async fn out_of_order_and_duplicate_events_end_in_the_newest_state() {
     }
     settle(&rig, &account, 0).await;
     for (key, want) in &expect {
-        let got = mapping(&rig, *key).await.map(|m| (m.owner_id, m.version_ms));
+        let got = mapping(&rig, *key)
+            .await
+            .map(|m| (m.owner_id, m.version_ms));
         assert_eq!(&got, want, "{key}");
     }
     workers.stop().await;
@@ -368,7 +483,14 @@ async fn two_workers_on_one_account_converge() {
     })
     .await;
     assert!(done, "not every meeting ended in its newest state");
-    let drained = eventually(WAIT, || async { rig.bus.queue_depth(&rig.bus.topology().sync_queue()).await.unwrap() == 0 }).await;
+    let drained = eventually(WAIT, || async {
+        rig.bus
+            .queue_depth(&rig.bus.topology().sync_queue())
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
     assert!(drained);
     workers.stop().await;
     for (id, (host, ts)) in &want {
@@ -380,7 +502,11 @@ async fn two_workers_on_one_account_converge() {
 }
 
 /// Every mapping of the account equals what the simulator holds.
-async fn exact(rig: &Rig, account: &str, data: &zoom_sim::generate::Generated) -> Result<(), String> {
+async fn exact(
+    rig: &Rig,
+    account: &str,
+    data: &zoom_sim::generate::Generated,
+) -> Result<(), String> {
     let mut want: HashMap<MapKey, String> = HashMap::new();
     for u in &data.users {
         let u_now = rig.sim.user(&u.id).unwrap();
@@ -394,7 +520,11 @@ async fn exact(rig: &Rig, account: &str, data: &zoom_sim::generate::Generated) -
     let mut got: HashMap<MapKey, Mapping> = HashMap::new();
     let mut cursor: Option<String> = None;
     loop {
-        let (page, next) = rig.store.list_mappings(Some(account), cursor.as_deref(), 1000).await.unwrap();
+        let (page, next) = rig
+            .store
+            .list_mappings(Some(account), cursor.as_deref(), 1000)
+            .await
+            .unwrap();
         for (k, m) in page {
             if got.insert(k, m).is_some() {
                 return Err(format!("listed twice: {k}"));
@@ -407,7 +537,11 @@ async fn exact(rig: &Rig, account: &str, data: &zoom_sim::generate::Generated) -
     }
     let counted = rig.store.count_mappings(account).await.unwrap();
     if counted != want.len() as u64 || got.len() != want.len() {
-        return Err(format!("{counted} counted, {} listed, {} expected", got.len(), want.len()));
+        return Err(format!(
+            "{counted} counted, {} listed, {} expected",
+            got.len(),
+            want.len()
+        ));
     }
     for (key, owner) in &want {
         let Some(m) = got.get(key) else {
@@ -434,16 +568,28 @@ async fn full_sync_of_2000_users_is_exact() {
     rig.sim.reset_stats();
     let started = std::time::Instant::now();
     rig.request_full_sync(&account, "test").await.unwrap();
-    let status = rig.wait_sync_done(&account, Duration::from_secs(150)).await.unwrap();
+    let status = rig
+        .wait_sync_done(&account, Duration::from_secs(150))
+        .await
+        .unwrap();
     let took = started.elapsed();
-    assert_eq!(status.state, SyncState::Completed, "{:?}", status.last_error);
+    assert_eq!(
+        status.state,
+        SyncState::Completed,
+        "{:?}",
+        status.last_error
+    );
     assert_eq!((status.users_total, status.users_done), (2000, 2000));
     let stats = rig.sim.stats();
     assert_eq!(stats.served_429, 0, "the limiter keeps under Zoom's limit");
     // Two lists per user (scheduled, upcoming) and 7 pages of users.
     assert_eq!(stats.by_endpoint.get("list_meetings"), Some(&4000));
     assert_eq!(stats.by_endpoint.get("list_users"), Some(&7));
-    eprintln!("2000-user full sync: {:.1} s, {} calls", took.as_secs_f64(), stats.requests);
+    eprintln!(
+        "2000-user full sync: {:.1} s, {} calls",
+        took.as_secs_f64(),
+        stats.requests
+    );
     assert_exact(&rig, &account, &data).await;
     assert_eq!(rig.store.count_mappings(&account).await.unwrap(), 2000 * 6);
     workers.stop().await;
@@ -464,14 +610,22 @@ async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
     // Changes in Zoom that no webhook reports (nothing is published).
     let deleted: Vec<u64> = data.meetings.iter().step_by(7).map(|m| m.id).collect();
     for id in &deleted {
-        rig.sim.delete_meeting(*id, DeleteMeeting::default()).unwrap();
+        rig.sim
+            .delete_meeting(*id, DeleteMeeting::default())
+            .unwrap();
     }
     let pmi_user = &data.users[3];
     rig.sim.set_pmi(&pmi_user.id, 5_550_009_999).unwrap();
 
     // Slow the sync down so a webhook lands while it runs.
     rig.sim
-        .set_behaviour(Some(Endpoint::ListMeetings), Behaviour { latency_ms: 150, ..Behaviour::default() })
+        .set_behaviour(
+            Some(Endpoint::ListMeetings),
+            Behaviour {
+                latency_ms: 150,
+                ..Behaviour::default()
+            },
+        )
         .unwrap();
     rig.request_full_sync(&account, "test").await.unwrap();
     let running = eventually(WAIT, || async {
@@ -484,19 +638,38 @@ async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
     // listed already, or the meeting is not in the simulator at all): the
     // webhook's mapping is newer than the sync's start and must survive.
     let late = 88_000_000_001u64;
-    rig.publish_event(&created(&account, late, &data.users[0].id, now_ms())).await.unwrap();
+    rig.publish_event(&created(&account, late, &data.users[0].id, now_ms()))
+        .await
+        .unwrap();
     wait_mapped(&rig, MapKey::meeting(mid(late)), &data.users[0].id).await;
     let during = rig.store.account(&account).await.unwrap().unwrap().sync;
-    assert_eq!(during.state, SyncState::InProgress, "the webhook must land during the sync");
-    let second = rig.wait_sync_done(&account, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        during.state,
+        SyncState::InProgress,
+        "the webhook must land during the sync"
+    );
+    let second = rig
+        .wait_sync_done(&account, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(second.state, SyncState::Completed);
 
     for id in &deleted {
-        assert_eq!(mapping(&rig, MapKey::meeting(mid(*id))).await, None, "meeting {id} deleted in Zoom");
+        assert_eq!(
+            mapping(&rig, MapKey::meeting(mid(*id))).await,
+            None,
+            "meeting {id} deleted in Zoom"
+        );
     }
-    assert_eq!(mapping(&rig, MapKey::pmi(mid(pmi_user.pmi))).await, None, "old PMI pruned");
+    assert_eq!(
+        mapping(&rig, MapKey::pmi(mid(pmi_user.pmi))).await,
+        None,
+        "old PMI pruned"
+    );
     wait_mapped(&rig, MapKey::pmi(mid(5_550_009_999)), &pmi_user.id).await;
-    let kept = mapping(&rig, MapKey::meeting(mid(late))).await.expect("the newer webhook's mapping survives");
+    let kept = mapping(&rig, MapKey::meeting(mid(late)))
+        .await
+        .expect("the newer webhook's mapping survives");
     assert_eq!(kept.source, Source::Webhook);
     let expected = 30 + 90 - deleted.len() as u64 + 1;
     assert_eq!(rig.store.count_mappings(&account).await.unwrap(), expected);
@@ -509,19 +682,47 @@ async fn a_429_storm_is_absorbed_and_the_sync_completes() {
     // rectoken believes Business+ limits, but the account is on Pro (20/s
     // Medium), and 5 % of the list calls fail with an injected 429: every
     // 429 blocks the account for all workers until Retry-After.
-    let rig = rig_with("sync-429", sim_config(), ZoomLimits::for_plan(Plan::BusinessPlus, 0.95)).await;
-    let spec = GenerateSpec { account_id: None, users: 120, meetings_per_user: 2, seed: 16, plan: zoom_sim::Plan::Pro };
+    let rig = rig_with(
+        "sync-429",
+        sim_config(),
+        ZoomLimits::for_plan(Plan::BusinessPlus, 0.95),
+    )
+    .await;
+    let spec = GenerateSpec {
+        account_id: None,
+        users: 120,
+        meetings_per_user: 2,
+        seed: 16,
+        plan: zoom_sim::Plan::Pro,
+    };
     let data = zoom_sim::generate::generate(&spec, rig.sim.now_ms(), &|_| false);
     let summary = rig.sim.generate(&spec).unwrap();
-    let account = rig.connect_account(summary.owner_id.as_deref().unwrap()).await.unwrap();
+    let account = rig
+        .connect_account(summary.owner_id.as_deref().unwrap())
+        .await
+        .unwrap();
     rig.sim
-        .set_behaviour(Some(Endpoint::ListMeetings), Behaviour { rate_limited: 0.05, ..Behaviour::default() })
+        .set_behaviour(
+            Some(Endpoint::ListMeetings),
+            Behaviour {
+                rate_limited: 0.05,
+                ..Behaviour::default()
+            },
+        )
         .unwrap();
     let workers = rig.spawn_workers(2, &options(16));
     rig.sim.reset_stats();
     rig.request_full_sync(&account, "test").await.unwrap();
-    let status = rig.wait_sync_done(&account, Duration::from_secs(120)).await.unwrap();
-    assert_eq!(status.state, SyncState::Completed, "{:?}", status.last_error);
+    let status = rig
+        .wait_sync_done(&account, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(
+        status.state,
+        SyncState::Completed,
+        "{:?}",
+        status.last_error
+    );
     let stats = rig.sim.stats();
     assert!(stats.served_429 > 0, "the storm happened: {stats:?}");
     assert_exact(&rig, &account, &data).await;
@@ -536,12 +737,27 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_work_goes_on() {
     let (account, _) = generated(&rig, 1, 0, 17).await;
     let workers = rig.spawn_workers(1, &options(1));
     let queue = rig.bus.topology().sync_queue();
-    rig.bus.publish(OutgoingMessage::json("", queue.clone(), "not json at all", "poison-1")).await.unwrap();
     rig.bus
-        .publish(OutgoingMessage::json("", queue.clone(), r#"{"job":"rewrite_everything"}"#, "poison-2"))
+        .publish(OutgoingMessage::json(
+            "",
+            queue.clone(),
+            "not json at all",
+            "poison-1",
+        ))
         .await
         .unwrap();
-    rig.publish_event(&created(&account, 89_000_000_001, "h", now_ms())).await.unwrap();
+    rig.bus
+        .publish(OutgoingMessage::json(
+            "",
+            queue.clone(),
+            r#"{"job":"rewrite_everything"}"#,
+            "poison-2",
+        ))
+        .await
+        .unwrap();
+    rig.publish_event(&created(&account, 89_000_000_001, "h", now_ms()))
+        .await
+        .unwrap();
     wait_mapped(&rig, MapKey::meeting(mid(89_000_000_001)), "h").await;
     let both = eventually(WAIT, || async { dlq_depth(&rig).await == 2 }).await;
     assert!(both);
@@ -549,12 +765,21 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_work_goes_on() {
     let mut dead = rig.bus.consume(&Topology::dlq(&queue), 2).await.unwrap();
     let mut reasons = BTreeMap::new();
     for _ in 0..2 {
-        let d = tokio::time::timeout(WAIT, dead.next()).await.unwrap().unwrap();
-        reasons.insert(d.message_id.clone().unwrap(), d.headers.get(REASON_HEADER).cloned().unwrap());
+        let d = tokio::time::timeout(WAIT, dead.next())
+            .await
+            .unwrap()
+            .unwrap();
+        reasons.insert(
+            d.message_id.clone().unwrap(),
+            d.headers.get(REASON_HEADER).cloned().unwrap(),
+        );
         d.ack().await.unwrap();
     }
     assert!(reasons["poison-1"].contains("not JSON"), "{reasons:?}");
-    assert!(reasons["poison-2"].contains("invalid sync job"), "{reasons:?}");
+    assert!(
+        reasons["poison-2"].contains("invalid sync job"),
+        "{reasons:?}"
+    );
     teardown(&rig).await;
 }
 
@@ -563,7 +788,13 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     let rig = rig("sync-drain").await;
     let (account, data) = generated(&rig, 24, 2, 18).await;
     rig.sim
-        .set_behaviour(Some(Endpoint::ListMeetings), Behaviour { latency_ms: 300, ..Behaviour::default() })
+        .set_behaviour(
+            Some(Endpoint::ListMeetings),
+            Behaviour {
+                latency_ms: 300,
+                ..Behaviour::default()
+            },
+        )
         .unwrap();
     let workers = rig.spawn_workers(1, &options(4));
     rig.request_full_sync(&account, "test").await.unwrap();
@@ -574,7 +805,9 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     .await;
     assert!(midway);
     let stopping = std::time::Instant::now();
-    tokio::time::timeout(Duration::from_secs(20), workers.stop()).await.expect("run() returns after draining");
+    tokio::time::timeout(Duration::from_secs(20), workers.stop())
+        .await
+        .expect("run() returns after draining");
     eprintln!("drained in {:?}", stopping.elapsed());
     let s = rig.store.account(&account).await.unwrap().unwrap().sync;
     assert_eq!(s.state, SyncState::InProgress, "stopped midway");
@@ -597,7 +830,10 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     assert_eq!(done.state, SyncState::Completed);
     // A redelivered job may complete the sync before the last users' jobs
     // ran; they still write, so the map becomes exact.
-    let exact_now = eventually(WAIT, || async { exact(&rig, &account, &data).await.is_ok() }).await;
+    let exact_now = eventually(WAIT, || async {
+        exact(&rig, &account, &data).await.is_ok()
+    })
+    .await;
     assert!(exact_now, "{:?}", exact(&rig, &account, &data).await);
     workers.stop().await;
     teardown(&rig).await;
@@ -607,7 +843,13 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
 async fn scheduler_resyncs_and_keeps_tokens_alive_under_one_lease() {
     let rig = rig("sync-sched").await;
     let (account, data) = generated(&rig, 5, 1, 19).await;
-    let refreshed_before = rig.store.credentials(&account).await.unwrap().unwrap().refreshed_at_ms;
+    let refreshed_before = rig
+        .store
+        .credentials(&account)
+        .await
+        .unwrap()
+        .unwrap()
+        .refreshed_at_ms;
     let opts = SyncOptions {
         scheduler: true,
         check_interval: Duration::from_millis(200),
@@ -623,21 +865,46 @@ async fn scheduler_resyncs_and_keeps_tokens_alive_under_one_lease() {
     assert_exact(&rig, &account, &data).await;
     // The keep-alive refreshed the credentials.
     let kept_alive = eventually(WAIT, || async {
-        rig.store.credentials(&account).await.unwrap().unwrap().refreshed_at_ms > refreshed_before
+        rig.store
+            .credentials(&account)
+            .await
+            .unwrap()
+            .unwrap()
+            .refreshed_at_ms
+            > refreshed_before
     })
     .await;
     assert!(kept_alive);
     assert!(rig.sim.stats().oauth_refreshes >= 1);
     // One of the two workers holds the lease.
-    assert!(rig.store.try_lock(rectoken_sync::scheduler::SCHEDULER_LOCK, Duration::from_secs(1)).await.unwrap().is_none());
+    assert!(
+        rig.store
+            .try_lock(
+                rectoken_sync::scheduler::SCHEDULER_LOCK,
+                Duration::from_secs(1)
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A completed sync within the resync interval is not repeated.
     let generation = status.generation.clone();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let again = rig.store.account(&account).await.unwrap().unwrap().sync;
-    assert_eq!(again.generation, generation, "no resync within resync_interval");
+    assert_eq!(
+        again.generation, generation,
+        "no resync within resync_interval"
+    );
     workers.stop().await;
     // Released on shutdown.
-    let lease = rig.store.try_lock(rectoken_sync::scheduler::SCHEDULER_LOCK, Duration::from_secs(1)).await.unwrap();
+    let lease = rig
+        .store
+        .try_lock(
+            rectoken_sync::scheduler::SCHEDULER_LOCK,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
     assert!(lease.is_some(), "the lease is released on shutdown");
     teardown(&rig).await;
 }

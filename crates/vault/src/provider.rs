@@ -195,7 +195,12 @@ impl Vault {
     }
 
     async fn load(&self, account_id: &str) -> Result<StoredCredentials, VaultError> {
-        if let Some(account) = self.store.account(account_id).await?
+        // Both reads at once: this is on every join request's path.
+        let (account, creds) = tokio::try_join!(
+            self.store.account(account_id),
+            self.store.credentials(account_id)
+        )?;
+        if let Some(account) = account
             && account.status == AccountStatus::Disconnected
         {
             return Err(VaultError::Disconnected {
@@ -203,10 +208,7 @@ impl Vault {
                 reason: account.last_error.unwrap_or_else(|| "disconnected".into()),
             });
         }
-        self.store
-            .credentials(account_id)
-            .await?
-            .ok_or_else(|| VaultError::NotConnected(account_id.to_owned()))
+        creds.ok_or_else(|| VaultError::NotConnected(account_id.to_owned()))
     }
 
     /// Whether `creds` can be served as they are.
