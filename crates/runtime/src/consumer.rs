@@ -104,13 +104,18 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(concurrency));
     let tracker = TaskTracker::new();
     let prefetch = u16::try_from(concurrency).unwrap_or(u16::MAX);
+    // Kept alive until the in-flight tasks are done: dropping a RabbitMQ
+    // stream closes its channel, and acks on a closed channel fail (the
+    // broker would redeliver messages already handled).
+    let mut current: Option<rectoken_bus::DeliveryStream> = None;
     'connect: while !shutdown.is_cancelled() {
         tokio::select! {
             () = bus.wait_connected() => {}
             () = shutdown.cancelled() => break,
         }
-        let mut stream = match bus.consume(&options.queue, prefetch).await {
-            Ok(s) => s,
+        current = None;
+        let stream = match bus.consume(&options.queue, prefetch).await {
+            Ok(s) => current.insert(s),
             Err(e) => {
                 tracing::warn!(queue = %options.queue, error = %e, "cannot consume; retrying");
                 tokio::select! {
@@ -147,6 +152,7 @@ pub async fn run(
     }
     tracker.close();
     tracker.wait().await;
+    drop(current);
     tracing::info!(queue = %options.queue, "consumer drained");
 }
 

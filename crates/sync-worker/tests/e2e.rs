@@ -601,7 +601,9 @@ async fn full_sync_of_2000_users_is_exact() {
 async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
     let rig = rig("sync-prune").await;
     let (account, data) = generated(&rig, 30, 3, 15).await;
-    let workers = rig.spawn_workers(1, &options(2));
+    // Concurrency above the number of users: every sync_user job is taken
+    // at once, so the webhook below does not queue behind them.
+    let workers = rig.spawn_workers(1, &options(64));
     rig.request_full_sync(&account, "test").await.unwrap();
     let first = rig.wait_sync_done(&account, WAIT).await.unwrap();
     assert_eq!(first.state, SyncState::Completed);
@@ -617,12 +619,13 @@ async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
     let pmi_user = &data.users[3];
     rig.sim.set_pmi(&pmi_user.id, 5_550_009_999).unwrap();
 
-    // Slow the sync down so a webhook lands while it runs.
+    // Slow the sync down (two 1 s list calls per user) so a webhook lands
+    // while it runs.
     rig.sim
         .set_behaviour(
             Some(Endpoint::ListMeetings),
             Behaviour {
-                latency_ms: 150,
+                latency_ms: 1000,
                 ..Behaviour::default()
             },
         )
