@@ -192,6 +192,8 @@ impl ZoomAccess {
             if !self.admit(account_id, label, deadline).await? {
                 return Err(CallError::RateLimited);
             }
+            metrics::counter!("rectoken_zoom_account_calls_total", "account" => account_id.to_owned(), "label" => label.as_str())
+                .increment(1);
             match call(token.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(ApiError::Unauthorized { .. }) if !refreshed => {
@@ -204,7 +206,7 @@ impl ZoomAccess {
                         .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     // Every worker of this account now waits, not just us.
                     self.vault.store().block_account(account_id, until).await?;
-                    metrics::counter!("rectoken_zoom_429_total").increment(1);
+                    metrics::counter!("rectoken_zoom_429_total", "account" => account_id.to_owned()).increment(1);
                     if Instant::now() + wait > deadline {
                         return Err(CallError::RateLimited);
                     }
