@@ -48,6 +48,29 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A command that dies with the thread that started it: `setpriv
+/// --pdeathsig KILL` (util-linux) when available, so a test process killed
+/// from outside (a runner's timeout, Ctrl-C) leaves no role or Redis
+/// behind. Drop guards cover the ordinary exits.
+pub fn command(program: &Path) -> Command {
+    static SETPRIV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let have = *SETPRIV.get_or_init(|| {
+        Command::new("setpriv")
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if have {
+        let mut c = Command::new("setpriv");
+        c.args(["--pdeathsig", "KILL", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -67,10 +90,8 @@ impl ScratchDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "rectoken-{name}-{}-{nanos:x}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("rectoken-{name}-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&path)?;
         Ok(Self { path, keep: false })
     }
@@ -128,7 +149,7 @@ impl OwnRedis {
     }
 
     fn launch(&mut self) -> anyhow::Result<()> {
-        let child = Command::new("redis-server")
+        let child = command(Path::new("redis-server"))
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&self.dir)
@@ -286,7 +307,7 @@ impl Env {
         let log = self.dir.join(format!("{name}.log"));
         let out = File::options().create(true).append(true).open(&log)?;
         let err = out.try_clone()?;
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = command(&self.bin);
         cmd.arg(role.subcommand())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -664,11 +685,9 @@ pub struct Joiner {
 impl Joiner {
     pub async fn start(stack: &Stack) -> anyhow::Result<Arc<Joiner>> {
         let reply_queue = format!("{}test.replies", stack.env.prefix);
-        let conn = lapin::Connection::connect(
-            &stack.env.amqp_url,
-            lapin::ConnectionProperties::default(),
-        )
-        .await?;
+        let conn =
+            lapin::Connection::connect(&stack.env.amqp_url, lapin::ConnectionProperties::default())
+                .await?;
         let ch = conn.create_channel().await?;
         let mut args = lapin::types::FieldTable::default();
         args.insert(
