@@ -197,15 +197,20 @@ pub async fn process(
             delivery.dead_letter(bus, &reason).await
         }
         Outcome::Retry(reason) => {
-            // Shutting down, or out of attempts. While the broker's own
-            // delivery limit is not near, hand it back (another worker, or
-            // this one after a restart, tries again); else dead-letter with
-            // the reason so an operator can see it and redrive.
+            // Shutting down, or out of attempts for this delivery. While the
+            // broker's own delivery limit is not near, hand it back (another
+            // worker, or this one after a restart, tries again: a Redis or
+            // RabbitMQ restart outlasts one delivery's backoff); else
+            // dead-letter it with the reason so an operator can see it and
+            // redrive. The whole budget is `attempts` × the delivery limit.
             let near_limit = i64::from(delivery.delivery_count) + 1 >= DELIVERY_LIMIT;
-            if shutdown.is_cancelled() || !near_limit && attempt < retry.attempts {
+            if shutdown.is_cancelled() || !near_limit {
                 delivery.requeue().await
             } else {
-                let reason = format!("gave up after {attempt} attempts: {reason}");
+                let deliveries = delivery.delivery_count.saturating_add(1);
+                let reason = format!(
+                    "gave up after {deliveries} deliveries of {attempt} attempts: {reason}"
+                );
                 tracing::warn!(role, reason = %reason, message_id = ?delivery.message_id, "dead-lettering");
                 delivery.dead_letter(bus, &reason).await
             }
@@ -291,30 +296,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn exhausted_retries_dead_letter_with_reason() {
+    async fn exhausted_retries_requeue_until_the_delivery_limit_then_dead_letter() {
         let bus = MemoryBus::new(Topology::default());
         let handler = Scripted {
             calls: AtomicUsize::new(0),
-            script: vec![Outcome::Retry("redis down".into()); 10],
+            script: vec![Outcome::Retry("redis down".into()); 1000],
         };
-        process(
-            &bus,
-            &handler,
-            &fast(),
-            one(&bus).await,
-            &CancellationToken::new(),
-        )
-        .await;
+        let q = bus.topology().sync_queue();
+        let dlq = Topology::dlq(&q);
+        bus.publish(OutgoingMessage::json("", q.clone(), "{}", "m"))
+            .await
+            .unwrap();
+        let mut stream = bus.consume(&q, 1).await.unwrap();
+        let mut deliveries = 0;
+        while bus.queue_depth(&dlq).await.unwrap() == 0 {
+            let d = stream.next().await.unwrap();
+            deliveries += 1;
+            assert!(deliveries <= DELIVERY_LIMIT, "never dead-lettered");
+            process(&bus, &handler, &fast(), d, &CancellationToken::new()).await;
+        }
         assert_eq!(
-            handler.calls.load(Ordering::SeqCst),
-            3,
-            "exactly the policy's attempts"
+            deliveries, DELIVERY_LIMIT,
+            "handed back until the broker's limit"
         );
-        let dlq = Topology::dlq(&bus.topology().sync_queue());
+        assert_eq!(
+            handler.calls.load(Ordering::SeqCst) as i64,
+            3 * DELIVERY_LIMIT,
+            "3 attempts per delivery"
+        );
+        drop(stream);
         let dead = bus.consume(&dlq, 1).await.unwrap().next().await.unwrap();
         let reason = dead.headers.get(REASON_HEADER).unwrap();
         assert!(
-            reason.contains("gave up after 3 attempts") && reason.contains("redis down"),
+            reason.contains("gave up after 10 deliveries") && reason.contains("redis down"),
             "{reason}"
         );
     }

@@ -193,6 +193,10 @@ impl TokenWorker {
             });
         }
         let zoom = &self.deps.zoom;
+        // The probe's version is the time *before* asking Zoom: a meeting
+        // deleted while the call was in flight has a delete event newer than
+        // this, so the probe cannot bring it back.
+        let asked_at = unix_ms();
         let mut asks: FuturesUnordered<_> = accounts
             .iter()
             .map(|account| async move {
@@ -219,13 +223,12 @@ impl TokenWorker {
             match result {
                 Ok(meeting) => {
                     let key = probed_key(id, meeting.meeting_type, meeting.pmi);
-                    let now = unix_ms();
                     let mapping = Mapping {
                         account_id: account.clone(),
                         owner_id: meeting.host_id.clone(),
                         source: Source::Probe,
-                        version_ms: now,
-                        written_at_ms: now,
+                        version_ms: asked_at,
+                        written_at_ms: unix_ms(),
                     };
                     // Answer even if the write fails: the next request probes again.
                     match self.deps.store.put_mapping(key, &mapping, None).await {

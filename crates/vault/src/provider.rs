@@ -285,6 +285,63 @@ impl Vault {
         }
     }
 
+    /// Write freshly rotated credentials. Zoom has already killed the old
+    /// refresh token, so this copy is the only one: a store error does not
+    /// give up at once but retries, renewing the lock, for as long as the
+    /// lock's TTL allows (a Redis restart takes well under that).
+    async fn save_rotated(
+        &self,
+        account_id: &str,
+        sealed: &StoredCredentials,
+        lease: &rectoken_store::Lease,
+    ) -> Result<(), VaultError> {
+        let give_up = tokio::time::Instant::now() + self.options.lock_ttl.mul_f32(0.8);
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self
+                .store
+                .put_credentials(account_id, sealed, Some(lease))
+                .await
+            {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    metrics::counter!("rectoken_token_refresh_total", "outcome" => "lost_lock")
+                        .increment(1);
+                    tracing::error!(
+                        account_id,
+                        "refresh lock lost before the rotated token was saved"
+                    );
+                    return Err(VaultError::Transient(
+                        "refresh lock lost before saving".into(),
+                    ));
+                }
+                Err(e) if tokio::time::Instant::now() + delay < give_up => {
+                    tracing::warn!(account_id, error = %e, "cannot save the rotated token yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                    // Keep the lock ours while we wait (an error means Redis
+                    // is still down; the fenced write decides in the end).
+                    if let Ok(false) = self.store.renew_lock(lease, self.options.lock_ttl).await {
+                        tracing::error!(
+                            account_id,
+                            "refresh lock expired while Redis was unavailable"
+                        );
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("rectoken_token_refresh_total", "outcome" => "unsaved")
+                        .increment(1);
+                    tracing::error!(
+                        account_id,
+                        error = %e,
+                        "the rotated refresh token could not be saved; the account will need reconnecting"
+                    );
+                    return Err(VaultError::Store(e));
+                }
+            }
+        }
+    }
+
     async fn refresh_locked(
         &self,
         account_id: &str,
@@ -305,21 +362,7 @@ impl Vault {
                 // The rotated refresh token is written before anyone uses
                 // the new access token, and only while we still hold the
                 // lock (fenced).
-                if !self
-                    .store
-                    .put_credentials(account_id, &sealed, Some(lease))
-                    .await?
-                {
-                    metrics::counter!("rectoken_token_refresh_total", "outcome" => "lost_lock")
-                        .increment(1);
-                    tracing::error!(
-                        account_id,
-                        "refresh lock lost before the rotated token was saved"
-                    );
-                    return Err(VaultError::Transient(
-                        "refresh lock lost before saving".into(),
-                    ));
-                }
+                self.save_rotated(account_id, &sealed, lease).await?;
                 metrics::counter!("rectoken_token_refresh_total", "outcome" => "ok").increment(1);
                 tracing::info!(account_id, "access token refreshed");
                 Ok(tokens.access_token)
