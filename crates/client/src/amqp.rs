@@ -49,6 +49,13 @@ impl Drop for AmqpTransport {
 
 impl AmqpTransport {
     pub(crate) async fn connect(url: &str) -> Result<Self, ClientError> {
+        // lapin's parse errors quote the whole URL, password included; only
+        // URLs it parses without complaint about their shape get that far.
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(ClientError::Connect(
+                "the RabbitMQ URL must start with amqp:// or amqps://".into(),
+            ));
+        }
         let connect = |e: lapin::Error| ClientError::Connect(error_chain(&e));
         let props = ConnectionProperties::default().with_connection_name("rectoken-client".into());
         let connection = Connection::connect(url, props).await.map_err(connect)?;

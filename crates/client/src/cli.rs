@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use rectoken_domain::join::decode_join_request;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{Client, ClientError, JOIN_QUEUE, JoinReply, JoinRequest, TokenKind};
 
@@ -32,8 +32,8 @@ pub struct JoinArgs {
 
     /// RabbitMQ URL; when set the request goes over RabbitMQ (direct
     /// reply-to) instead of HTTP.
-    #[arg(long, env = "RECTOKEN_AMQP_URL", hide_env_values = true)]
-    pub amqp_url: Option<String>,
+    #[arg(long, env = "RECTOKEN_AMQP_URL", hide_env_values = true, value_parser = parse_url_secret)]
+    pub amqp_url: Option<SecretString>,
 
     /// The secret bots present to `POST /join` (needed for HTTP).
     #[arg(long, env = "RECTOKEN_JOIN_KEY", hide_env_values = true, value_parser = parse_secret)]
@@ -85,8 +85,8 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<JoinReply> {
     decode_join_request(&body).map_err(|e| anyhow!("invalid join request: {e}"))?;
 
     let (client, via) = match &args.amqp_url {
-        Some(amqp_url) if !amqp_url.trim().is_empty() => {
-            let client = Client::connect_amqp(amqp_url)
+        Some(amqp_url) if !amqp_url.expose_secret().trim().is_empty() => {
+            let client = Client::connect_amqp(amqp_url.expose_secret().trim())
                 .await
                 .context("connecting to RabbitMQ (RECTOKEN_AMQP_URL)")?
                 .with_queue(args.queue.clone());
@@ -133,6 +133,11 @@ pub async fn execute(args: JoinArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A URL that may hold a password: kept out of `Debug` output.
+fn parse_url_secret(s: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(s.to_owned()))
 }
 
 fn parse_secret(s: &str) -> Result<SecretString, String> {

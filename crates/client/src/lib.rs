@@ -50,6 +50,9 @@ pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 /// contract's default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest a [`Client::request`] waits; a larger timeout is cut to it.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// How long past the request's deadline a reply is still awaited: a worker
 /// that answers right at the deadline still needs the reply to travel back.
 pub const REPLY_GRACE: Duration = Duration::from_secs(1);
@@ -168,7 +171,8 @@ impl Client {
 
     /// Sends `req` and waits for its reply.
     ///
-    /// Without a `deadline`, the request gets `now + timeout`, so the worker
+    /// `timeout` is cut to [`MAX_TIMEOUT`]. Without a `deadline`, the
+    /// request gets `now + timeout`, so the worker
     /// drops it when this call gives up. The call waits until the earlier of
     /// `now + timeout` and the deadline, plus [`REPLY_GRACE`] (and
     /// [`HTTP_MARGIN`] over HTTP); then it fails with
@@ -182,6 +186,9 @@ impl Client {
         mut req: JoinRequest,
         timeout: Duration,
     ) -> Result<JoinReply, ClientError> {
+        // A bot never waits longer than this for a token; clamping also keeps
+        // the deadline arithmetic below in range for any caller's value.
+        let timeout = timeout.min(MAX_TIMEOUT);
         let start = Instant::now();
         let now = OffsetDateTime::now_utc();
         let wait = match req.deadline {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use time::OffsetDateTime;
 
 use crate::cli::{JoinArgs, parse_duration};
@@ -174,7 +174,10 @@ fn cli_arguments() {
     ])
     .expect("parses");
     let args = cli.join;
-    assert_eq!(args.amqp_url.as_deref(), Some("amqp://x"));
+    assert_eq!(
+        args.amqp_url.as_ref().map(|u| u.expose_secret().to_owned()),
+        Some("amqp://x".to_owned())
+    );
     assert_eq!(args.url, "http://h:1");
     assert_eq!(args.timeout, Duration::from_secs(5));
     let req = args.request();

@@ -460,7 +460,7 @@ async fn cli_run_goes_over_amqp_when_the_url_is_set() {
     let args = JoinArgs {
         meeting: "https://zoom.us/j/85012345678".into(),
         url: "http://127.0.0.1:9".into(),
-        amqp_url: Some(amqp_url()),
+        amqp_url: Some(amqp_url().into()),
         join_key: None,
         tokens: vec![TokenKind::OnBehalf, TokenKind::LocalRecording],
         no_bypass_waiting_room: true,

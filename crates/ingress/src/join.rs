@@ -77,7 +77,13 @@ async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinRe
     .with_correlation_id(correlation);
     match state.bus.request(message, wait).await {
         Ok(reply) => serde_json::from_slice::<JoinReply>(&reply).map_err(|e| {
-            tracing::error!(error = %e, "a token worker sent a malformed reply");
+            // Not `%e`: serde quotes values, and a reply may hold tokens.
+            tracing::error!(
+                category = ?e.classify(),
+                line = e.line(),
+                column = e.column(),
+                "a token worker sent a malformed reply"
+            );
             Refusal(
                 StatusCode::BAD_GATEWAY,
                 "malformed reply from the token worker",
@@ -151,15 +157,23 @@ pub async fn post_join(
 }
 
 /// `GET /zoom/join-token?meeting_id=…&key=…`.
+///
+/// The key may also come as `Authorization: Bearer`, which keeps it out of
+/// proxies' access logs for callers that can send headers.
 pub async fn get_join_token(
     State(state): State<IngressState>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let services = match enabled(&state) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    if !key_ok(services, q.get("key").map(String::as_str)) {
+    let presented = q
+        .get("key")
+        .map(String::as_str)
+        .or_else(|| bearer(&headers));
+    if !key_ok(services, presented) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong key");
     }
     let not_found = || (StatusCode::NOT_FOUND, "no join token for this meeting").into_response();

@@ -169,8 +169,12 @@ pub struct WorkerArgs {
         default_value = "127.0.0.1:9100"
     )]
     pub metrics_addr: SocketAddr,
-    /// Messages handled at once (also the prefetch).
-    #[arg(long = "concurrency", env = "RECTOKEN_CONCURRENCY")]
+    /// Messages handled at once (also the prefetch), 1 to 10000.
+    #[arg(
+        long = "concurrency",
+        env = "RECTOKEN_CONCURRENCY",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000)
+    )]
     pub concurrency: Option<usize>,
     /// Start even if Redis may lose credentials (no persistence, or an
     /// evicting maxmemory-policy). For throwaway deployments only.
@@ -187,19 +191,21 @@ pub struct WorkerArgs {
 pub struct SyncWorkerArgs {
     #[command(flatten)]
     pub worker: WorkerArgs,
-    /// Resync every connected account this often (hours).
+    /// Resync every connected account this often (hours, 1 to 8760).
     #[arg(
         long = "resync-hours",
         env = "RECTOKEN_RESYNC_HOURS",
-        default_value_t = 24
+        default_value_t = 24,
+        value_parser = clap::value_parser!(u64).range(1..=8760)
     )]
     pub resync_hours: u64,
-    /// Refresh every account's token at least this often (days), so refresh
-    /// tokens never lapse.
+    /// Refresh every account's token at least this often (days, 1 to 60),
+    /// so refresh tokens never lapse (Zoom's last 90 days unused).
     #[arg(
         long = "keepalive-days",
         env = "RECTOKEN_KEEPALIVE_DAYS",
-        default_value_t = 7
+        default_value_t = 7,
+        value_parser = clap::value_parser!(u64).range(1..=60)
     )]
     pub keepalive_days: u64,
 }

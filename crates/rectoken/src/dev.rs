@@ -298,13 +298,21 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
     if args.sim {
         connect_demo(ingress_addr).await?;
     }
+    // The built-in dev values are printed so the commands can be pasted;
+    // secrets the operator set are referred to by name, never echoed.
+    let admin_shown = shown(
+        args.admin_token.is_some(),
+        "RECTOKEN_ADMIN_TOKEN",
+        &admin_token,
+    );
+    let join_key_shown = shown(args.join_key.is_some(), "RECTOKEN_JOIN_KEY", &join_key);
     print_banner(
         ingress_addr,
         sim_addr,
         args.amqp_url.is_some(),
         args.redis_url.is_some(),
-        &admin_token,
-        &join_key,
+        &admin_shown,
+        &join_key_shown,
     );
 
     shutdown.cancelled().await;
@@ -338,13 +346,23 @@ async fn connect_demo(ingress: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the banner shows for a secret: the built-in dev value itself, or a
+/// shell reference to the variable the operator set it in.
+fn shown(from_operator: bool, variable: &str, value: &SecretString) -> String {
+    if from_operator {
+        format!("${variable}")
+    } else {
+        value.expose_secret().to_owned()
+    }
+}
+
 fn print_banner(
     ingress: SocketAddr,
     sim: Option<SocketAddr>,
     real_bus: bool,
     real_redis: bool,
-    admin_token: &SecretString,
-    join_key: &SecretString,
+    admin_token: &str,
+    join_key: &str,
 ) {
     let queue = if real_bus {
         "RabbitMQ (RECTOKEN_AMQP_URL)"
@@ -371,11 +389,8 @@ fn print_banner(
     }
     println!("  queue      {queue}");
     println!("  store      {store}");
-    println!(
-        "  admin      Authorization: Bearer {}",
-        admin_token.expose_secret()
-    );
-    println!("  join key   {}\n", join_key.expose_secret());
+    println!("  admin      Authorization: Bearer {admin_token}");
+    println!("  join key   {join_key}\n");
     if let Some(sim) = sim {
         println!("Try:");
         println!(
@@ -386,19 +401,32 @@ fn print_banner(
         );
         println!("  2. Ask for its recording token, as a bot would:");
         println!(
-            "     RECTOKEN_JOIN_KEY={} {exe} join --url http://{ingress} https://zoom.us/j/{DEMO_MEETING}",
-            join_key.expose_secret()
+            "     RECTOKEN_JOIN_KEY={join_key} {exe} join --url http://{ingress} https://zoom.us/j/{DEMO_MEETING}"
         );
         println!("  3. Open the admin view of the account and the meeting map:");
         println!(
-            "     curl -s -H 'Authorization: Bearer {}' http://{ingress}/admin/accounts/demo",
-            admin_token.expose_secret()
+            "     curl -s -H 'Authorization: Bearer {admin_token}' http://{ingress}/admin/accounts/demo"
         );
         println!(
-            "     curl -s -H 'Authorization: Bearer {}' http://{ingress}/admin/meetings/{DEMO_MEETING}",
-            admin_token.expose_secret()
+            "     curl -s -H 'Authorization: Bearer {admin_token}' http://{ingress}/admin/meetings/{DEMO_MEETING}"
         );
     } else {
         println!("Connect a Zoom account: open http://{ingress}/zoom/oauth/authorize");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_echoes_dev_defaults_but_never_an_operators_secret() {
+        let secret = SecretString::from("s3cret-from-env".to_owned());
+        assert_eq!(
+            shown(true, "RECTOKEN_JOIN_KEY", &secret),
+            "$RECTOKEN_JOIN_KEY"
+        );
+        let default = SecretString::from(DEV_JOIN_KEY.to_owned());
+        assert_eq!(shown(false, "RECTOKEN_JOIN_KEY", &default), DEV_JOIN_KEY);
     }
 }

@@ -233,6 +233,25 @@ async fn join_token_url_answers_plain_token_or_404() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // The key as a bearer header instead of in the URL.
+    let r = s
+        .http
+        .get(format!("{}/zoom/join-token?meeting_id={meeting}", s.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.text().await.unwrap();
+    assert!(s.harness.sim.token(&token).is_some(), "a minted token");
+    let r = s
+        .http
+        .get(format!("{}/zoom/join-token?meeting_id={meeting}", s.base))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     s.finish().await;
 }
 

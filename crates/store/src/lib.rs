@@ -73,6 +73,8 @@ pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
 fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, _)), Some(at)) => format!("{scheme}://…@{}", &url[at + 1..]),
+        // No scheme but userinfo-like text: keep only what follows the `@`.
+        (None, Some(at)) => format!("…@{}", &url[at + 1..]),
         _ => url.to_owned(),
     }
 }
@@ -102,6 +104,10 @@ mod tests {
         ));
         let Err(err) = connect("ftp://user:secret@host", "") else {
             panic!("ftp accepted")
+        };
+        assert!(!err.to_string().contains("secret"), "{err}");
+        let Err(err) = connect("user:secret@host:6379", "") else {
+            panic!("schemeless URL accepted")
         };
         assert!(!err.to_string().contains("secret"), "{err}");
     }

@@ -927,8 +927,10 @@ impl Store for RedisStore {
             .await?;
         match reply.as_slice() {
             [1, _] => Ok(Admission::Allowed),
-            [0, wait_us] => Ok(Admission::Wait(Duration::from_micros(
-                u64::try_from(*wait_us).unwrap_or(0),
+            // A negative wait cannot come from the script; it is not read as
+            // "go now" (that would spin against Redis until the deadline).
+            [0, wait_us] if *wait_us >= 0 => Ok(Admission::Wait(Duration::from_micros(
+                wait_us.unsigned_abs(),
             ))),
             _ => Err(StoreError::corrupt(
                 self.keys.rate(account_id, label),

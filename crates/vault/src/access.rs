@@ -163,7 +163,7 @@ impl ZoomAccess {
             {
                 Admission::Allowed => return Ok(true),
                 Admission::Wait(d) => {
-                    if Instant::now() + d > deadline {
+                    if d > deadline.saturating_duration_since(Instant::now()) {
                         return Ok(false);
                     }
                     tokio::time::sleep(d).await;
@@ -207,12 +207,12 @@ impl ZoomAccess {
                     // Every worker of this account now waits, not just us.
                     self.vault.store().block_account(account_id, until).await?;
                     metrics::counter!("rectoken_zoom_429_total", "account" => account_id.to_owned()).increment(1);
-                    if Instant::now() + wait > deadline {
+                    if wait > deadline.saturating_duration_since(Instant::now()) {
                         return Err(CallError::RateLimited);
                     }
                 }
                 Err(e) if e.is_retryable() => {
-                    if Instant::now() + retry_delay > deadline {
+                    if retry_delay > deadline.saturating_duration_since(Instant::now()) {
                         return Err(CallError::Zoom(e));
                     }
                     tokio::time::sleep(retry_delay).await;

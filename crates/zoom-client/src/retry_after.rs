@@ -30,10 +30,20 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 ///   UTC.
 ///
 /// A date at or before `now` gives [`Duration::ZERO`] (retry at once).
+/// A wait longer than [`MAX_RETRY_AFTER`] is cut to it: Zoom's longest
+/// limit is daily, so a larger value is a fault, and honouring it would
+/// block an account for years (or overflow an `Instant`).
 /// Anything else (empty, negative, fractional seconds, a number too large
 /// for `u64`, free text) gives `None`.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
+    parse_unclamped(value.trim(), now).map(|wait| wait.min(MAX_RETRY_AFTER))
+}
+
+/// The longest wait a `Retry-After` can impose: Zoom's daily limits reset at
+/// 00:00 UTC, so no honest value exceeds 24 hours; one hour of margin.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(25 * 3600);
+
+fn parse_unclamped(value: &str, now: SystemTime) -> Option<Duration> {
     if value.is_empty() {
         return None;
     }
@@ -84,9 +94,26 @@ mod tests {
             ("120", secs(120)),
             ("  7 ", secs(7)),
             ("007", secs(7)),
-            ("18446744073709551615", secs(u64::MAX)),
+            ("90000", secs(90_000)),
         ] {
             assert_eq!(parse_retry_after(input, now()), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn absurd_waits_are_cut_to_the_longest_honest_one() {
+        for input in [
+            "90001",
+            "999999999",
+            "18446744073709551615",
+            "2999-01-01T00:00:00Z",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(input, now()),
+                Some(MAX_RETRY_AFTER),
+                "{input:?}"
+            );
         }
     }
 
