@@ -185,11 +185,22 @@ impl ZoomAccess {
         F: Fn(SecretString) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let mut token = self.vault.access_token(account_id).await?;
+        // The token and the first admission are independent Redis round
+        // trips: one wait instead of two on the join path.
+        let (token, first_admission) = tokio::join!(
+            self.vault.access_token(account_id),
+            self.admit(account_id, label, deadline)
+        );
+        let mut token = token?;
+        let mut first_admission = Some(first_admission?);
         let mut refreshed = false;
         let mut retry_delay = FIRST_RETRY;
         loop {
-            if !self.admit(account_id, label, deadline).await? {
+            let admitted = match first_admission.take() {
+                Some(admitted) => admitted,
+                None => self.admit(account_id, label, deadline).await?,
+            };
+            if !admitted {
                 return Err(CallError::RateLimited);
             }
             metrics::counter!("rectoken_zoom_account_calls_total", "account" => account_id.to_owned(), "label" => label.as_str())
