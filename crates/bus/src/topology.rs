@@ -6,6 +6,11 @@
 pub const EVENTS_EXCHANGE: &str = "rectoken.events";
 /// The work queue of the sync workers (events and sync jobs).
 pub const SYNC_QUEUE: &str = "rectoken.sync";
+/// The work queue of a full sync's per-user jobs. Apart from
+/// [`SYNC_QUEUE`] so that webhook events never wait behind the thousands of
+/// user jobs of a large account's sync (RabbitMQ 3.x quorum queues have no
+/// priorities); the sync workers consume both.
+pub const SYNC_USERS_QUEUE: &str = "rectoken.sync.users";
 /// The work queue of the token workers (join requests).
 pub const JOIN_QUEUE: &str = "rectoken.join";
 /// Suffix of the dead-letter queue of each work queue.
@@ -58,6 +63,11 @@ impl Topology {
         format!("{}{SYNC_QUEUE}", self.prefix)
     }
 
+    /// `rectoken.sync.users`: a full sync's per-user jobs.
+    pub fn sync_users_queue(&self) -> String {
+        format!("{}{SYNC_USERS_QUEUE}", self.prefix)
+    }
+
     /// `rectoken.join`.
     pub fn join_queue(&self) -> String {
         format!("{}{JOIN_QUEUE}", self.prefix)
@@ -69,8 +79,12 @@ impl Topology {
     }
 
     /// The work queues (each with a DLQ).
-    pub fn work_queues(&self) -> [String; 2] {
-        [self.sync_queue(), self.join_queue()]
+    pub fn work_queues(&self) -> [String; 3] {
+        [
+            self.sync_queue(),
+            self.sync_users_queue(),
+            self.join_queue(),
+        ]
     }
 
     /// The queues bound to the events exchange, with their binding pattern.
@@ -91,6 +105,14 @@ mod tests {
         assert_eq!(t.join_queue(), "rectoken.join");
         assert_eq!(Topology::dlq(&t.sync_queue()), "rectoken.sync.dlq");
         assert_eq!(Topology::dlq(&t.join_queue()), "rectoken.join.dlq");
+        assert_eq!(t.sync_users_queue(), "rectoken.sync.users");
+        assert_eq!(
+            t.work_queues(),
+            ["rectoken.sync", "rectoken.sync.users", "rectoken.join"]
+        );
+        // Only the sync queue takes webhook events; user jobs are published
+        // to their queue by name.
+        assert_eq!(t.event_bindings(), vec![("rectoken.sync".to_owned(), "#")]);
     }
 
     #[test]

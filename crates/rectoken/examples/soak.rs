@@ -122,8 +122,10 @@ async fn sample(stack: &Stack, t0: Instant) -> Sample {
     let mut depths = Vec::new();
     for (label, q) in [
         ("sync", topo.sync_queue()),
+        ("sync.users", topo.sync_users_queue()),
         ("join", topo.join_queue()),
         ("sync.dlq", Topology::dlq(&topo.sync_queue())),
+        ("sync.users.dlq", Topology::dlq(&topo.sync_users_queue())),
         ("join.dlq", Topology::dlq(&topo.join_queue())),
     ] {
         depths.push((label.to_owned(), stack.depth(&q).await));

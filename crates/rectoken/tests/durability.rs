@@ -88,7 +88,34 @@ impl Drop for OwnRedis {
     }
 }
 
-fn rectoken(args: &[&str], redis: &str, extra: &[(&str, String)]) -> Command {
+/// The queue prefix of one test's processes; its queues and exchange are
+/// deleted on drop, so a run leaves no quorum queues for RabbitMQ to
+/// recover at its next (re)start.
+struct Queues(String);
+
+impl Queues {
+    fn new() -> Self {
+        Self(unique_prefix("durability"))
+    }
+}
+
+impl Drop for Queues {
+    fn drop(&mut self) {
+        let topology = rectoken_bus::Topology::new(self.0.clone());
+        // A thread of its own: drop may run inside or outside a runtime.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(rectoken_tests::delete_topology(&amqp_url(), &topology));
+            }
+        })
+        .join();
+    }
+}
+
+fn rectoken(args: &[&str], redis: &str, queues: &Queues, extra: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_clear()
@@ -99,7 +126,7 @@ fn rectoken(args: &[&str], redis: &str, extra: &[(&str, String)]) -> Command {
         .env("ZOOM_CLIENT_ID", "c")
         .env("ZOOM_CLIENT_SECRET", "s")
         .env("ZOOM_WEBHOOK_SECRET", "w")
-        .env("RECTOKEN_QUEUE_PREFIX", unique_prefix("durability"))
+        .env("RECTOKEN_QUEUE_PREFIX", &queues.0)
         .stdin(Stdio::null());
     for (k, v) in extra {
         cmd.env(k, v);
@@ -109,10 +136,12 @@ fn rectoken(args: &[&str], redis: &str, extra: &[(&str, String)]) -> Command {
 
 #[test]
 fn start_is_refused_on_volatile_or_evicting_redis() {
+    let queues = Queues::new();
     let evicting = OwnRedis::start(&["--appendonly", "yes", "--maxmemory-policy", "allkeys-lru"]);
     let out = rectoken(
         &["ingress"],
         &evicting.url(),
+        &queues,
         &[("RECTOKEN_HTTP_ADDR", "127.0.0.1:0".into())],
     )
     .output()
@@ -136,6 +165,7 @@ fn start_is_refused_on_volatile_or_evicting_redis() {
         let out = rectoken(
             &[role],
             &volatile.url(),
+            &queues,
             &[
                 ("RECTOKEN_HTTP_ADDR", "127.0.0.1:0".into()),
                 ("RECTOKEN_METRICS_ADDR", "127.0.0.1:0".into()),
@@ -187,11 +217,13 @@ fn run_until_ready(mut cmd: Command, port: u16) -> (std::process::ExitStatus, St
 
 #[test]
 fn override_starts_and_readyz_reports_the_risk_and_sigterm_exits_zero() {
+    let queues = Queues::new();
     let volatile = OwnRedis::start(&["--save", "", "--appendonly", "no"]);
     let port = free_port();
     let mut cmd = rectoken(
         &["token-worker", "--allow-volatile-redis"],
         &volatile.url(),
+        &queues,
         &[],
     );
     cmd.env("RECTOKEN_METRICS_ADDR", format!("127.0.0.1:{port}"));
@@ -211,7 +243,7 @@ fn override_starts_and_readyz_reports_the_risk_and_sigterm_exits_zero() {
         "noeviction",
     ]);
     let port = free_port();
-    let mut cmd = rectoken(&["ingress"], &durable.url(), &[]);
+    let mut cmd = rectoken(&["ingress"], &durable.url(), &queues, &[]);
     cmd.env("RECTOKEN_HTTP_ADDR", format!("127.0.0.1:{port}"));
     let (status, body) = run_until_ready(cmd, port);
     assert!(status.success(), "exit {status:?}");
@@ -220,6 +252,7 @@ fn override_starts_and_readyz_reports_the_risk_and_sigterm_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_flush_import_then_join_succeeds() {
+    let queues = Queues::new();
     let redis = OwnRedis::start(&["--appendonly", "yes", "--maxmemory-policy", "noeviction"]);
     let prefix = unique_prefix("export");
     // The CLI uses the empty prefix: so does this harness's store.
@@ -241,6 +274,7 @@ async fn export_flush_import_then_join_succeeds() {
     let out = rectoken(
         &["accounts", "export", "--out", file.to_str().unwrap()],
         &redis.url(),
+        &queues,
         &[],
     )
     .output()
@@ -286,6 +320,7 @@ async fn export_flush_import_then_join_succeeds() {
     let out = rectoken(
         &["accounts", "import", file.to_str().unwrap()],
         &redis.url(),
+        &queues,
         &[],
     )
     .output()
@@ -344,6 +379,7 @@ async fn export_flush_import_then_join_succeeds() {
     let out = rectoken(
         &["accounts", "import", file.to_str().unwrap()],
         &redis.url(),
+        &queues,
         &[],
     )
     .output()

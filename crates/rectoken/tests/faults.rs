@@ -301,6 +301,7 @@ async fn exercise(
     let topo: Topology = stack.topology().clone();
     let sync_dlq = Topology::dlq(&topo.sync_queue());
     let join_dlq = Topology::dlq(&topo.join_queue());
+    let users_dlq = Topology::dlq(&topo.sync_users_queue());
     stack
         .bus
         .publish(OutgoingMessage::json(
@@ -416,6 +417,7 @@ async fn exercise(
     .await;
     let drained = rectoken_tests::eventually(Duration::from_secs(60), || async {
         stack.depth(&topo.sync_queue()).await == Some(0)
+            && stack.depth(&topo.sync_users_queue()).await == Some(0)
             && stack.depth(&topo.join_queue()).await == Some(0)
     })
     .await;
@@ -427,8 +429,9 @@ async fn exercise(
     let mut failures: Vec<String> = Vec::new();
     if !drained {
         failures.push(format!(
-            "work queues not drained: sync {:?}, join {:?}",
+            "work queues not drained: sync {:?}, sync.users {:?}, join {:?}",
             stack.depth(&topo.sync_queue()).await,
+            stack.depth(&topo.sync_users_queue()).await,
             stack.depth(&topo.join_queue()).await
         ));
     }
@@ -446,9 +449,11 @@ async fn exercise(
     }
     // DLQs: exactly the two poison messages.
     let (sd, jd) = (stack.depth(&sync_dlq).await, stack.depth(&join_dlq).await);
-    if (sd, jd) != (Some(1), Some(1)) {
+    let ud = stack.depth(&users_dlq).await;
+    if (sd, ud, jd) != (Some(1), Some(0), Some(1)) {
         failures.push(format!(
-            "DLQs hold more than the poison messages: sync.dlq {sd:?}, join.dlq {jd:?} (expected 1 and 1)"
+            "DLQs hold more than the poison messages: sync.dlq {sd:?}, sync.users.dlq {ud:?}, \
+             join.dlq {jd:?} (expected 1, 0 and 1)"
         ));
     }
     let driver_errors = lock(&driver.errors).clone();

@@ -60,7 +60,8 @@ pub use worker::{HandlerSettings, SyncHandler};
 /// How a sync worker runs.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// Messages handled at once (also the prefetch).
+    /// Messages handled at once (also the prefetch), per queue: the sync
+    /// queue (events, full syncs) and the sync-users queue each get this many.
     pub concurrency: usize,
     /// How often the scheduler (when holding the lease) checks accounts.
     pub check_interval: Duration,
@@ -122,7 +123,8 @@ impl SyncOptions {
 /// What a sync worker works with.
 #[derive(Clone)]
 pub struct SyncDeps {
-    /// The bus (`rectoken.sync` and its DLQ; jobs are published here).
+    /// The bus (`rectoken.sync`, `rectoken.sync.users` and their DLQs; jobs
+    /// are published there).
     pub bus: Arc<dyn Bus>,
     /// The store.
     pub store: Arc<dyn Store>,
@@ -135,8 +137,8 @@ pub struct SyncDeps {
     pub apps: HashMap<String, bool>,
 }
 
-/// Run a sync worker until `shutdown`: the consumer of `rectoken.sync` and
-/// the scheduler. On shutdown the consumer stops taking messages and
+/// Run a sync worker until `shutdown`: the consumers of `rectoken.sync`
+/// and `rectoken.sync.users`, and the scheduler. On shutdown the consumer stops taking messages and
 /// finishes those in flight; the scheduler releases its lease. Returns when
 /// both have stopped.
 pub async fn run(deps: SyncDeps, options: SyncOptions, shutdown: CancellationToken) {
@@ -148,15 +150,24 @@ pub async fn run(deps: SyncDeps, options: SyncOptions, shutdown: CancellationTok
         deps.apps.clone(),
         options.handler_settings(),
     ));
-    let consumer = consumer::run(
-        deps.bus.clone(),
-        handler,
-        ConsumerOptions {
-            queue: deps.bus.topology().sync_queue(),
-            concurrency: options.concurrency,
-            retry: options.retry.clone(),
-        },
-        shutdown.clone(),
+    // Two consumers sharing one handler: webhook events and full-sync jobs,
+    // and a full sync's per-user jobs. Each has its own prefetch, so events
+    // are never stuck behind user jobs that wait for Zoom's rate limit.
+    let consumer_of = |queue: String| {
+        consumer::run(
+            deps.bus.clone(),
+            handler.clone(),
+            ConsumerOptions {
+                queue,
+                concurrency: options.concurrency,
+                retry: options.retry.clone(),
+            },
+            shutdown.clone(),
+        )
+    };
+    let consumers = futures_util::future::join(
+        consumer_of(deps.bus.topology().sync_queue()),
+        consumer_of(deps.bus.topology().sync_users_queue()),
     );
     let scheduler = async {
         if options.scheduler {
@@ -172,5 +183,5 @@ pub async fn run(deps: SyncDeps, options: SyncOptions, shutdown: CancellationTok
             .await;
         }
     };
-    tokio::join!(consumer, scheduler);
+    tokio::join!(consumers, scheduler);
 }

@@ -61,14 +61,15 @@ pub fn full_sync_message(
     )
 }
 
-/// A job as a message to the default exchange, routed to the sync queue.
-pub fn job_message(sync_queue: &str, job: &SyncJob) -> OutgoingMessage {
+/// A job as a message to the default exchange, routed to `queue` (the sync
+/// queue for full syncs, the sync-users queue for user jobs).
+pub fn job_message(queue: &str, job: &SyncJob) -> OutgoingMessage {
     let kind = match job {
         SyncJob::FullSync { .. } => "full_sync",
         SyncJob::SyncUser { .. } => "sync_user",
     };
     let body = serde_json::to_vec(job).unwrap_or_default();
-    OutgoingMessage::json("", sync_queue, body, job.message_id()).with_header(JOB_HEADER, kind)
+    OutgoingMessage::json("", queue, body, job.message_id()).with_header(JOB_HEADER, kind)
 }
 
 /// Run `work` while keeping `lease` alive (renewed every third of `ttl`).
@@ -207,7 +208,9 @@ impl SyncHandler {
             self.finish(account_id, &generation, started).await?;
             return Ok(Step::done("completed"));
         }
-        let queue = self.bus.topology().sync_queue();
+        // Their own queue: webhook events on the sync queue go on being
+        // handled while thousands of these wait for the account's rate budget.
+        let queue = self.bus.topology().sync_users_queue();
         let published = futures_util::stream::iter(users.into_iter().map(|u| {
             let job = SyncJob::SyncUser {
                 account_id: account_id.to_owned(),

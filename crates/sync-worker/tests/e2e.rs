@@ -145,11 +145,14 @@ fn pmi_changed(account: &str, user: &str, old: u64, new: u64, ts: i64) -> String
     )
 }
 
+/// Messages in both DLQs of the sync workers.
 async fn dlq_depth(rig: &Rig) -> u32 {
-    rig.bus
-        .queue_depth(&Topology::dlq(&rig.bus.topology().sync_queue()))
-        .await
-        .unwrap()
+    let topology = rig.bus.topology();
+    let mut depth = 0;
+    for queue in [topology.sync_queue(), topology.sync_users_queue()] {
+        depth += rig.bus.queue_depth(&Topology::dlq(&queue)).await.unwrap();
+    }
+    depth
 }
 
 #[tokio::test]
@@ -601,8 +604,6 @@ async fn full_sync_of_2000_users_is_exact() {
 async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
     let rig = rig("sync-prune").await;
     let (account, data) = generated(&rig, 30, 3, 15).await;
-    // Concurrency above the number of users: every sync_user job is taken
-    // at once, so the webhook below does not queue behind them.
     let workers = rig.spawn_workers(1, &options(64));
     rig.request_full_sync(&account, "test").await.unwrap();
     let first = rig.wait_sync_done(&account, WAIT).await.unwrap();
@@ -676,6 +677,47 @@ async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
     assert_eq!(kept.source, Source::Webhook);
     let expected = 30 + 90 - deleted.len() as u64 + 1;
     assert_eq!(rig.store.count_mappings(&account).await.unwrap(), expected);
+    workers.stop().await;
+    teardown(&rig).await;
+}
+
+#[tokio::test]
+async fn webhooks_do_not_wait_behind_a_large_syncs_user_jobs() {
+    let rig = rig("sync-lanes").await;
+    let (account, data) = generated(&rig, 100, 1, 23).await;
+    // Each user job takes two 500 ms list calls and only 2 run at once: the
+    // sync needs about 50 s, longer than `wait_mapped` waits.
+    rig.sim
+        .set_behaviour(
+            Some(Endpoint::ListMeetings),
+            Behaviour {
+                latency_ms: 500,
+                ..Behaviour::default()
+            },
+        )
+        .unwrap();
+    let workers = rig.spawn_workers(1, &options(2));
+    rig.request_full_sync(&account, "test").await.unwrap();
+    let fanned_out = eventually(WAIT, || async {
+        let depth = rig
+            .bus
+            .queue_depth(&rig.bus.topology().sync_users_queue())
+            .await
+            .unwrap();
+        depth > 50
+    })
+    .await;
+    assert!(fanned_out, "the user jobs are queued");
+    let late = 88_000_000_002u64;
+    rig.publish_event(&created(&account, late, &data.users[0].id, now_ms()))
+        .await
+        .unwrap();
+    // Had the event queued behind the user jobs, it would land only after
+    // the sync, in about 50 s.
+    wait_mapped(&rig, MapKey::meeting(mid(late)), &data.users[0].id).await;
+    let during = rig.store.account(&account).await.unwrap().unwrap().sync;
+    assert_eq!(during.state, SyncState::InProgress, "{during:?}");
+    assert!(during.users_done < during.users_total, "{during:?}");
     workers.stop().await;
     teardown(&rig).await;
 }
@@ -818,7 +860,7 @@ async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     // *and* back on the queue is possible: the runtime's consumer closes
     // its channel before the drained messages are acked, so the broker
     // redelivers them; progress is at-least-once, see the crate docs.)
-    let queue = rig.bus.topology().sync_queue();
+    let queue = rig.bus.topology().sync_users_queue();
     let accounted = eventually(WAIT, || async {
         let s = rig.store.account(&account).await.unwrap().unwrap().sync;
         let depth = rig.bus.queue_depth(&queue).await.unwrap();
