@@ -297,7 +297,7 @@ for rs in glob.glob("crates/**/*.rs", recursive=True):
 REQUIRED_ENV = {"RECTOKEN_AMQP_URL", "RECTOKEN_REDIS_URL", "RECTOKEN_ENCRYPTION_KEY",
                 "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET", "ZOOM_WEBHOOK_SECRET"}
 ROLES = {"ingress": 8080, "sync-worker": 9100, "token-worker": 9100}
-QUEUE_OF = {"sync-worker": "rectoken.sync", "token-worker": "rectoken.join"}
+QUEUES_OF = {"sync-worker": {"rectoken.sync", "rectoken.sync.users"}, "token-worker": {"rectoken.join"}}
 
 # ---------------------------------------------------------------- Dockerfile
 df = Path("deploy/Dockerfile").read_text()
@@ -690,8 +690,8 @@ for arg in sys.argv[2:]:
             if tr["type"] != "rabbitmq":
                 continue
             q = tr["metadata"].get("queueName")
-            if q != QUEUE_OF.get(role):
-                err(W, f"ScaledObject/{name}: scales {role} on queue {q!r}, its queue is {QUEUE_OF.get(role)!r}")
+            if q not in QUEUES_OF.get(role, set()):
+                err(W, f"ScaledObject/{name}: scales {role} on queue {q!r}, its queues are {sorted(QUEUES_OF.get(role, set()))}")
             if tr["metadata"].get("mode") not in ("QueueLength", "MessageRate"):
                 err(W, f"ScaledObject/{name}: mode must be QueueLength or MessageRate")
             try:
