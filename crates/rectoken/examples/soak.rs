@@ -299,7 +299,16 @@ async fn soak(stack: &Arc<Stack>, args: &Args) -> anyhow::Result<()> {
         );
     }
     println!("\nQueue depths");
-    println!("| t | sync | join | sync.dlq | join.dlq |\n|---|---|---|---|---|");
+    // The header from the samples' own labels, so it always fits the rows.
+    let labels: Vec<&str> = samples
+        .first()
+        .map(|s| s.depths.iter().map(|(l, _)| l.as_str()).collect())
+        .unwrap_or_default();
+    println!(
+        "| t | {} |\n|---|{}",
+        labels.join(" | "),
+        "---|".repeat(labels.len())
+    );
     for s in &samples {
         println!(
             "| {} | {} |",
