@@ -13,7 +13,7 @@ use anyhow::{Context as _, anyhow};
 use rectoken_domain::join::decode_join_request;
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::{Client, ClientError, JOIN_QUEUE, JoinReply, JoinRequest, TokenKind};
+use crate::{Client, ClientError, JOIN_QUEUE, JoinReply, JoinRequest, MAX_TIMEOUT, TokenKind};
 
 /// Send one join request and print the reply as JSON.
 ///
@@ -151,7 +151,8 @@ fn parse_token_kind(s: &str) -> Result<TokenKind, String> {
     s.trim().parse().map_err(|e| format!("{e}"))
 }
 
-/// `30`, `30s`, `1.5s`, `500ms`, `2m`: more than zero, at most an hour.
+/// `30`, `30s`, `1.5s`, `500ms`, `2m`: more than zero, at most
+/// [`MAX_TIMEOUT`] (an hour).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -166,7 +167,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" | "min" => n * 60.0,
         _ => return Err(bad()),
     };
-    if !(seconds > 0.0 && seconds <= 3600.0) {
+    if !(seconds > 0.0 && seconds <= MAX_TIMEOUT.as_secs_f64()) {
         return Err(format!(
             "{s:?}: the timeout must be more than 0 and at most 1 hour"
         ));
