@@ -295,7 +295,17 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
 
     // Connect the demo account the way an admin would: authorize → Zoom's
     // consent page (the simulator consents) → our callback.
+    // The first sync is queued by the OAuth callback, so a real broker
+    // must be connected first (it connects in the background).
     if args.sim {
+        tokio::time::timeout(BUS_WAIT, core.bus.wait_connected())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "RabbitMQ (RECTOKEN_AMQP_URL) not connected after {} s; is it running?",
+                    BUS_WAIT.as_secs()
+                )
+            })?;
         connect_demo(ingress_addr).await?;
     }
     // The built-in dev values are printed so the commands can be pasted;
@@ -327,6 +337,9 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
     tracing::info!("dev stopped");
     Ok(())
 }
+
+/// How long `dev --sim` waits for a real RabbitMQ before giving up.
+const BUS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn connect_demo(ingress: SocketAddr) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
