@@ -1,7 +1,8 @@
 //! Shared helpers of the end-to-end tests.
 //!
-//! Prerequisites: real RabbitMQ and Redis, whose URLs `scripts/test` exports
-//! as `RECTOKEN_TEST_AMQP_URL` and `RECTOKEN_TEST_REDIS_URL`. A test that
+//! Prerequisites: real RabbitMQ, Redis and a Redis Cluster, whose URLs
+//! `scripts/test` exports as `RECTOKEN_TEST_AMQP_URL`,
+//! `RECTOKEN_TEST_REDIS_URL` and `RECTOKEN_TEST_REDIS_CLUSTER_URL`. A test that
 //! needs one and finds the variable unset fails with a message saying how to
 //! run the suite; it never skips silently.
 
@@ -35,6 +36,11 @@ pub fn amqp_url() -> String {
 /// URL of the test Redis.
 pub fn redis_url() -> String {
     required_env("RECTOKEN_TEST_REDIS_URL")
+}
+
+/// URL of the test Redis Cluster (`redis+cluster://…`, three primaries).
+pub fn redis_cluster_url() -> String {
+    required_env("RECTOKEN_TEST_REDIS_CLUSTER_URL")
 }
 
 /// A prefix no other test (or earlier run) uses, so tests can share one

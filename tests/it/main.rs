@@ -5,4 +5,5 @@
 mod bus_contract;
 mod ingress_rabbit;
 mod oauth;
+mod store_cluster;
 mod store_contract;

@@ -1,8 +1,10 @@
 //! The store contract, run against both backends: the in-process store and
-//! real Redis. Each case below runs twice (modules `memory` and `redis`).
+//! real Redis, single and clustered. Each case below runs three times
+//! (modules `memory`, `redis` and `redis_cluster`).
 //!
-//! Prerequisites: `RECTOKEN_TEST_REDIS_URL` (see `tests/lib.rs`); the
-//! `redis` cases fail loudly without it. Every case uses its own key prefix,
+//! Prerequisites: `RECTOKEN_TEST_REDIS_URL` and
+//! `RECTOKEN_TEST_REDIS_CLUSTER_URL` (see `tests/lib.rs`); the Redis cases
+//! fail loudly without them. Every case uses its own key prefix,
 //! so cases run in parallel on one Redis, and deletes its keys at the end.
 
 use std::collections::BTreeSet;
@@ -15,7 +17,7 @@ use rectoken_store::{
     Sealed, Source, Store, StoreError, StoredCredentials, SyncState, SyncStatus, WriteOutcome,
     account_lock_name,
 };
-use rectoken_tests::{redis_url, unique_prefix};
+use rectoken_tests::{redis_cluster_url, redis_url, unique_prefix};
 
 /// A store under test and how to clean up after it.
 pub struct Harness {
@@ -32,7 +34,17 @@ impl Harness {
     }
 
     pub async fn redis(name: &str) -> Harness {
-        let store = Arc::new(RedisStore::new(&redis_url(), &unique_prefix(name)).unwrap());
+        Self::on_redis(&redis_url(), name).await
+    }
+
+    pub async fn redis_cluster(name: &str) -> Harness {
+        let h = Self::on_redis(&redis_cluster_url(), name).await;
+        assert!(h.redis.as_ref().is_some_and(|r| r.is_cluster()));
+        h
+    }
+
+    async fn on_redis(url: &str, name: &str) -> Harness {
+        let store = Arc::new(RedisStore::new(url, &unique_prefix(name)).unwrap());
         tokio::time::timeout(Duration::from_secs(10), store.ping())
             .await
             .expect("Redis did not answer within 10 s: is scripts/services running?")
@@ -946,6 +958,14 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $case() {
                     super::$case(super::Harness::redis(stringify!($case)).await).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::Harness::redis_cluster(stringify!($case)).await).await;
                 }
             )*
         }

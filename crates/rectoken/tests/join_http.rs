@@ -2,7 +2,7 @@
 //! token worker: `POST /join` with every status mapping, and
 //! `GET /zoom/join-token` (Recall.ai's `join_token_url` shape).
 //!
-//! Needs the test RabbitMQ and Redis (`scripts/test`).
+//! Needs the test RabbitMQ, Redis and Redis Cluster (`scripts/test`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use rectoken_ingress::apps::{App, AppKind, Apps};
 use rectoken_ingress::services::derive_state_key;
 use rectoken_ingress::{Ingress, IngressState, Services, router};
-use rectoken_tests::{amqp_url, redis_url, unique_prefix};
+use rectoken_tests::{amqp_url, redis_cluster_url, redis_url, unique_prefix};
 use rectoken_token::harness::Harness;
 use rectoken_vault::ZoomLimits;
 use secrecy::SecretString;
@@ -27,16 +27,14 @@ struct Stack {
 }
 
 async fn stack(name: &str, with_worker: bool, join_key: Option<&str>) -> Stack {
+    stack_on(&redis_url(), name, with_worker, join_key).await
+}
+
+async fn stack_on(redis: &str, name: &str, with_worker: bool, join_key: Option<&str>) -> Stack {
     let prefix = unique_prefix(name);
-    let harness = Harness::start(
-        &amqp_url(),
-        &redis_url(),
-        &prefix,
-        |_| {},
-        ZoomLimits::default(),
-    )
-    .await
-    .unwrap();
+    let harness = Harness::start(&amqp_url(), redis, &prefix, |_| {}, ZoomLimits::default())
+        .await
+        .unwrap();
     let bus = harness.bus(name).await.unwrap();
     let stop = CancellationToken::new();
     if with_worker {
@@ -173,6 +171,38 @@ async fn post_join_maps_every_status() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "no key at all");
+    s.finish().await;
+}
+
+/// The whole join path with the store on Redis Cluster: the account's
+/// credentials, rate limiter and block live in its slot, the meeting's
+/// mapping in its bucket's slot, on other nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_join_on_redis_cluster() {
+    let s = stack_on(&redis_cluster_url(), "join-cluster", true, Some(KEY)).await;
+    let account = s.harness.connect_account(3, None).await.unwrap();
+    s.harness.map_all(&account).await.unwrap();
+    for (n, meeting) in account.meetings.iter().enumerate() {
+        let (status, reply) = s
+            .post(
+                serde_json::json!({"request_id": format!("c{n}"), "meeting_id": meeting.to_string()}),
+                KEY,
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["account_id"], account.account_id.as_str());
+        let token = reply["tokens"]["local_recording"]["token"]
+            .as_str()
+            .unwrap();
+        assert!(
+            s.harness.sim.token(token).is_some(),
+            "minted by the simulator"
+        );
+    }
+    let (status, reply) = s
+        .post(serde_json::json!({"meeting_id": "99999999999"}), KEY)
+        .await;
+    assert_eq!((status, reply["status"].as_str()), (404, Some("not_found")));
     s.finish().await;
 }
 

@@ -25,6 +25,21 @@ pub enum Durability {
         /// `maxmemory-policy`.
         maxmemory_policy: String,
     },
+    /// A Redis Cluster: the settings of every node, replicas included (a
+    /// replica becomes a primary on failover, with its own settings).
+    Cluster {
+        /// One entry per node, ordered by address.
+        nodes: Vec<NodeDurability>,
+    },
+}
+
+/// One cluster node's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeDurability {
+    /// The node's address (`host:port`), as the cluster reports it.
+    pub node: String,
+    /// Its settings (a [`Durability::Redis`]).
+    pub settings: Durability,
 }
 
 /// A setting that puts credentials at risk, with what to change and why.
@@ -39,6 +54,9 @@ pub struct Finding {
 impl Durability {
     /// What is wrong with these settings for keeping credentials.
     pub fn findings(&self) -> Vec<Finding> {
+        if let Durability::Cluster { nodes } = self {
+            return cluster_findings(nodes);
+        }
         let Durability::Redis {
             appendonly,
             appendfsync,
@@ -94,6 +112,40 @@ impl Durability {
     }
 }
 
+/// A cluster's findings: each distinct node finding once, naming the nodes
+/// it applies to (three primaries with the same setting give one line).
+fn cluster_findings(nodes: &[NodeDurability]) -> Vec<Finding> {
+    if nodes.is_empty() {
+        return vec![Finding {
+            fatal: true,
+            message:
+                "the Redis Cluster reported no nodes, so their persistence settings are unknown"
+                    .into(),
+        }];
+    }
+    let mut grouped: Vec<(Finding, Vec<&str>)> = Vec::new();
+    for n in nodes {
+        for f in n.settings.findings() {
+            match grouped.iter_mut().find(|(g, _)| *g == f) {
+                Some((_, names)) => names.push(&n.node),
+                None => grouped.push((f, vec![&n.node])),
+            }
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(f, names)| Finding {
+            fatal: f.fatal,
+            message: format!(
+                "On Redis Cluster node{} {}: {}",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                f.message
+            ),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +172,46 @@ mod tests {
         let f = redis(false, "", "noeviction").findings();
         assert!(f[0].fatal && f[0].message.contains("appendonly yes"));
         assert!(!redis(false, "", "volatile-lru").is_safe());
+    }
+
+    #[test]
+    fn cluster_findings_name_the_nodes_once_per_problem() {
+        let node = |name: &str, d: Durability| NodeDurability {
+            node: name.into(),
+            settings: d,
+        };
+        let safe = Durability::Cluster {
+            nodes: vec![
+                node("a:1", redis(true, "", "noeviction")),
+                node("b:1", redis(true, "", "noeviction")),
+            ],
+        };
+        assert!(safe.findings().is_empty());
+        let mixed = Durability::Cluster {
+            nodes: vec![
+                node("a:1", redis(true, "", "allkeys-lru")),
+                node("b:1", redis(true, "", "noeviction")),
+                node("c:1", redis(true, "", "allkeys-lru")),
+                node("d:1", redis(false, "900 1", "noeviction")),
+            ],
+        };
+        let f = mixed.findings();
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].fatal);
+        assert!(
+            f[0].message.starts_with("On Redis Cluster nodes a:1, c:1:"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].message.contains("maxmemory-policy noeviction"));
+        assert!(!f[1].fatal);
+        assert!(
+            f[1].message.starts_with("On Redis Cluster node d:1:"),
+            "{}",
+            f[1].message
+        );
+        assert!(!mixed.is_safe());
+        assert!(!Durability::Cluster { nodes: vec![] }.is_safe());
     }
 
     #[test]

@@ -1,21 +1,25 @@
-//! The Redis readiness probe: `PING` over a lazily (re)built connection.
+//! The Redis readiness probe: `PING` (every primary, on Cluster) over a
+//! lazily built, self-healing connection.
 
 use async_trait::async_trait;
 use rectoken_telemetry::HealthCheck;
-use tokio::sync::Mutex;
 
-/// Checks that Redis answers `PING`.
+use crate::error::Result;
+use crate::redis_store::RedisStore;
+use crate::store::Store;
+
+/// Checks that Redis answers `PING`; on Redis Cluster, that every primary
+/// does (a missing primary leaves its slots unserved).
 pub struct RedisCheck {
-    client: redis::Client,
-    connection: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    store: RedisStore,
 }
 
 impl RedisCheck {
-    /// A probe for the Redis at `url` (no connection is made yet).
-    pub fn new(url: &str) -> redis::RedisResult<Self> {
+    /// A probe for the Redis at `url` (any URL [`RedisStore::new`] takes; no
+    /// connection is made yet).
+    pub fn new(url: &str) -> Result<Self> {
         Ok(Self {
-            client: redis::Client::open(url)?,
-            connection: Mutex::new(None),
+            store: RedisStore::new(url, "")?,
         })
     }
 }
@@ -27,26 +31,9 @@ impl HealthCheck for RedisCheck {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let mut guard = self.connection.lock().await;
-        if guard.is_none() {
-            let conn = self
-                .client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|e| format!("unreachable: {e}"))?;
-            *guard = Some(conn);
-        }
-        let Some(conn) = guard.as_mut() else {
-            return Err("no connection".into());
-        };
-        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(conn).await;
-        match pong {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // Drop the broken connection; the next check reconnects.
-                *guard = None;
-                Err(format!("unreachable: {e}"))
-            }
-        }
+        self.store
+            .ping()
+            .await
+            .map_err(|e| format!("unreachable: {e}"))
     }
 }

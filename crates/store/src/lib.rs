@@ -16,12 +16,14 @@
 //!   in-process backend calls them, the Lua scripts mirror them.
 //! - [`keys`]: the Redis key layout and its hash-tag (slot) reasoning.
 //! - [`scripts`]: the Lua scripts.
-//! - [`redis_store`]: [`RedisStore`], on a reconnecting `ConnectionManager`.
+//! - [`redis_store`]: [`RedisStore`], on one Redis or a Redis Cluster.
+//! - [`cluster_url`]: the `redis+cluster://` URL of a Redis Cluster.
 //! - [`memory`]: [`MemoryStore`], for `rectoken dev` and unit tests.
 //! - [`durability`]: whether the store keeps credentials through restarts
 //!   and memory pressure.
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
 
+pub mod cluster_url;
 pub mod durability;
 pub mod error;
 pub mod health;
@@ -35,7 +37,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-pub use durability::Durability;
+pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
 pub use health::RedisCheck;
 pub use keys::account_lock_name;
@@ -48,22 +50,19 @@ pub use redis_store::RedisStore;
 pub use store::Store;
 
 /// Open the store named by a URL (`RECTOKEN_REDIS_URL`): `memory://` for
-/// the in-process store, `redis://` or `rediss://` for Redis, with every key
-/// under `prefix` (empty in production). Redis is connected lazily, on the
-/// first call. `redis+cluster://` is recognised but not supported yet (the
-/// key layout is cluster-ready: see [`keys`]).
+/// the in-process store, `redis://` or `rediss://` for one Redis,
+/// `redis+cluster://HOST:PORT[,HOST:PORT…]` (or `rediss+cluster://`) for a
+/// Redis Cluster (see [`cluster_url`]), with every key under `prefix` (empty
+/// in production). Redis is connected lazily, on the first call.
 pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("memory") => Ok(Arc::new(MemoryStore::new())),
-        Some("redis" | "rediss") => Ok(Arc::new(RedisStore::new(url, prefix)?)),
-        Some("redis+cluster" | "rediss+cluster") => Err(StoreError::Unsupported(
-            "Redis Cluster (redis+cluster://) is not supported yet; use a single Redis \
-             (redis:// or rediss://)"
-                .into(),
-        )),
+        Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster") => {
+            Ok(Arc::new(RedisStore::new(url, prefix)?))
+        }
         _ => Err(StoreError::InvalidUrl(format!(
-            "expected memory://, redis:// or rediss://, got {:?}",
+            "expected memory://, redis://, rediss://, redis+cluster:// or rediss+cluster://, got {:?}",
             redact(url)
         ))),
     }
@@ -90,9 +89,13 @@ mod tests {
             connect("redis://127.0.0.1:1/", "p.").is_ok(),
             "connects lazily"
         );
+        assert!(
+            connect("redis+cluster://127.0.0.1:1,127.0.0.1:2", "p.").is_ok(),
+            "cluster: connects lazily too"
+        );
         assert!(matches!(
-            connect("redis+cluster://h:1", ""),
-            Err(StoreError::Unsupported(_))
+            connect("redis+cluster://127.0.0.1:1/2", ""),
+            Err(StoreError::InvalidUrl(_))
         ));
         assert!(matches!(
             connect("http://x", ""),

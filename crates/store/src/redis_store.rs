@@ -1,6 +1,14 @@
-//! The Redis [`Store`]: a `ConnectionManager` (reconnects by itself), the
-//! key layout of [`keys`](crate::keys) and the Lua scripts of
-//! [`scripts`](crate::scripts), one per multi-step write.
+//! The Redis [`Store`]: on one Redis, a `ConnectionManager` (reconnects by
+//! itself); on Redis Cluster, the cluster client (follows the slot map,
+//! `MOVED`/`ASK` redirects and failovers). Both use the key layout of
+//! [`keys`](crate::keys) and the Lua scripts of [`scripts`](crate::scripts),
+//! one per multi-step write, each within one hash slot.
+//!
+//! Reads that span many slots (the 256 buckets of an account, a page of
+//! mappings, every account record) are one pipeline on a single Redis; on
+//! Cluster a pipeline must stay in one slot, so they are sent as concurrent
+//! single commands, which the cluster client routes to each slot's primary
+//! and multiplexes per node ([`RedisStore::query_all`]).
 //!
 //! Writes that span two hash-tag slots are split into single-slot scripts
 //! plus idempotent follow-ups, each explained where it happens:
@@ -13,12 +21,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::{BoxFuture, try_join_all};
 use rectoken_domain::meeting_id::MeetingId;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, FromRedisValue, RedisFuture, Value};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::durability::Durability;
+use crate::cluster_url;
+use crate::durability::{Durability, NodeDurability};
 use crate::error::{Result, StoreError};
 use crate::keys::{BUCKETS, Keys, Position, parse_member};
 use crate::model::{
@@ -37,25 +51,94 @@ const SCRIPT_CHUNK: usize = 200;
 /// Attempts of a put whose mapping keeps moving between accounts.
 const PUT_ATTEMPTS: usize = 8;
 
-/// The Redis [`Store`].
+/// How long to wait for a TCP connection to a Redis node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for one reply.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reconnection attempts (single Redis) or retries of a redirected or failed
+/// request (Cluster) before an error reaches the caller.
+const RETRIES: u32 = 3;
+
+/// Which Redis deployment the store talks to.
+enum Target {
+    /// One Redis (`redis://`, `rediss://`).
+    Single(redis::Client),
+    /// A Redis Cluster (`redis+cluster://`, `rediss+cluster://`).
+    Cluster(Box<ClusterClient>),
+}
+
+/// A live connection of either kind; cheap to clone (both multiplex).
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The Redis [`Store`], on one Redis or on a Redis Cluster.
 pub struct RedisStore {
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
+    target: Target,
+    connection: OnceCell<Connection>,
     keys: Keys,
 }
 
 impl RedisStore {
-    /// A store on the Redis at `url` (`redis://` or `rediss://`), with every
-    /// key under `prefix`. Connects lazily, on the first call: a process can
-    /// start while Redis is still down, and `/readyz` reports it.
+    /// A store on the Redis at `url` (`redis://`, `rediss://`, or a cluster:
+    /// `redis+cluster://HOST:PORT[,HOST:PORT…]`, see
+    /// [`cluster_url`](crate::cluster_url)), with every key under `prefix`.
+    /// Connects lazily, on the first call: a process can start while Redis
+    /// is still down, and `/readyz` reports it.
     pub fn new(url: &str, prefix: &str) -> Result<Self> {
-        let client =
-            redis::Client::open(url).map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
+        let target = if cluster_url::is_cluster_url(url) {
+            let client = ClusterClientBuilder::new(cluster_url::seed_urls(url)?)
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .retries(RETRIES)
+                .build()
+                .map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
+            Target::Cluster(Box::new(client))
+        } else {
+            Target::Single(
+                redis::Client::open(url).map_err(|e| StoreError::InvalidUrl(format!("{e}")))?,
+            )
+        };
         Ok(Self {
-            client,
+            target,
             connection: OnceCell::new(),
             keys: Keys::new(prefix)?,
         })
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
     }
 
     /// The key layout (for tools and tests that inspect Redis directly).
@@ -63,36 +146,79 @@ impl RedisStore {
         &self.keys
     }
 
-    async fn con(&self) -> Result<ConnectionManager> {
-        let manager = self
+    async fn con(&self) -> Result<Connection> {
+        let connection = self
             .connection
-            .get_or_try_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(5)))
-                    .set_response_timeout(Some(Duration::from_secs(10)))
-                    .set_number_of_retries(3);
-                ConnectionManager::new_with_config(self.client.clone(), config)
+            .get_or_try_init(|| async {
+                match &self.target {
+                    Target::Single(client) => {
+                        let config = ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                            .set_number_of_retries(RETRIES as usize);
+                        ConnectionManager::new_with_config(client.clone(), config)
+                            .await
+                            .map(Connection::Single)
+                    }
+                    Target::Cluster(client) => {
+                        client.get_async_connection().await.map(Connection::Cluster)
+                    }
+                }
             })
             .await?;
-        Ok(manager.clone())
+        Ok(connection.clone())
+    }
+
+    /// Run commands whose keys may lie in different hash slots and return
+    /// their replies in order: one pipeline on a single Redis; on Cluster,
+    /// concurrent single commands (a cluster pipeline must stay in one
+    /// slot), each routed to its slot's node.
+    async fn query_all<T>(&self, con: &Connection, cmds: Vec<Cmd>) -> Result<Vec<T>>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        match con {
+            Connection::Single(_) => {
+                let mut pipe = redis::pipe();
+                for c in cmds {
+                    pipe.add_command(c);
+                }
+                let mut con = con.clone();
+                Ok(pipe.query_async(&mut con).await?)
+            }
+            Connection::Cluster(_) => {
+                let calls = cmds.into_iter().map(|c| {
+                    let mut con = con.clone();
+                    let call: BoxFuture<'static, redis::RedisResult<T>> =
+                        Box::pin(async move { c.query_async(&mut con).await });
+                    call
+                });
+                Ok(try_join_all(calls).await?)
+            }
+        }
     }
 
     /// Every member of an account's index, bucket by bucket (non-empty
     /// buckets only).
     async fn account_members(&self, account_id: &str) -> Result<Vec<(u8, Vec<String>)>> {
-        let mut con = self.con().await?;
+        let con = self.con().await?;
         let mut out = Vec::new();
         let mut b = 0u16;
         while b < BUCKETS {
             let end = (b + BUCKET_BATCH).min(BUCKETS);
-            let mut pipe = redis::pipe();
-            for bb in b..end {
-                pipe.cmd("ZRANGE")
-                    .arg(self.keys.account_index(bucket_u8(bb), account_id))
-                    .arg(0)
-                    .arg(-1);
-            }
-            let res: Vec<Vec<String>> = pipe.query_async(&mut con).await?;
+            let cmds = (b..end)
+                .map(|bb| {
+                    let mut c = redis::cmd("ZRANGE");
+                    c.arg(self.keys.account_index(bucket_u8(bb), account_id))
+                        .arg(0)
+                        .arg(-1);
+                    c
+                })
+                .collect();
+            let res: Vec<Vec<String>> = self.query_all(&con, cmds).await?;
             for (bb, members) in (b..end).zip(res) {
                 if !members.is_empty() {
                     out.push((bucket_u8(bb), members));
@@ -121,33 +247,57 @@ impl RedisStore {
             pattern.push(c);
         }
         pattern.push('*');
-        let mut con = self.con().await?;
-        let mut cursor = 0u64;
+        let con = self.con().await?;
         let mut deleted = 0u64;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut con)
-                .await?;
-            // One UNLINK per key: keys of different slots may not share a
-            // command on Cluster.
-            if !batch.is_empty() {
-                let mut pipe = redis::pipe();
-                for k in &batch {
-                    pipe.cmd("UNLINK").arg(k);
-                }
-                let n: Vec<u64> = pipe.query_async(&mut con).await?;
+        // SCAN walks one server's keyspace: on Cluster, walk each primary.
+        let nodes = match &con {
+            Connection::Single(_) => vec![None],
+            Connection::Cluster(c) => primaries(&mut c.clone())
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        for node in nodes {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500);
+                let (next, batch): (u64, Vec<String>) = match (&con, &node) {
+                    (Connection::Cluster(c), Some((host, port))) => {
+                        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port: *port,
+                        });
+                        let reply = c.clone().route_command(scan, routing).await?;
+                        redis::from_redis_value(reply)
+                            .map_err(|e| StoreError::corrupt("SCAN", format!("{e}")))?
+                    }
+                    _ => scan.query_async(&mut con.clone()).await?,
+                };
+                // One UNLINK per key: keys of different slots may not share
+                // a command on Cluster.
+                let cmds = batch
+                    .iter()
+                    .map(|k| {
+                        let mut c = redis::cmd("UNLINK");
+                        c.arg(k);
+                        c
+                    })
+                    .collect();
+                let n: Vec<u64> = self.query_all(&con, cmds).await?;
                 deleted += n.iter().sum::<u64>();
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
         }
+        Ok(deleted)
     }
 
     async fn pmi_del(&self, account: &str, user: &str, pmi: MeetingId, version: i64) -> Result<()> {
@@ -160,6 +310,63 @@ impl RedisStore {
             .invoke_async(&mut con)
             .await?;
         Ok(())
+    }
+}
+
+/// The addresses (host, port) of a cluster's primaries, as its slot map
+/// names them: a `PING` to all primaries answers per address.
+async fn primaries(con: &mut ClusterConnection) -> Result<Vec<(String, u16)>> {
+    let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+    let reply = con.route_command(redis::cmd("PING"), routing).await?;
+    Ok(per_node(reply)?.into_iter().map(|(node, _)| node).collect())
+}
+
+/// A multi-node reply (a map of `host:port` to that node's reply) as
+/// (address, reply) pairs, ordered by address. A node that answered with an
+/// error makes the whole call fail.
+fn per_node(reply: Value) -> Result<Vec<((String, u16), Value)>> {
+    let Value::Map(entries) = reply else {
+        return Err(StoreError::corrupt(
+            "cluster",
+            "multi-node reply is not a map",
+        ));
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (address, value) in entries {
+        let address: String = redis::from_redis_value(address)
+            .map_err(|e| StoreError::corrupt("cluster", format!("node address: {e}")))?;
+        let node = address
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+            .ok_or_else(|| StoreError::corrupt("cluster", format!("node address {address:?}")))?;
+        if let Value::ServerError(e) = value {
+            return Err(StoreError::Redis(redis::RedisError::from(e)));
+        }
+        out.push((node, value));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The persistence settings `CONFIG GET` reads, one name per call (older
+/// servers take one pattern per `CONFIG GET`).
+const DURABILITY_SETTINGS: [&str; 4] = ["appendonly", "appendfsync", "save", "maxmemory-policy"];
+
+/// A [`Durability::Redis`] from `CONFIG GET` replies (`[name, value]` each).
+fn durability_of(replies: Vec<Vec<String>>) -> Durability {
+    let mut values = HashMap::new();
+    for reply in replies {
+        for pair in reply.chunks(2) {
+            if let [k, v] = pair {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Durability::Redis {
+        appendonly: values.get("appendonly").is_some_and(|v| v == "yes"),
+        appendfsync: values.get("appendfsync").cloned().unwrap_or_default(),
+        rdb_save: values.get("save").cloned().unwrap_or_default(),
+        maxmemory_policy: values.get("maxmemory-policy").cloned().unwrap_or_default(),
     }
 }
 
@@ -492,26 +699,28 @@ impl Store for RedisStore {
             None => self.keys.all_index(b),
         };
         let want = limit + 1; // one extra tells whether there is more
-        let mut con = self.con().await?;
+        let con = self.con().await?;
         let mut positions: Vec<Position> = Vec::with_capacity(want);
         let mut b = start.as_ref().map_or(0, |p| u16::from(p.bucket));
         while b < BUCKETS && positions.len() < want {
             let end = (b + BUCKET_BATCH).min(BUCKETS);
-            let mut pipe = redis::pipe();
-            for bb in b..end {
-                let min = match &start {
-                    Some(p) if u16::from(p.bucket) == bb => format!("({}", p.member),
-                    _ => "-".to_owned(),
-                };
-                pipe.cmd("ZRANGEBYLEX")
-                    .arg(index(bucket_u8(bb)))
-                    .arg(min)
-                    .arg("+")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(want - positions.len());
-            }
-            let res: Vec<Vec<String>> = pipe.query_async(&mut con).await?;
+            let cmds = (b..end)
+                .map(|bb| {
+                    let min = match &start {
+                        Some(p) if u16::from(p.bucket) == bb => format!("({}", p.member),
+                        _ => "-".to_owned(),
+                    };
+                    let mut c = redis::cmd("ZRANGEBYLEX");
+                    c.arg(index(bucket_u8(bb)))
+                        .arg(min)
+                        .arg("+")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(want - positions.len());
+                    c
+                })
+                .collect();
+            let res: Vec<Vec<String>> = self.query_all(&con, cmds).await?;
             'fill: for (bb, members) in (b..end).zip(res) {
                 for member in members {
                     if positions.len() == want {
@@ -535,13 +744,15 @@ impl Store for RedisStore {
         if positions.is_empty() {
             return Ok((Vec::new(), next));
         }
-        let mut pipe = redis::pipe();
-        for p in &positions {
-            pipe.cmd("HMGET")
-                .arg(self.keys.map_at(p))
-                .arg(&MAPPING_FIELDS[..]);
-        }
-        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await?;
+        let cmds = positions
+            .iter()
+            .map(|p| {
+                let mut c = redis::cmd("HMGET");
+                c.arg(self.keys.map_at(p)).arg(&MAPPING_FIELDS[..]);
+                c
+            })
+            .collect();
+        let rows: Vec<Vec<Option<String>>> = self.query_all(&con, cmds).await?;
         let mut page = Vec::with_capacity(positions.len());
         for (p, fields) in positions.iter().zip(rows) {
             let map_key = self.keys.map_at(p);
@@ -558,13 +769,15 @@ impl Store for RedisStore {
     }
 
     async fn count_mappings(&self, account_id: &str) -> Result<u64> {
-        let mut con = self.con().await?;
-        let mut pipe = redis::pipe();
-        for b in 0..BUCKETS {
-            pipe.cmd("ZCARD")
-                .arg(self.keys.account_index(bucket_u8(b), account_id));
-        }
-        let counts: Vec<u64> = pipe.query_async(&mut con).await?;
+        let con = self.con().await?;
+        let cmds = (0..BUCKETS)
+            .map(|b| {
+                let mut c = redis::cmd("ZCARD");
+                c.arg(self.keys.account_index(bucket_u8(b), account_id));
+                c
+            })
+            .collect();
+        let counts: Vec<u64> = self.query_all(&con, cmds).await?;
         Ok(counts.iter().sum())
     }
 
@@ -688,11 +901,15 @@ impl Store for RedisStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.cmd("HGETALL").arg(self.keys.account(id));
-        }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut con).await?;
+        let cmds = ids
+            .iter()
+            .map(|id| {
+                let mut c = redis::cmd("HGETALL");
+                c.arg(self.keys.account(id));
+                c
+            })
+            .collect();
+        let hashes: Vec<HashMap<String, String>> = self.query_all(&con, cmds).await?;
         let mut out = Vec::with_capacity(ids.len());
         for (id, h) in ids.iter().zip(hashes) {
             if let Some(rec) = parse_account(&self.keys.account(id), &h)? {
@@ -956,32 +1173,42 @@ impl Store for RedisStore {
     }
     async fn durability(&self) -> Result<Durability> {
         let mut con = self.con().await?;
-        let config: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("appendonly")
-            .query_async(&mut con)
-            .await?;
-        let mut values = std::collections::HashMap::new();
-        for pair in config.chunks(2) {
-            if let [k, v] = pair {
-                values.insert(k.clone(), v.clone());
+        let config_get = |name: &str| {
+            let mut c = redis::cmd("CONFIG");
+            c.arg("GET").arg(name);
+            c
+        };
+        let Connection::Cluster(cluster) = &mut con else {
+            let mut replies = Vec::with_capacity(DURABILITY_SETTINGS.len());
+            for name in DURABILITY_SETTINGS {
+                let reply: Vec<String> = config_get(name).query_async(&mut con).await?;
+                replies.push(reply);
+            }
+            return Ok(durability_of(replies));
+        };
+        // Every node, replicas included: a failover makes a replica the
+        // primary, with whatever persistence it was started with.
+        let mut by_node: std::collections::BTreeMap<String, Vec<Vec<String>>> = Default::default();
+        for name in DURABILITY_SETTINGS {
+            let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllNodes, None));
+            let reply = cluster.route_command(config_get(name), routing).await?;
+            for ((host, port), value) in per_node(reply)? {
+                let pair: Vec<String> = redis::from_redis_value(value)
+                    .map_err(|e| StoreError::corrupt("CONFIG GET", format!("{e}")))?;
+                by_node
+                    .entry(format!("{host}:{port}"))
+                    .or_default()
+                    .push(pair);
             }
         }
-        for name in ["save", "maxmemory-policy", "appendfsync"] {
-            let pair: Vec<String> = redis::cmd("CONFIG")
-                .arg("GET")
-                .arg(name)
-                .query_async(&mut con)
-                .await?;
-            if let [k, v] = pair.as_slice() {
-                values.insert(k.clone(), v.clone());
-            }
-        }
-        Ok(Durability::Redis {
-            appendonly: values.get("appendonly").is_some_and(|v| v == "yes"),
-            appendfsync: values.get("appendfsync").cloned().unwrap_or_default(),
-            rdb_save: values.get("save").cloned().unwrap_or_default(),
-            maxmemory_policy: values.get("maxmemory-policy").cloned().unwrap_or_default(),
+        Ok(Durability::Cluster {
+            nodes: by_node
+                .into_iter()
+                .map(|(node, replies)| NodeDurability {
+                    node,
+                    settings: durability_of(replies),
+                })
+                .collect(),
         })
     }
 }

@@ -19,7 +19,9 @@ use rectoken_runtime::RetryPolicy;
 use rectoken_store::{MapKey, Mapping, Source, SyncState};
 use rectoken_sync::SyncOptions;
 use rectoken_sync::bench::Rig;
-use rectoken_tests::{amqp_url, delete_topology, eventually, redis_url, unique_prefix};
+use rectoken_tests::{
+    amqp_url, delete_topology, eventually, redis_cluster_url, redis_url, unique_prefix,
+};
 use rectoken_vault::{Plan, ZoomLimits};
 use zoom_sim::{Behaviour, DeleteMeeting, Endpoint, GenerateSpec, NewMeeting, SimConfig};
 
@@ -678,6 +680,62 @@ async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
     let expected = 30 + 90 - deleted.len() as u64 + 1;
     assert_eq!(rig.store.count_mappings(&account).await.unwrap(), expected);
     workers.stop().await;
+    teardown(&rig).await;
+}
+
+/// Full sync, silent deletions pruned by a resync, and webhooks, with the
+/// store on Redis Cluster: account-wide work (count, prune) gathers the 256
+/// buckets from every node.
+#[tokio::test]
+async fn on_redis_cluster_sync_prune_and_webhooks_are_exact() {
+    let rig = Rig::start(
+        &amqp_url(),
+        &redis_cluster_url(),
+        &unique_prefix("sync-cluster"),
+        sim_config(),
+        ZoomLimits::for_plan(Plan::BusinessPlus, 0.95),
+    )
+    .await
+    .expect("start the rig on the cluster");
+    let (account, data) = generated(&rig, 120, 3, 31).await;
+    let workers = rig.spawn_workers(2, &options(16));
+    rig.request_full_sync(&account, "test").await.unwrap();
+    let first = rig.wait_sync_done(&account, WAIT).await.unwrap();
+    assert_eq!(first.state, SyncState::Completed, "{:?}", first.last_error);
+    assert_exact(&rig, &account, &data).await;
+    assert_eq!(rig.store.count_mappings(&account).await.unwrap(), 120 * 4);
+
+    let gone: Vec<u64> = data.meetings.iter().step_by(5).map(|m| m.id).collect();
+    for id in &gone {
+        rig.sim
+            .delete_meeting(*id, DeleteMeeting::default())
+            .unwrap();
+    }
+    let late = 88_000_000_002u64;
+    rig.publish_event(&created(&account, late, &data.users[1].id, now_ms()))
+        .await
+        .unwrap();
+    wait_mapped(&rig, MapKey::meeting(mid(late)), &data.users[1].id).await;
+    rig.request_full_sync(&account, "test").await.unwrap();
+    let second = eventually(WAIT, || async {
+        let s = rig.store.account(&account).await.unwrap().unwrap().sync;
+        s.generation != first.generation && s.state == SyncState::Completed
+    })
+    .await;
+    assert!(second, "the resync completes");
+    for id in &gone {
+        assert_eq!(
+            mapping(&rig, MapKey::meeting(mid(*id))).await,
+            None,
+            "{id} pruned"
+        );
+    }
+    // The webhook's mapping predates the resync and the simulator does not
+    // have the meeting: pruned too, as on a single Redis.
+    let expected = 120 * 4 - gone.len() as u64;
+    assert_eq!(rig.store.count_mappings(&account).await.unwrap(), expected);
+    workers.stop().await;
+    assert_eq!(dlq_depth(&rig).await, 0);
     teardown(&rig).await;
 }
 
