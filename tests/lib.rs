@@ -1,8 +1,9 @@
 //! Shared helpers of the end-to-end tests.
 //!
-//! Prerequisites: real RabbitMQ, Redis and a Redis Cluster, whose URLs
-//! `scripts/test` exports as `RECTOKEN_TEST_AMQP_URL`,
-//! `RECTOKEN_TEST_REDIS_URL` and `RECTOKEN_TEST_REDIS_CLUSTER_URL`. A test that
+//! Prerequisites: real RabbitMQ, Redis (plain and TLS ports) and a Redis
+//! Cluster, whose URLs `scripts/test` exports as `RECTOKEN_TEST_AMQP_URL`,
+//! `RECTOKEN_TEST_REDIS_URL`, `RECTOKEN_TEST_REDIS_TLS_URL` (with
+//! `RECTOKEN_TEST_REDIS_TLS_CA`) and `RECTOKEN_TEST_REDIS_CLUSTER_URL`. A test that
 //! needs one and finds the variable unset fails with a message saying how to
 //! run the suite; it never skips silently.
 
@@ -36,6 +37,17 @@ pub fn amqp_url() -> String {
 /// URL of the test Redis.
 pub fn redis_url() -> String {
     required_env("RECTOKEN_TEST_REDIS_URL")
+}
+
+/// URL of the test Redis's TLS port (`rediss://…`), whose certificate is
+/// signed by the throwaway CA at [`redis_tls_ca`].
+pub fn redis_tls_url() -> String {
+    required_env("RECTOKEN_TEST_REDIS_TLS_URL")
+}
+
+/// Path of the CA certificate that signed the test Redis's TLS certificate.
+pub fn redis_tls_ca() -> String {
+    required_env("RECTOKEN_TEST_REDIS_TLS_CA")
 }
 
 /// URL of the test Redis Cluster (`redis+cluster://…`, three primaries).
