@@ -60,11 +60,13 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRIES: u32 = 3;
 
 /// Which Redis deployment the store talks to.
+// One per store, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Target {
     /// One Redis (`redis://`, `rediss://`).
     Single(redis::Client),
     /// A Redis Cluster (`redis+cluster://`, `rediss+cluster://`).
-    Cluster(Box<ClusterClient>),
+    Cluster(ClusterClient),
 }
 
 /// A live connection of either kind; cheap to clone (both multiplex).
@@ -123,7 +125,7 @@ impl RedisStore {
                 .retries(RETRIES)
                 .build()
                 .map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
-            Target::Cluster(Box::new(client))
+            Target::Cluster(client)
         } else {
             Target::Single(
                 redis::Client::open(url).map_err(|e| StoreError::InvalidUrl(format!("{e}")))?,
