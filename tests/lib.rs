@@ -55,6 +55,21 @@ pub fn redis_cluster_url() -> String {
     required_env("RECTOKEN_TEST_REDIS_CLUSTER_URL")
 }
 
+/// A connected account's record with no sync yet, as tests seed it.
+pub fn account_record(account_id: &str) -> rectoken_store::AccountRecord {
+    rectoken_store::AccountRecord {
+        account_id: account_id.into(),
+        app: "default".into(),
+        kind: "account".into(),
+        user_id: None,
+        status: rectoken_store::AccountStatus::Connected,
+        connected_at_ms: 1_700_000_000_000,
+        scopes: vec!["meeting:read:admin".into(), "user:read:admin".into()],
+        last_error: None,
+        sync: rectoken_store::SyncStatus::default(),
+    }
+}
+
 /// A prefix no other test (or earlier run) uses, so tests can share one
 /// broker and one Redis while running in parallel.
 pub fn unique_prefix(name: &str) -> String {

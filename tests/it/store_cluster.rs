@@ -9,12 +9,9 @@ use std::collections::BTreeMap;
 
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::cluster_url::seed_urls;
-use rectoken_store::{
-    AccountRecord, AccountStatus, Durability, MapKey, Mapping, RedisCheck, RedisStore, Source,
-    Store, SyncStatus,
-};
+use rectoken_store::{Durability, MapKey, Mapping, RedisCheck, RedisStore, Source, Store};
 use rectoken_telemetry::HealthCheck;
-use rectoken_tests::{redis_cluster_url, unique_prefix};
+use rectoken_tests::{account_record, redis_cluster_url, unique_prefix};
 
 /// A direct connection to each node of the test cluster, by `host:port`.
 async fn nodes() -> BTreeMap<String, redis::aio::MultiplexedConnection> {
@@ -70,17 +67,7 @@ async fn keys_spread_over_every_primary_and_cleanup_reaches_them_all() {
     }
     for a in 0..6 {
         store
-            .upsert_account(&AccountRecord {
-                account_id: format!("acc-{a}"),
-                app: "default".into(),
-                kind: "account".into(),
-                user_id: None,
-                status: AccountStatus::Connected,
-                connected_at_ms: 1,
-                scopes: vec![],
-                last_error: None,
-                sync: SyncStatus::default(),
-            })
+            .upsert_account(&account_record(&format!("acc-{a}")))
             .await
             .unwrap();
     }

@@ -549,17 +549,7 @@ async fn concurrent_writers_end_with_the_max_version(h: Harness) {
 // ------------------------------------------------------------- accounts
 
 fn record(account: &str) -> AccountRecord {
-    AccountRecord {
-        account_id: account.into(),
-        app: "default".into(),
-        kind: "account".into(),
-        user_id: None,
-        status: AccountStatus::Connected,
-        connected_at_ms: 1_700_000_000_000,
-        scopes: vec!["meeting:read:admin".into(), "user:read:admin".into()],
-        last_error: None,
-        sync: SyncStatus::default(),
-    }
+    rectoken_tests::account_record(account)
 }
 
 async fn account_crud(h: Harness) {

@@ -90,6 +90,19 @@ impl Stack {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// An `ok` reply for `account` whose token the simulator minted.
+    fn assert_minted(&self, reply: &serde_json::Value, account: &str) {
+        assert_eq!(reply["status"], "ok", "{reply}");
+        assert_eq!(reply["account_id"], account, "{reply}");
+        let token = reply["tokens"]["local_recording"]["token"]
+            .as_str()
+            .unwrap();
+        assert!(
+            self.harness.sim.token(token).is_some(),
+            "a token the simulator minted"
+        );
+    }
+
     async fn finish(self) {
         self.stop.cancel();
         self.harness.delete_queues().await;
@@ -105,16 +118,8 @@ async fn post_join_maps_every_status() {
 
     let (status, reply) = s.post(serde_json::json!({"request_id": "h1", "meeting_url": format!("https://zoom.us/j/{meeting}")}), KEY).await;
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply["status"], "ok");
     assert_eq!(reply["request_id"], "h1");
-    assert_eq!(reply["account_id"], account.account_id.as_str());
-    let token = reply["tokens"]["local_recording"]["token"]
-        .as_str()
-        .unwrap();
-    assert!(
-        s.harness.sim.token(token).is_some(),
-        "a token the simulator minted"
-    );
+    s.assert_minted(&reply, &account.account_id);
 
     let (status, reply) = s
         .post(serde_json::json!({"meeting_id": "99999999999"}), KEY)
@@ -190,14 +195,7 @@ async fn post_join_on_redis_cluster() {
             )
             .await;
         assert_eq!(status, 200, "{reply}");
-        assert_eq!(reply["account_id"], account.account_id.as_str());
-        let token = reply["tokens"]["local_recording"]["token"]
-            .as_str()
-            .unwrap();
-        assert!(
-            s.harness.sim.token(token).is_some(),
-            "minted by the simulator"
-        );
+        s.assert_minted(&reply, &account.account_id);
     }
     let (status, reply) = s
         .post(serde_json::json!({"meeting_id": "99999999999"}), KEY)

@@ -10,8 +10,8 @@
 
 use std::process::{Command, Output};
 
-use rectoken_store::{AccountRecord, AccountStatus, RedisStore, Store, SyncStatus};
-use rectoken_tests::{redis_tls_ca, redis_tls_url, redis_url, unique_prefix};
+use rectoken_store::{RedisStore, Store};
+use rectoken_tests::{account_record, redis_tls_ca, redis_tls_url, redis_url, unique_prefix};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rectoken");
 
@@ -34,17 +34,7 @@ async fn export_over_tls_reads_what_the_plain_port_wrote_and_refuses_an_unknown_
     let account = unique_prefix("tls").replace('.', "");
     let plain = RedisStore::new(&redis_url(), "").unwrap();
     plain
-        .upsert_account(&AccountRecord {
-            account_id: account.clone(),
-            app: "default".into(),
-            kind: "account".into(),
-            user_id: None,
-            status: AccountStatus::Connected,
-            connected_at_ms: 1,
-            scopes: vec![],
-            last_error: None,
-            sync: SyncStatus::default(),
-        })
+        .upsert_account(&account_record(&account))
         .await
         .unwrap();
 
