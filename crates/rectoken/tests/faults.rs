@@ -25,6 +25,9 @@
 //! 4. the work queues drained and each DLQ holds exactly the one poison
 //!    message the test put there.
 //!
+//! `cluster` (a submodule) SIGKILLs a node of the shared Redis Cluster and
+//! checks that the store fails fast and recovers.
+//!
 //! It restarts the shared broker, so it must run alone:
 //! `cargo test -p rectoken --test faults -- --test-threads=1` after the
 //! main suite. Bounded: about two minutes, every wait has a timeout, every
@@ -33,6 +36,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "faults/cluster.rs"]
+mod cluster;
 #[path = "faults/stack.rs"]
 mod stack;
 

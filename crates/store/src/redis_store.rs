@@ -29,7 +29,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, RedisFuture, Value};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cluster_url;
 use crate::durability::{Durability, NodeDurability};
@@ -72,15 +73,56 @@ enum Target {
 /// A live connection of either kind; cheap to clone (both multiplex).
 #[derive(Clone)]
 pub(crate) enum Connection {
+    /// Reconnects by itself.
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    /// With the flag its clones raise when a request fails in a way that
+    /// may have left the connection stuck (see [`ClusterHealth`]).
+    Cluster(ClusterConnection, ClusterHealth),
+}
+
+/// Whether a cluster connection is still trusted.
+///
+/// Measured here with redis 1.8.1: after a primary is SIGKILLed and comes
+/// back, a `ClusterConnection` that saw the failure can stay stuck (every
+/// request, even `PING`, times out) while a new connection works at once
+/// (`crates/rectoken/tests/faults/cluster.rs`). So a request that times out
+/// or loses its connection marks the connection broken, and the store
+/// builds a new one for the next call.
+#[derive(Clone, Default)]
+pub(crate) struct ClusterHealth(Arc<AtomicBool>);
+
+impl ClusterHealth {
+    fn note<T>(&self, result: &redis::RedisResult<T>) {
+        if let Err(e) = result
+            && (e.is_timeout()
+                || e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_unrecoverable_error())
+        {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn is_broken(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Connection {
+    fn is_broken(&self) -> bool {
+        matches!(self, Connection::Cluster(_, health) if health.is_broken())
+    }
 }
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Connection::Single(c) => c.req_packed_command(cmd),
-            Connection::Cluster(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c, health) => Box::pin(async move {
+                let result = c.req_packed_command(cmd).await;
+                health.note(&result);
+                result
+            }),
         }
     }
 
@@ -92,14 +134,18 @@ impl ConnectionLike for Connection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c, health) => Box::pin(async move {
+                let result = c.req_packed_commands(pipeline, offset, count).await;
+                health.note(&result);
+                result
+            }),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Connection::Single(c) => c.get_db(),
-            Connection::Cluster(c) => c.get_db(),
+            Connection::Cluster(c, _) => c.get_db(),
         }
     }
 }
@@ -107,7 +153,11 @@ impl ConnectionLike for Connection {
 /// The Redis [`Store`], on one Redis or on a Redis Cluster.
 pub struct RedisStore {
     target: Target,
-    connection: OnceCell<Connection>,
+    /// The connection in use; `None` until the first call succeeds in
+    /// connecting.
+    connection: std::sync::Mutex<Option<Connection>>,
+    /// Held while connecting, so concurrent callers build one connection.
+    connecting: tokio::sync::Mutex<()>,
     keys: Keys,
 }
 
@@ -133,7 +183,8 @@ impl RedisStore {
         };
         Ok(Self {
             target,
-            connection: OnceCell::new(),
+            connection: std::sync::Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             keys: Keys::new(prefix)?,
         })
     }
@@ -148,27 +199,46 @@ impl RedisStore {
         &self.keys
     }
 
-    async fn con(&self) -> Result<Connection> {
-        let connection = self
+    /// The connection in use, unless none was made yet or it is broken.
+    fn current(&self) -> Option<Connection> {
+        let guard = self
             .connection
-            .get_or_try_init(|| async {
-                match &self.target {
-                    Target::Single(client) => {
-                        let config = ConnectionManagerConfig::new()
-                            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                            .set_number_of_retries(RETRIES as usize);
-                        ConnectionManager::new_with_config(client.clone(), config)
-                            .await
-                            .map(Connection::Single)
-                    }
-                    Target::Cluster(client) => {
-                        client.get_async_connection().await.map(Connection::Cluster)
-                    }
-                }
-            })
-            .await?;
-        Ok(connection.clone())
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.as_ref().filter(|c| !c.is_broken()).cloned()
+    }
+
+    /// A working connection: the current one, or a new one when there is
+    /// none yet or the cluster connection broke (see [`ClusterHealth`]).
+    async fn con(&self) -> Result<Connection> {
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let _connecting = self.connecting.lock().await;
+        // Another caller may have connected while this one waited.
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let fresh = match &self.target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_number_of_retries(RETRIES as usize);
+                Connection::Single(
+                    ConnectionManager::new_with_config(client.clone(), config).await?,
+                )
+            }
+            Target::Cluster(client) => Connection::Cluster(
+                client.get_async_connection().await?,
+                ClusterHealth::default(),
+            ),
+        };
+        *self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
+        Ok(fresh)
     }
 
     /// Run commands whose keys may lie in different hash slots and return
@@ -191,7 +261,7 @@ impl RedisStore {
                 let mut con = con.clone();
                 Ok(pipe.query_async(&mut con).await?)
             }
-            Connection::Cluster(_) => {
+            Connection::Cluster(..) => {
                 let calls = cmds.into_iter().map(|c| {
                     let mut con = con.clone();
                     let call: BoxFuture<'static, redis::RedisResult<T>> =
@@ -254,7 +324,7 @@ impl RedisStore {
         // SCAN walks one server's keyspace: on Cluster, walk each primary.
         let nodes = match &con {
             Connection::Single(_) => vec![None],
-            Connection::Cluster(c) => primaries(&mut c.clone())
+            Connection::Cluster(c, health) => primaries(&mut c.clone(), health)
                 .await?
                 .into_iter()
                 .map(Some)
@@ -270,12 +340,12 @@ impl RedisStore {
                     .arg("COUNT")
                     .arg(500);
                 let (next, batch): (u64, Vec<String>) = match (&con, &node) {
-                    (Connection::Cluster(c), Some((host, port))) => {
+                    (Connection::Cluster(c, health), Some((host, port))) => {
                         let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                             host: host.clone(),
                             port: *port,
                         });
-                        let reply = c.clone().route_command(scan, routing).await?;
+                        let reply = route(&mut c.clone(), health, scan, routing).await?;
                         redis::from_redis_value(reply)
                             .map_err(|e| StoreError::corrupt("SCAN", format!("{e}")))?
                     }
@@ -315,11 +385,26 @@ impl RedisStore {
     }
 }
 
+/// A command sent where `routing` says, its failure noted in `health`.
+async fn route(
+    con: &mut ClusterConnection,
+    health: &ClusterHealth,
+    cmd: Cmd,
+    routing: RoutingInfo,
+) -> Result<Value> {
+    let reply = con.route_command(cmd, routing).await;
+    health.note(&reply);
+    Ok(reply?)
+}
+
 /// The addresses (host, port) of a cluster's primaries, as its slot map
 /// names them: a `PING` to all primaries answers per address.
-async fn primaries(con: &mut ClusterConnection) -> Result<Vec<(String, u16)>> {
+async fn primaries(
+    con: &mut ClusterConnection,
+    health: &ClusterHealth,
+) -> Result<Vec<(String, u16)>> {
     let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-    let reply = con.route_command(redis::cmd("PING"), routing).await?;
+    let reply = route(con, health, redis::cmd("PING"), routing).await?;
     Ok(per_node(reply)?.into_iter().map(|(node, _)| node).collect())
 }
 
@@ -1180,7 +1265,7 @@ impl Store for RedisStore {
             c.arg("GET").arg(name);
             c
         };
-        let Connection::Cluster(cluster) = &mut con else {
+        let Connection::Cluster(cluster, health) = &mut con else {
             let mut replies = Vec::with_capacity(DURABILITY_SETTINGS.len());
             for name in DURABILITY_SETTINGS {
                 let reply: Vec<String> = config_get(name).query_async(&mut con).await?;
@@ -1193,7 +1278,7 @@ impl Store for RedisStore {
         let mut by_node: std::collections::BTreeMap<String, Vec<Vec<String>>> = Default::default();
         for name in DURABILITY_SETTINGS {
             let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllNodes, None));
-            let reply = cluster.route_command(config_get(name), routing).await?;
+            let reply = route(cluster, health, config_get(name), routing).await?;
             for ((host, port), value) in per_node(reply)? {
                 let pair: Vec<String> = redis::from_redis_value(value)
                     .map_err(|e| StoreError::corrupt("CONFIG GET", format!("{e}")))?;
@@ -1223,6 +1308,35 @@ mod tests {
 
     fn s(v: &str) -> Option<String> {
         Some(v.to_owned())
+    }
+
+    #[test]
+    fn a_cluster_connection_is_distrusted_after_timeouts_and_lost_sockets_only() {
+        let timed_out: redis::RedisResult<()> = Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        )));
+        let reset: redis::RedisResult<()> = Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        )));
+        let wrong_type: redis::RedisResult<()> = Err(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "not a hash",
+        )));
+        let health = ClusterHealth::default();
+        health.note(&Ok::<(), redis::RedisError>(()));
+        health.note(&wrong_type);
+        assert!(
+            !health.is_broken(),
+            "a reply of the wrong type says nothing about the connection"
+        );
+        for failure in [timed_out, reset] {
+            let health = ClusterHealth::default();
+            let clone = health.clone();
+            clone.note(&failure);
+            assert!(health.is_broken(), "{failure:?} marks every clone broken");
+        }
     }
 
     #[test]
