@@ -18,7 +18,7 @@
 //!   readers skip IDs without a record.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::future::{BoxFuture, try_join_all};
@@ -59,6 +59,9 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reconnection attempts (single Redis) or retries of a redirected or failed
 /// request (Cluster) before an error reaches the caller.
 const RETRIES: u32 = 3;
+/// After a failed connect, how long further callers fail at once rather
+/// than each trying (and waiting out [`CONNECT_TIMEOUT`]) again.
+const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Which Redis deployment the store talks to.
 // One per store, built once: the variants' sizes do not matter.
@@ -156,8 +159,9 @@ pub struct RedisStore {
     /// The connection in use; `None` until the first call succeeds in
     /// connecting.
     connection: std::sync::Mutex<Option<Connection>>,
-    /// Held while connecting, so concurrent callers build one connection.
-    connecting: tokio::sync::Mutex<()>,
+    /// Held while connecting, so concurrent callers build one connection;
+    /// holds when and why the last attempt failed.
+    connecting: tokio::sync::Mutex<Option<(Instant, String)>>,
     keys: Keys,
 }
 
@@ -184,7 +188,7 @@ impl RedisStore {
         Ok(Self {
             target,
             connection: std::sync::Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            connecting: tokio::sync::Mutex::new(None),
             keys: Keys::new(prefix)?,
         })
     }
@@ -214,12 +218,44 @@ impl RedisStore {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let _connecting = self.connecting.lock().await;
+        let mut last_failure = self.connecting.lock().await;
         // Another caller may have connected while this one waited.
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let fresh = match &self.target {
+        // Callers queued behind a failed attempt fail at once instead of
+        // each waiting out its own connect timeout.
+        if let Some((at, why)) = last_failure.as_ref()
+            && at.elapsed() < RECONNECT_BACKOFF
+        {
+            return Err(StoreError::Redis(redis::RedisError::from(
+                std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    format!(
+                        "not connected; the attempt {} ms ago failed: {why}",
+                        at.elapsed().as_millis()
+                    ),
+                ),
+            )));
+        }
+        let fresh = match self.connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                *last_failure = Some((Instant::now(), e.to_string()));
+                return Err(e.into());
+            }
+        };
+        *last_failure = None;
+        *self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// A new connection of the target's kind.
+    async fn connect(&self) -> redis::RedisResult<Connection> {
+        Ok(match &self.target {
             Target::Single(client) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -233,12 +269,7 @@ impl RedisStore {
                 client.get_async_connection().await?,
                 ClusterHealth::default(),
             ),
-        };
-        *self
-            .connection
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
-        Ok(fresh)
+        })
     }
 
     /// Run commands whose keys may lie in different hash slots and return
@@ -1308,6 +1339,29 @@ mod tests {
 
     fn s(v: &str) -> Option<String> {
         Some(v.to_owned())
+    }
+
+    #[tokio::test]
+    async fn callers_behind_a_failed_connect_fail_at_once() {
+        // Port 1 on loopback refuses connections.
+        for url in ["redis://127.0.0.1:1/", "redis+cluster://127.0.0.1:1/"] {
+            let store = RedisStore::new(url, "t.").unwrap();
+            let first = store.ping().await.unwrap_err().to_string();
+            assert!(
+                !first.contains("not connected; the attempt"),
+                "{url}: {first}"
+            );
+            // The backoff's own error: no second attempt was made.
+            let second = store.ping().await.unwrap_err().to_string();
+            assert!(
+                second.contains("not connected; the attempt"),
+                "{url}: {second}"
+            );
+            assert!(
+                second.contains(&first.replace("redis: ", "")),
+                "{url}: {second} / {first}"
+            );
+        }
     }
 
     #[test]
