@@ -15,7 +15,7 @@ use rectoken_bus::{Bus, Topology};
 use rectoken_domain::webhook::sign;
 use rectoken_ingress::apps::{App, AppKind, Apps};
 use rectoken_ingress::{HealthCheck, Ingress, IngressState, router};
-use rectoken_store::RedisCheck;
+use rectoken_store::StoreCheck;
 use rectoken_tests::proxy::Proxy;
 use rectoken_tests::{amqp_url, delete_topology, eventually, redis_url, unique_prefix};
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,8 @@ async fn start_ingress(amqp: &str, topology: Topology) -> Running {
         webhook_secret: SECRET.into(),
         kind: AppKind::Account,
     });
-    let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(RedisCheck::new(&redis_url()).unwrap())];
+    let checks: Vec<Arc<dyn HealthCheck>> =
+        vec![Arc::new(StoreCheck::connect(&redis_url()).unwrap())];
     let state = IngressState::new(bus.clone(), apps, checks);
     let ingress = Ingress::bind("127.0.0.1:0".parse().unwrap(), router(state))
         .await

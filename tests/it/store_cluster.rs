@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::cluster_url::seed_urls;
-use rectoken_store::{Durability, MapKey, Mapping, RedisCheck, RedisStore, Source, Store};
+use rectoken_store::{Durability, RedisStore, Store, StoreCheck};
 use rectoken_telemetry::HealthCheck;
 use rectoken_tests::{account_record, redis_cluster_url, unique_prefix};
+
+use crate::store_contract::{mapping, meeting};
 
 /// A direct connection to each node of the test cluster, by `host:port`.
 async fn nodes() -> BTreeMap<String, redis::aio::MultiplexedConnection> {
@@ -41,16 +42,6 @@ async fn keys_per_node(prefix: &str) -> BTreeMap<String, usize> {
     out
 }
 
-fn mapping(account: &str, owner: &str) -> Mapping {
-    Mapping {
-        account_id: account.into(),
-        owner_id: owner.into(),
-        source: Source::Webhook,
-        version_ms: 1,
-        written_at_ms: 1_700_000_000_000,
-    }
-}
-
 #[tokio::test]
 async fn keys_spread_over_every_primary_and_cleanup_reaches_them_all() {
     let prefix = unique_prefix("spread");
@@ -58,10 +49,9 @@ async fn keys_spread_over_every_primary_and_cleanup_reaches_them_all() {
     assert!(store.is_cluster());
     // 64 meetings in 64 buckets (64 hash slots), and 6 account records.
     for i in 0..64u64 {
-        let id = MeetingId::new(85_000_000_000 + i).unwrap();
         let account = format!("acc-{}", i % 6);
         store
-            .put_mapping(MapKey::meeting(id), &mapping(&account, "u"), None)
+            .put_mapping(meeting(i), &mapping(&account, "u", 1), None)
             .await
             .unwrap();
     }
@@ -132,10 +122,10 @@ async fn durability_reads_every_node_as_the_node_itself_reports() {
 
 #[tokio::test]
 async fn readiness_needs_the_cluster() {
-    let up = RedisCheck::new(&redis_cluster_url()).unwrap();
+    let up = StoreCheck::connect(&redis_cluster_url()).unwrap();
     up.check().await.unwrap();
     // Port 1 on loopback refuses connections: no node answers.
-    let down = RedisCheck::new("redis+cluster://127.0.0.1:1/").unwrap();
+    let down = StoreCheck::connect("redis+cluster://127.0.0.1:1/").unwrap();
     let err = down.check().await.unwrap_err();
     assert!(err.starts_with("unreachable"), "{err}");
 }

@@ -68,7 +68,7 @@ fn id(n: u64) -> MeetingId {
     MeetingId::new(85_000_000_000 + n).unwrap()
 }
 
-fn meeting(n: u64) -> MapKey {
+pub(crate) fn meeting(n: u64) -> MapKey {
     MapKey::meeting(id(n))
 }
 
@@ -76,7 +76,7 @@ fn pmi(n: u64) -> MapKey {
     MapKey::pmi(id(n))
 }
 
-fn mapping(account: &str, owner: &str, version: i64) -> Mapping {
+pub(crate) fn mapping(account: &str, owner: &str, version: i64) -> Mapping {
     Mapping {
         account_id: account.into(),
         owner_id: owner.into(),

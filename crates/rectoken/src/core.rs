@@ -74,18 +74,7 @@ pub fn build(
 }
 
 /// `/readyz` check of the store.
-pub struct StoreCheck(pub Arc<dyn Store>);
-
-#[async_trait::async_trait]
-impl rectoken_runtime::HealthCheck for StoreCheck {
-    fn name(&self) -> &str {
-        "redis"
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        self.0.ping().await.map_err(|e| format!("unreachable: {e}"))
-    }
-}
+pub use rectoken_store::StoreCheck;
 
 /// Whether a URL names an in-process backend.
 pub fn is_memory(url: &secrecy::SecretString) -> bool {

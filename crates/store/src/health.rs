@@ -1,39 +1,33 @@
-//! The Redis readiness probe: `PING` (every primary, on Cluster) over a
-//! lazily built, self-healing connection.
+//! The store's readiness probe for `/readyz`.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rectoken_telemetry::HealthCheck;
 
 use crate::error::Result;
-use crate::redis_store::RedisStore;
 use crate::store::Store;
 
-/// Checks that Redis answers `PING`; on Redis Cluster, that every primary
-/// does (a missing primary leaves its slots unserved).
-pub struct RedisCheck {
-    store: RedisStore,
-}
+/// Checks that the store answers [`Store::ping`]: Redis answers `PING`; on
+/// Redis Cluster every primary does (a missing primary leaves its slots
+/// unserved); the in-process store always does. Reported as `redis`.
+pub struct StoreCheck(pub Arc<dyn Store>);
 
-impl RedisCheck {
-    /// A probe for the Redis at `url` (any URL [`RedisStore::new`] takes; no
+impl StoreCheck {
+    /// A probe for the store at `url` (any URL [`crate::connect`] takes; no
     /// connection is made yet).
-    pub fn new(url: &str) -> Result<Self> {
-        Ok(Self {
-            store: RedisStore::new(url, "")?,
-        })
+    pub fn connect(url: &str) -> Result<Self> {
+        Ok(Self(crate::connect(url, "")?))
     }
 }
 
 #[async_trait]
-impl HealthCheck for RedisCheck {
+impl HealthCheck for StoreCheck {
     fn name(&self) -> &str {
         "redis"
     }
 
     async fn check(&self) -> Result<(), String> {
-        self.store
-            .ping()
-            .await
-            .map_err(|e| format!("unreachable: {e}"))
+        self.0.ping().await.map_err(|e| format!("unreachable: {e}"))
     }
 }

@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
-pub use health::RedisCheck;
+pub use health::StoreCheck;
 pub use keys::account_lock_name;
 pub use memory::MemoryStore;
 pub use model::{

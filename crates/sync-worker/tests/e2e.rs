@@ -147,6 +147,19 @@ fn pmi_changed(account: &str, user: &str, old: u64, new: u64, ts: i64) -> String
     )
 }
 
+/// Make every `list_meetings` call of the simulator take `latency_ms`.
+fn slow_list_meetings(rig: &Rig, latency_ms: u64) {
+    rig.sim
+        .set_behaviour(
+            Some(Endpoint::ListMeetings),
+            Behaviour {
+                latency_ms,
+                ..Behaviour::default()
+            },
+        )
+        .unwrap();
+}
+
 /// Messages in both DLQs of the sync workers.
 async fn dlq_depth(rig: &Rig) -> u32 {
     let topology = rig.bus.topology();
@@ -624,15 +637,7 @@ async fn resync_prunes_silent_deletions_but_keeps_newer_webhooks() {
 
     // Slow the sync down (two 1 s list calls per user) so a webhook lands
     // while it runs.
-    rig.sim
-        .set_behaviour(
-            Some(Endpoint::ListMeetings),
-            Behaviour {
-                latency_ms: 1000,
-                ..Behaviour::default()
-            },
-        )
-        .unwrap();
+    slow_list_meetings(&rig, 1000);
     rig.request_full_sync(&account, "test").await.unwrap();
     let running = eventually(WAIT, || async {
         let s = rig.store.account(&account).await.unwrap().unwrap().sync;
@@ -745,15 +750,7 @@ async fn webhooks_do_not_wait_behind_a_large_syncs_user_jobs() {
     let (account, data) = generated(&rig, 100, 1, 23).await;
     // Each user job takes two 500 ms list calls and only 2 run at once: the
     // sync needs about 50 s, longer than `wait_mapped` waits.
-    rig.sim
-        .set_behaviour(
-            Some(Endpoint::ListMeetings),
-            Behaviour {
-                latency_ms: 500,
-                ..Behaviour::default()
-            },
-        )
-        .unwrap();
+    slow_list_meetings(&rig, 500);
     let workers = rig.spawn_workers(1, &options(2));
     rig.request_full_sync(&account, "test").await.unwrap();
     let fanned_out = eventually(WAIT, || async {
@@ -890,15 +887,7 @@ async fn poison_goes_to_the_dlq_with_a_reason_and_work_goes_on() {
 async fn shutdown_drains_in_flight_work_and_loses_nothing() {
     let rig = rig("sync-drain").await;
     let (account, data) = generated(&rig, 24, 2, 18).await;
-    rig.sim
-        .set_behaviour(
-            Some(Endpoint::ListMeetings),
-            Behaviour {
-                latency_ms: 300,
-                ..Behaviour::default()
-            },
-        )
-        .unwrap();
+    slow_list_meetings(&rig, 300);
     let workers = rig.spawn_workers(1, &options(4));
     rig.request_full_sync(&account, "test").await.unwrap();
     let midway = eventually(WAIT, || async {
