@@ -25,8 +25,8 @@
 //! rate the load is closed loop: each of the `concurrency` workers sends
 //! its next request as soon as the previous one is answered.
 //!
-//! The binary target `rectoken-bench` runs it from the command line:
-//! `cargo run --release -p rectoken-bench -- --amqp-url amqp://… --rate 1000`.
+//! The example `webhook_bench` runs it from the command line:
+//! `cargo run --release -p rectoken-bench --example webhook_bench -- --amqp-url amqp://… --rate 1000`.
 
 pub mod body;
 pub mod cpu;

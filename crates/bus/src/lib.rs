@@ -21,6 +21,7 @@
 
 pub mod memory;
 pub mod message;
+mod probe;
 pub mod rabbit;
 pub mod topic;
 pub mod topology;
@@ -31,6 +32,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
 pub use message::{Delivery, OutgoingMessage};
+pub use probe::probe;
 pub use topology::Topology;
 
 /// RabbitMQ's direct reply-to pseudo-queue: replies to it go straight to

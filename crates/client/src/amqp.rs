@@ -22,6 +22,9 @@ type ReplySender = oneshot::Sender<Result<JoinReply, ClientError>>;
 struct State {
     pending: HashMap<String, ReplySender>,
     closed: Option<String>,
+    /// Set by [`AmqpTransport::close`]: the reply consumer's end is then
+    /// expected and not worth a warning.
+    closing: bool,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -93,6 +96,7 @@ impl AmqpTransport {
     }
 
     pub(crate) async fn close(&self) {
+        lock(&self.state).closing = true;
         let _ = self.connection.close(200, "bye".into()).await;
     }
 
@@ -193,9 +197,13 @@ async fn read_replies(mut consumer: Consumer, state: Shared) {
             None => break "the reply consumer ended (connection or channel closed)".to_owned(),
         }
     };
-    tracing::warn!(%reason, "rectoken client: no more join replies");
     let pending = {
         let mut state = lock(&state);
+        if state.closing {
+            tracing::debug!(%reason, "rectoken client closed");
+        } else {
+            tracing::warn!(%reason, "rectoken client: no more join replies");
+        }
         state.closed = Some(reason.clone());
         std::mem::take(&mut state.pending)
     };

@@ -13,7 +13,10 @@ use anyhow::{Context as _, anyhow};
 use rectoken_domain::join::decode_join_request;
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::{Client, ClientError, JOIN_QUEUE, JoinReply, JoinRequest, MAX_TIMEOUT, TokenKind};
+use crate::{
+    Client, ClientError, HTTP_MARGIN, JOIN_QUEUE, JoinReply, JoinRequest, MAX_TIMEOUT, REPLY_GRACE,
+    TokenKind,
+};
 
 /// Send one join request and print the reply as JSON.
 ///
@@ -60,12 +63,30 @@ pub struct JoinArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// The join queue (for deployments with a queue prefix).
-    #[arg(long, env = "RECTOKEN_JOIN_QUEUE", default_value = JOIN_QUEUE, hide = true)]
-    pub queue: String,
+    /// Prefix of every queue name of the deployment (`RECTOKEN_QUEUE_PREFIX`
+    /// of its roles): the request goes to `{prefix}rectoken.join`.
+    #[arg(
+        long = "queue-prefix",
+        env = "RECTOKEN_QUEUE_PREFIX",
+        default_value = ""
+    )]
+    pub queue_prefix: String,
+
+    /// The join queue, when it is not `{prefix}rectoken.join` (overrides
+    /// --queue-prefix).
+    #[arg(long, env = "RECTOKEN_JOIN_QUEUE")]
+    pub queue: Option<String>,
 }
 
 impl JoinArgs {
+    /// The queue the request goes to over RabbitMQ.
+    pub fn join_queue(&self) -> String {
+        match &self.queue {
+            Some(q) if !q.trim().is_empty() => q.trim().to_owned(),
+            _ => format!("{}{JOIN_QUEUE}", self.queue_prefix),
+        }
+    }
+
     /// The request these arguments describe (without a deadline: the client
     /// sets it from the timeout).
     pub fn request(&self) -> JoinRequest {
@@ -80,17 +101,31 @@ impl JoinArgs {
 /// its status). Errors: an invalid request (before anything is sent), a
 /// missing join key, no connection, no reply in time.
 pub async fn run(args: JoinArgs) -> anyhow::Result<JoinReply> {
+    // `--timeout` bounds the whole command, connecting included: the request
+    // is sent with a timeout shortened by the client's own grace (and the
+    // HTTP margin), so a late reply is awaited no longer than asked.
+    match tokio::time::timeout(args.timeout, run_within(&args)).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow!(
+            "no reply within {:?} (--timeout); is a token worker running?",
+            args.timeout
+        )),
+    }
+}
+
+async fn run_within(args: &JoinArgs) -> anyhow::Result<JoinReply> {
     let req = args.request();
     let body = serde_json::to_vec(&req).context("encoding the join request")?;
     decode_join_request(&body).map_err(|e| anyhow!("invalid join request: {e}"))?;
 
     let (client, via) = match &args.amqp_url {
         Some(amqp_url) if !amqp_url.expose_secret().trim().is_empty() => {
+            let queue = args.join_queue();
             let client = Client::connect_amqp(amqp_url.expose_secret().trim())
                 .await
                 .context("connecting to RabbitMQ (RECTOKEN_AMQP_URL)")?
-                .with_queue(args.queue.clone());
-            (client, format!("RabbitMQ queue {:?}", args.queue))
+                .with_queue(queue.clone());
+            (client, format!("RabbitMQ queue {queue:?}"))
         }
         _ => {
             let key = args.join_key.clone().ok_or_else(|| {
@@ -105,7 +140,16 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<JoinReply> {
             )
         }
     };
-    let result = client.request(req, args.timeout).await;
+    let slack = match &args.amqp_url {
+        Some(u) if !u.expose_secret().trim().is_empty() => REPLY_GRACE,
+        _ => REPLY_GRACE + HTTP_MARGIN,
+    };
+    let wait = if args.timeout > slack * 2 {
+        args.timeout - slack
+    } else {
+        args.timeout / 2
+    };
+    let result = client.request(req, wait).await;
     client.close().await;
     result.map_err(|e| {
         let hint = match &e {

@@ -222,7 +222,26 @@ fn cli_arguments() {
     assert_eq!(default("url"), ["http://127.0.0.1:8080"]);
     assert_eq!(default("tokens"), ["local_recording"]);
     assert_eq!(default("timeout"), ["30s"]);
-    assert_eq!(default("queue"), ["rectoken.join"]);
+    assert_eq!(default("queue_prefix"), [""]);
+    assert_eq!(
+        env("queue_prefix").as_deref(),
+        Some("RECTOKEN_QUEUE_PREFIX")
+    );
+    assert_eq!(env("queue").as_deref(), Some("RECTOKEN_JOIN_QUEUE"));
+    // The deployment's prefix decides the queue, unless one is named.
+    let q = |argv: &[&str]| match TestCli::try_parse_from(argv) {
+        Ok(cli) => cli.join.join_queue(),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(q(&["join", "1"]), "rectoken.join");
+    assert_eq!(
+        q(&["join", "1", "--queue-prefix", "t1."]),
+        "t1.rectoken.join"
+    );
+    assert_eq!(
+        q(&["join", "1", "--queue-prefix", "t1.", "--queue", "x"]),
+        "x"
+    );
     assert_eq!(env("url").as_deref(), Some("RECTOKEN_URL"));
     assert_eq!(env("amqp_url").as_deref(), Some("RECTOKEN_AMQP_URL"));
     assert_eq!(env("join_key").as_deref(), Some("RECTOKEN_JOIN_KEY"));
@@ -243,7 +262,8 @@ fn http_args(meeting: &str, key: Option<&str>) -> JoinArgs {
         tokens: vec![TokenKind::LocalRecording],
         no_bypass_waiting_room: false,
         timeout: Duration::from_secs(1),
-        queue: "rectoken.join".into(),
+        queue_prefix: String::new(),
+        queue: None,
     }
 }
 

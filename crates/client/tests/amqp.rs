@@ -465,7 +465,8 @@ async fn cli_run_goes_over_amqp_when_the_url_is_set() {
         tokens: vec![TokenKind::OnBehalf, TokenKind::LocalRecording],
         no_bypass_waiting_room: true,
         timeout: Duration::from_secs(20),
-        queue: worker.queue.clone(),
+        queue_prefix: String::new(),
+        queue: Some(worker.queue.clone()),
     };
     let run = tokio::spawn(rectoken_client::cli::run(args));
     let incoming = worker.next().await;

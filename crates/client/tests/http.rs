@@ -230,7 +230,8 @@ async fn cli_run_over_http() {
         tokens: vec![TokenKind::LiveStreaming],
         no_bypass_waiting_room: false,
         timeout: Duration::from_secs(5),
-        queue: "rectoken.join".into(),
+        queue_prefix: String::new(),
+        queue: None,
     };
     let reply = rectoken_client::cli::run(args.clone())
         .await

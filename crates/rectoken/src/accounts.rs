@@ -23,12 +23,29 @@ pub const FORMAT: &str = "rectoken-accounts-export";
 /// Version of the export format.
 pub const VERSION: u32 = 1;
 
-/// `rectoken accounts` flags.
+/// `rectoken accounts` flags. The flags may stand before or after the
+/// subcommand (`accounts --redis-url … export` and `accounts export
+/// --redis-url …` are the same).
 #[derive(Debug, Args)]
 pub struct AccountsArgs {
-    /// Redis URL.
-    #[arg(long = "redis-url", env = "RECTOKEN_REDIS_URL", hide_env_values = true)]
-    pub redis_url: SecretString,
+    /// Redis URL (required).
+    #[arg(
+        long = "redis-url",
+        env = "RECTOKEN_REDIS_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub redis_url: Option<SecretString>,
+    /// Import even into a Redis that may lose credentials (no persistence,
+    /// or an evicting maxmemory-policy). For throwaway deployments only.
+    #[arg(
+        long = "allow-volatile-redis",
+        env = "RECTOKEN_ALLOW_VOLATILE_REDIS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue,
+        global = true
+    )]
+    pub allow_volatile_redis: bool,
     #[command(subcommand)]
     pub command: AccountsCommand,
 }
@@ -45,7 +62,10 @@ pub enum AccountsCommand {
     },
     /// Restore accounts from an export, idempotently, into an empty or a
     /// live deployment: credentials already in Redis that were refreshed
-    /// later than the file's are kept.
+    /// later than the file's are kept. Accounts new to this Redis get a full
+    /// sync from the sync workers' scheduler within its next check (a
+    /// minute), which rebuilds their meeting map. Refuses a Redis that may
+    /// lose credentials, as every role does.
     Import {
         /// The export file.
         file: PathBuf,
@@ -84,8 +104,13 @@ fn now_ms() -> i64 {
 
 /// Run `accounts export` or `accounts import`.
 pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
-    let store = rectoken_store::connect(args.redis_url.expose_secret(), "")
-        .context("RECTOKEN_REDIS_URL")?;
+    let url = args
+        .redis_url
+        .as_ref()
+        .map(|u| u.expose_secret().trim())
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("RECTOKEN_REDIS_URL (--redis-url) is required"))?;
+    let store = rectoken_store::connect(url, "").context("RECTOKEN_REDIS_URL")?;
     match args.command {
         AccountsCommand::Export { out } => {
             let file = export(store.as_ref()).await?;
@@ -105,11 +130,20 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let parsed: ExportFile =
                 serde_json::from_slice(&text).context("not a rectoken accounts export")?;
+            // The same refusal as every role's: an import writes credentials.
+            crate::durability::check_at_start(&store, args.allow_volatile_redis).await?;
             let report = import(store.as_ref(), parsed).await?;
             eprintln!(
                 "imported: {} credentials restored, {} kept (newer in Redis), {} records created",
                 report.restored, report.kept, report.created
             );
+            if report.created > 0 {
+                eprintln!(
+                    "the {} new account(s) get a full sync from a running sync worker within a minute; \
+                     their joins answer not_found until it has listed their meetings",
+                    report.created
+                );
+            }
             Ok(())
         }
     }
@@ -196,7 +230,12 @@ async fn import(store: &dyn Store, file: ExportFile) -> anyhow::Result<ImportRep
         }
         let existing = store.account(&id).await?;
         if existing.is_none() {
-            store.upsert_account(&account.record).await?;
+            // New to this Redis, so its meeting map is empty here whatever
+            // the file says about the last sync: mark it never synced, and
+            // the scheduler syncs it at its next check.
+            let mut record = account.record;
+            record.sync = Default::default();
+            store.upsert_account(&record).await?;
             report.created += 1;
         } else if wrote {
             // The file's credentials won: its record (status, scopes)
@@ -236,6 +275,24 @@ mod tests {
             refreshed_at_ms: refreshed,
             access_expires_at_ms: refreshed + 3_600_000,
         }
+    }
+
+    #[tokio::test]
+    async fn an_account_new_to_this_redis_is_marked_never_synced_so_the_scheduler_syncs_it() {
+        let source = MemoryStore::new();
+        let mut synced = record("a");
+        synced.sync.state = rectoken_store::SyncState::Completed;
+        synced.sync.generation = "g1".into();
+        synced.sync.finished_at_ms = Some(5);
+        source.upsert_account(&synced).await.unwrap();
+        let file = export(&source).await.unwrap();
+
+        let empty = MemoryStore::new();
+        import(&empty, file).await.unwrap();
+        let imported = empty.account("a").await.unwrap().unwrap();
+        assert_eq!(imported.sync.state, rectoken_store::SyncState::NotStarted);
+        assert_eq!(imported.sync.finished_at_ms, None);
+        assert_eq!(imported.status, AccountStatus::Connected);
     }
 
     #[tokio::test]

@@ -39,16 +39,20 @@ impl LogArgs {
 }
 
 /// Connections to RabbitMQ and Redis.
+///
+/// The URLs are optional here so that `rectoken dev` can share these flags
+/// (it falls back to in-process backends); every other role requires them
+/// through [`BackendArgs::require`], which names the missing variable.
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// RabbitMQ URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`;
-    /// `memory://` for the in-process bus (single process only).
+    /// RabbitMQ URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`
+    /// (required; `rectoken dev`: in-process when unset).
     #[arg(long = "amqp-url", env = "RECTOKEN_AMQP_URL", hide_env_values = true)]
-    pub amqp_url: SecretString,
-    /// Redis URL (or `redis+cluster://…`); `memory://` for the in-process
-    /// store (single process only).
+    pub amqp_url: Option<SecretString>,
+    /// Redis URL: `redis://`, `rediss://` or `redis+cluster://HOST:PORT,…/`
+    /// (required; `rectoken dev`: in-process when unset).
     #[arg(long = "redis-url", env = "RECTOKEN_REDIS_URL", hide_env_values = true)]
-    pub redis_url: SecretString,
+    pub redis_url: Option<SecretString>,
     /// Prefix for every queue and exchange name (empty in production; lets
     /// several deployments or test runs share one broker).
     #[arg(
@@ -59,40 +63,64 @@ pub struct BackendArgs {
     pub queue_prefix: String,
 }
 
+impl BackendArgs {
+    /// The RabbitMQ and Redis URLs of a role that runs on its own: both
+    /// required, and neither `memory://` (an in-process backend is shared by
+    /// nothing outside this process).
+    pub fn require(&self) -> Result<(&str, &str), String> {
+        let amqp = required(self.amqp_url.as_ref(), "RECTOKEN_AMQP_URL (--amqp-url)")?;
+        let redis = required(self.redis_url.as_ref(), "RECTOKEN_REDIS_URL (--redis-url)")?;
+        if amqp.starts_with("memory:") || redis.starts_with("memory:") {
+            return Err(
+                "memory:// backends work only inside one process: use `rectoken dev`".to_owned(),
+            );
+        }
+        Ok((amqp, redis))
+    }
+}
+
+/// The value of a required secret-holding setting, or a message naming it.
+fn required<'a>(value: Option<&'a SecretString>, name: &str) -> Result<&'a str, String> {
+    match value.map(|v| v.expose_secret().trim()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!(
+            "{name} is required (or run `rectoken dev` to try rectoken without it)"
+        )),
+    }
+}
+
 /// The Zoom app named by the `ZOOM_*` variables.
 #[derive(Debug, Args)]
 pub struct ZoomArgs {
-    /// The OAuth app's client ID.
+    /// The OAuth app's client ID (required; `rectoken dev --sim`: a dev value).
     #[arg(long = "zoom-client-id", env = "ZOOM_CLIENT_ID")]
-    pub client_id: String,
-    /// The OAuth app's client secret.
+    pub client_id: Option<String>,
+    /// The OAuth app's client secret (required, at least 16 bytes;
+    /// `rectoken dev --sim`: a dev value).
     #[arg(
         long = "zoom-client-secret",
         env = "ZOOM_CLIENT_SECRET",
         hide_env_values = true
     )]
-    pub client_secret: SecretString,
-    /// The app's webhook secret token (signs webhooks and URL validation).
+    pub client_secret: Option<SecretString>,
+    /// The app's webhook secret token, which signs webhooks and the URL
+    /// validation (ingress: required, at least 16 bytes; workers do not use
+    /// it; `rectoken dev --sim`: a dev value).
     #[arg(
         long = "zoom-webhook-secret",
         env = "ZOOM_WEBHOOK_SECRET",
         hide_env_values = true
     )]
-    pub webhook_secret: SecretString,
-    /// Zoom REST base URL.
-    #[arg(
-        long = "zoom-api-url",
-        env = "ZOOM_API_URL",
-        default_value = "https://api.zoom.us/v2"
-    )]
-    pub api_url: String,
-    /// Zoom OAuth base URL (`/authorize` and `/token` below it).
-    #[arg(
-        long = "zoom-oauth-url",
-        env = "ZOOM_OAUTH_URL",
-        default_value = "https://zoom.us/oauth"
-    )]
-    pub oauth_url: String,
+    pub webhook_secret: Option<SecretString>,
+    /// Zoom REST base URL [default: https://api.zoom.us/v2] (`rectoken dev
+    /// --sim` uses the simulator's and refuses this setting).
+    #[arg(long = "zoom-api-url", env = "ZOOM_API_URL")]
+    pub api_url: Option<String>,
+    /// Zoom OAuth base URL, `/authorize` and `/token` below it [default:
+    /// https://zoom.us/oauth] (`rectoken dev --sim` uses the simulator's and
+    /// refuses this setting).
+    #[arg(long = "zoom-oauth-url", env = "ZOOM_OAUTH_URL")]
+    pub oauth_url: Option<String>,
     /// `account` (admin-managed app) or `user` (user-managed app).
     #[arg(
         long = "zoom-app-kind",
@@ -110,17 +138,94 @@ pub struct ZoomArgs {
     pub recording_token_path: String,
 }
 
+/// Zoom's REST base URL when `ZOOM_API_URL` is unset.
+pub const DEFAULT_ZOOM_API_URL: &str = "https://api.zoom.us/v2";
+/// Zoom's OAuth base URL when `ZOOM_OAUTH_URL` is unset.
+pub const DEFAULT_ZOOM_OAUTH_URL: &str = "https://zoom.us/oauth";
+
+impl ZoomArgs {
+    /// `ZOOM_CLIENT_ID`, required.
+    pub fn client_id(&self) -> Result<&str, String> {
+        match self.client_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => Ok(id),
+            _ => Err("ZOOM_CLIENT_ID (--zoom-client-id) is required".to_owned()),
+        }
+    }
+
+    /// `ZOOM_CLIENT_SECRET`, required and checked.
+    pub fn client_secret(&self) -> Result<&SecretString, String> {
+        required_secret(self.client_secret.as_ref(), "ZOOM_CLIENT_SECRET")
+    }
+
+    /// `ZOOM_WEBHOOK_SECRET`, required (by the ingress) and checked.
+    pub fn webhook_secret(&self) -> Result<&SecretString, String> {
+        required_secret(self.webhook_secret.as_ref(), "ZOOM_WEBHOOK_SECRET")
+    }
+
+    /// The REST base URL in force.
+    pub fn api_url(&self) -> &str {
+        self.api_url.as_deref().unwrap_or(DEFAULT_ZOOM_API_URL)
+    }
+
+    /// The OAuth base URL in force.
+    pub fn oauth_url(&self) -> &str {
+        self.oauth_url.as_deref().unwrap_or(DEFAULT_ZOOM_OAUTH_URL)
+    }
+}
+
+/// Shortest secret accepted, in bytes. Zoom's own secrets are longer (a
+/// client secret has 32 characters, a webhook secret token 22); a shorter
+/// value is a typo, a placeholder or an empty Kubernetes Secret key.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// Check a secret setting: not empty, not blank, at least
+/// [`MIN_SECRET_BYTES`] long. The message names the setting and never
+/// echoes the value.
+pub fn check_secret(value: &SecretString, name: &str) -> Result<(), String> {
+    let v = value.expose_secret();
+    if v.trim().is_empty() {
+        return Err(format!(
+            "{name} is set but empty; set a real secret (at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -base64 24`) or unset it"
+        ));
+    }
+    if v.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{name} is {} bytes long; a secret must have at least {MIN_SECRET_BYTES} (e.g. `openssl rand -base64 24`)",
+            v.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A required secret, checked by [`check_secret`].
+fn required_secret<'a>(
+    value: Option<&'a SecretString>,
+    name: &str,
+) -> Result<&'a SecretString, String> {
+    let v = value.ok_or_else(|| format!("{name} is required"))?;
+    check_secret(v, name)?;
+    Ok(v)
+}
+
+/// An optional secret (a feature that is off when unset): checked by
+/// [`check_secret`] when set, so that an empty value never turns a feature
+/// on with an empty secret.
+pub fn optional_secret(value: Option<&SecretString>, name: &str) -> Result<(), String> {
+    value.map_or(Ok(()), |v| check_secret(v, name))
+}
+
 /// Encryption of credentials at rest.
 #[derive(Debug, Args)]
 pub struct CryptoArgs {
     /// 32 bytes, base64: encrypts OAuth tokens at rest
-    /// (`openssl rand -base64 32`).
+    /// (`openssl rand -base64 32`). Required; `rectoken dev` on its
+    /// in-process store makes a random one per run.
     #[arg(
         long = "encryption-key",
         env = "RECTOKEN_ENCRYPTION_KEY",
         hide_env_values = true
     )]
-    pub encryption_key: SecretString,
+    pub encryption_key: Option<SecretString>,
     /// The previous key, during a key rotation: read with it, never write.
     #[arg(
         long = "encryption-key-old",
@@ -128,6 +233,15 @@ pub struct CryptoArgs {
         hide_env_values = true
     )]
     pub encryption_key_old: Option<SecretString>,
+}
+
+impl CryptoArgs {
+    /// `RECTOKEN_ENCRYPTION_KEY`, required.
+    pub fn key(&self) -> Result<&SecretString, String> {
+        self.encryption_key.as_ref().ok_or_else(|| {
+            "RECTOKEN_ENCRYPTION_KEY (--encryption-key) is required: 32 bytes, base64 (`openssl rand -base64 32`)".to_owned()
+        })
+    }
 }
 
 /// Zoom's rate limits as rectoken keeps to them.
@@ -146,7 +260,8 @@ pub struct LimitArgs {
     #[arg(
         long = "zoom-rate-fraction",
         env = "RECTOKEN_ZOOM_RATE_FRACTION",
-        default_value_t = 0.95
+        default_value_t = 0.95,
+        value_parser = parse_fraction
     )]
     pub fraction: f64,
 }
@@ -178,7 +293,12 @@ pub struct WorkerArgs {
     pub concurrency: Option<usize>,
     /// Start even if Redis may lose credentials (no persistence, or an
     /// evicting maxmemory-policy). For throwaway deployments only.
-    #[arg(long = "allow-volatile-redis", env = "RECTOKEN_ALLOW_VOLATILE_REDIS")]
+    #[arg(
+        long = "allow-volatile-redis",
+        env = "RECTOKEN_ALLOW_VOLATILE_REDIS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
     pub allow_volatile_redis: bool,
     /// Optional TOML file naming further Zoom apps (their kinds decide how
     /// their events are keyed).
@@ -191,6 +311,13 @@ pub struct WorkerArgs {
 pub struct SyncWorkerArgs {
     #[command(flatten)]
     pub worker: WorkerArgs,
+    #[command(flatten)]
+    pub tuning: SyncTuning,
+}
+
+/// What only sync workers read (shared with `rectoken dev`).
+#[derive(Debug, Args)]
+pub struct SyncTuning {
     /// Resync every connected account this often (hours, 1 to 8760).
     #[arg(
         long = "resync-hours",
@@ -215,6 +342,13 @@ pub struct SyncWorkerArgs {
 pub struct TokenWorkerArgs {
     #[command(flatten)]
     pub worker: WorkerArgs,
+    #[command(flatten)]
+    pub tuning: TokenTuning,
+}
+
+/// What only token workers read (shared with `rectoken dev`).
+#[derive(Debug, Args)]
+pub struct TokenTuning {
     /// Probe `GET /meetings/{id}` on every connected account for an unmapped
     /// meeting only when at most this many accounts are connected.
     #[arg(
@@ -263,8 +397,29 @@ pub struct IngressArgs {
     pub apps_file: Option<PathBuf>,
     /// Start even if Redis may lose credentials (no persistence, or an
     /// evicting maxmemory-policy). For throwaway deployments only.
-    #[arg(long = "allow-volatile-redis", env = "RECTOKEN_ALLOW_VOLATILE_REDIS")]
+    #[arg(
+        long = "allow-volatile-redis",
+        env = "RECTOKEN_ALLOW_VOLATILE_REDIS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
     pub allow_volatile_redis: bool,
+}
+
+/// `--zoom-rate-fraction`: more than 0 and at most 1 (a larger share than
+/// Zoom's limit is a 429 waiting to happen, so it is refused, not clamped).
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let f: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; expected a fraction such as 0.95"))?;
+    if f > 0.0 && f <= 1.0 {
+        Ok(f)
+    } else {
+        Err(format!(
+            "{s} is out of range: the share of Zoom's limits must be more than 0 and at most 1 (e.g. 0.95)"
+        ))
+    }
 }
 
 /// Decode and check `RECTOKEN_ENCRYPTION_KEY`: exactly 32 bytes of base64.
@@ -283,6 +438,49 @@ pub fn decode_encryption_key(key: &SecretString) -> Result<[u8; 32], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_must_be_set_and_long_enough_and_are_never_echoed() {
+        let name = "RECTOKEN_JOIN_KEY";
+        for (value, expect) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("short-secret", "12 bytes"),
+        ] {
+            let err = check_secret(&SecretString::from(value.to_owned()), name).unwrap_err();
+            assert!(err.contains(name) && err.contains(expect), "{err}");
+            if !value.trim().is_empty() {
+                assert!(!err.contains(value), "the message echoes the secret: {err}");
+            }
+        }
+        assert!(check_secret(&SecretString::from("0123456789abcdef".to_owned()), name).is_ok());
+        assert!(optional_secret(None, name).is_ok());
+        assert!(optional_secret(Some(&SecretString::from(String::new())), name).is_err());
+    }
+
+    #[test]
+    fn the_rate_fraction_is_refused_outside_0_to_1_never_clamped() {
+        assert_eq!(parse_fraction("0.95"), Ok(0.95));
+        assert_eq!(parse_fraction("1"), Ok(1.0));
+        for bad in ["2", "0", "-0.5", "NaN", "abc", "1.0001"] {
+            assert!(parse_fraction(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn backends_are_required_outside_dev() {
+        let none = BackendArgs {
+            amqp_url: None,
+            redis_url: Some(SecretString::from("redis://127.0.0.1/".to_owned())),
+            queue_prefix: String::new(),
+        };
+        assert!(none.require().unwrap_err().contains("RECTOKEN_AMQP_URL"));
+        let memory = BackendArgs {
+            amqp_url: Some(SecretString::from("memory://".to_owned())),
+            ..none
+        };
+        assert!(memory.require().unwrap_err().contains("rectoken dev"));
+    }
 
     #[test]
     fn encryption_key_must_be_32_bytes() {

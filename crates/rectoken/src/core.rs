@@ -8,7 +8,6 @@ use rectoken_bus::{Bus, Topology};
 use rectoken_store::Store;
 use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
-use secrecy::ExposeSecret;
 
 use crate::config::{CryptoArgs, LimitArgs, ZoomArgs};
 
@@ -30,9 +29,12 @@ pub struct Core {
 
 /// The Zoom client for the `ZOOM_*` settings.
 pub fn zoom_client(zoom: &ZoomArgs) -> anyhow::Result<ZoomClient> {
-    let mut config = ZoomConfig::new(zoom.client_id.clone(), zoom.client_secret.clone());
-    config.api_url = zoom.api_url.clone();
-    config.oauth_url = zoom.oauth_url.clone();
+    let mut config = ZoomConfig::new(
+        zoom.client_id().map_err(anyhow::Error::msg)?.to_owned(),
+        zoom.client_secret().map_err(anyhow::Error::msg)?.clone(),
+    );
+    config.api_url = zoom.api_url().to_owned();
+    config.oauth_url = zoom.oauth_url().to_owned();
     config.recording_token_path = zoom.recording_token_path.clone();
     ZoomClient::new(config).context("invalid Zoom settings")
 }
@@ -46,10 +48,10 @@ pub fn build(
     crypto: &CryptoArgs,
     limits: &LimitArgs,
 ) -> anyhow::Result<Core> {
-    let keyring = Keyring::from_base64(&crypto.encryption_key, crypto.encryption_key_old.as_ref())
-        .map_err(anyhow::Error::msg)?;
-    let encryption_key =
-        crate::config::decode_encryption_key(&crypto.encryption_key).map_err(anyhow::Error::msg)?;
+    let key = crypto.key().map_err(anyhow::Error::msg)?;
+    let encryption_key = crate::config::decode_encryption_key(key).map_err(anyhow::Error::msg)?;
+    let keyring = Keyring::from_base64(key, crypto.encryption_key_old.as_ref())
+        .map_err(|e| anyhow::anyhow!("RECTOKEN_ENCRYPTION_KEY_OLD: {e}"))?;
     let bus = rectoken_bus::connect(amqp_url, topology).context("RECTOKEN_AMQP_URL")?;
     let store = rectoken_store::connect(redis_url, "").context("RECTOKEN_REDIS_URL")?;
     let zoom = zoom_client(zoom)?;
@@ -75,8 +77,3 @@ pub fn build(
 
 /// `/readyz` check of the store.
 pub use rectoken_store::StoreCheck;
-
-/// Whether a URL names an in-process backend.
-pub fn is_memory(url: &secrecy::SecretString) -> bool {
-    url.expose_secret().starts_with("memory:")
-}

@@ -3,16 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rectoken_bus::Topology;
 use rectoken_ingress::apps::{App, Apps};
 use rectoken_ingress::services::derive_state_key;
 use rectoken_ingress::{AppKind, HealthCheck, Ingress, IngressState, Services, router};
-use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::IngressArgs;
-use crate::core::{self, StoreCheck, is_memory};
+use crate::config::optional_secret;
+use crate::core::{self, StoreCheck};
 
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,22 +23,33 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Run the ingress until `shutdown` fires.
 pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    if is_memory(&args.backends.amqp_url) || is_memory(&args.backends.redis_url) {
-        bail!("memory:// backends work only inside one process: use `rectoken dev`");
-    }
+    let (amqp_url, redis_url) = args.backends.require().map_err(anyhow::Error::msg)?;
+    check_secrets(&args).map_err(anyhow::Error::msg)?;
     let mut apps = Apps::single(App {
         name: String::new(),
-        client_id: args.zoom.client_id.clone(),
-        client_secret: args.zoom.client_secret.clone(),
-        webhook_secret: args.zoom.webhook_secret.clone(),
+        client_id: args
+            .zoom
+            .client_id()
+            .map_err(anyhow::Error::msg)?
+            .to_owned(),
+        client_secret: args
+            .zoom
+            .client_secret()
+            .map_err(anyhow::Error::msg)?
+            .clone(),
+        webhook_secret: args
+            .zoom
+            .webhook_secret()
+            .map_err(anyhow::Error::msg)?
+            .clone(),
         kind: args.zoom.app_kind,
     });
     if let Some(path) = &args.apps_file {
         apps.add_from_file(path)?;
     }
     let core = core::build(
-        args.backends.amqp_url.expose_secret(),
-        args.backends.redis_url.expose_secret(),
+        amqp_url,
+        redis_url,
         Topology::new(args.backends.queue_prefix.clone()),
         &args.zoom,
         &args.crypto,
@@ -85,5 +96,16 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
     }
     core.bus.close().await;
     tracing::info!("ingress stopped");
+    Ok(())
+}
+
+/// Every secret the ingress holds, checked before anything starts: an empty
+/// `RECTOKEN_JOIN_KEY` or `RECTOKEN_ADMIN_TOKEN` (a Kubernetes Secret key
+/// present but empty) must never turn an endpoint on with an empty key.
+fn check_secrets(args: &IngressArgs) -> Result<(), String> {
+    args.zoom.client_secret()?;
+    args.zoom.webhook_secret()?;
+    optional_secret(args.admin_token.as_ref(), "RECTOKEN_ADMIN_TOKEN")?;
+    optional_secret(args.join_key.as_ref(), "RECTOKEN_JOIN_KEY")?;
     Ok(())
 }

@@ -91,6 +91,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let log_format = cli.log.format();
     if let Err(e) = rectoken_telemetry::init_logging(&cli.log.log, cli.log.format()) {
         eprintln!("error: {e}");
         return std::process::ExitCode::from(2);
@@ -129,8 +130,13 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "exiting");
-            eprintln!("error: {e:#}");
+            // Once: as a log record for JSON logs (a log shipper reads
+            // nothing else), as a plain line for a person otherwise.
+            if matches!(log_format, rectoken_telemetry::LogFormat::Json) {
+                tracing::error!(error = format!("{e:#}"), "exiting");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             std::process::ExitCode::FAILURE
         }
     }

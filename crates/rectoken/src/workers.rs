@@ -4,25 +4,33 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
 use rectoken_bus::Topology;
 use rectoken_ingress::AppKind;
 use rectoken_ingress::apps::{App, Apps};
 use rectoken_runtime::{HealthCheck, HealthState, serve_health};
-use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{SyncWorkerArgs, TokenWorkerArgs, WorkerArgs};
-use crate::core::{self, Core, StoreCheck, is_memory};
+use crate::core::{self, Core, StoreCheck};
 use crate::durability::{DurabilityCheck, check_at_start};
 
 /// The apps by name → whether user-level, for keying events.
 pub fn app_kinds(args: &WorkerArgs) -> anyhow::Result<HashMap<String, bool>> {
     let mut apps = Apps::single(App {
         name: String::new(),
-        client_id: args.zoom.client_id.clone(),
-        client_secret: args.zoom.client_secret.clone(),
-        webhook_secret: args.zoom.webhook_secret.clone(),
+        client_id: args
+            .zoom
+            .client_id()
+            .map_err(anyhow::Error::msg)?
+            .to_owned(),
+        client_secret: args
+            .zoom
+            .client_secret()
+            .map_err(anyhow::Error::msg)?
+            .clone(),
+        // Workers never verify webhooks (the ingress did, before publishing);
+        // only the app's name and kind matter here.
+        webhook_secret: args.zoom.webhook_secret.clone().unwrap_or_default(),
         kind: args.zoom.app_kind,
     });
     if let Some(path) = &args.apps_file {
@@ -38,12 +46,10 @@ async fn start(
     args: &WorkerArgs,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Core, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    if is_memory(&args.backends.amqp_url) || is_memory(&args.backends.redis_url) {
-        bail!("memory:// backends work only inside one process: use `rectoken dev`");
-    }
+    let (amqp_url, redis_url) = args.backends.require().map_err(anyhow::Error::msg)?;
     let core = core::build(
-        args.backends.amqp_url.expose_secret(),
-        args.backends.redis_url.expose_secret(),
+        amqp_url,
+        redis_url,
         Topology::new(args.backends.queue_prefix.clone()),
         &args.zoom,
         &args.crypto,
@@ -55,16 +61,29 @@ async fn start(
         Arc::new(DurabilityCheck(core.store.clone())),
     ];
     let health = HealthState::new(core.bus.clone(), checks);
-    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {} (RECTOKEN_METRICS_ADDR): {e}",
-                args.metrics_addr
-            )
-        })?;
+    let listener = bind_metrics(args.metrics_addr).await?;
     let server = tokio::spawn(serve_health(listener, health, shutdown.clone()));
     Ok((core, server))
+}
+
+/// Bind the health and metrics listener, saying what to do when a second
+/// worker on the same host finds the default port taken.
+async fn bind_metrics(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "cannot serve /healthz, /readyz and /metrics on {addr}: the address is in use, \
+                 probably by another worker on this host; give each copy its own \
+                 RECTOKEN_METRICS_ADDR (e.g. 127.0.0.1:9101, or port 0 for any free port)"
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on {addr} (RECTOKEN_METRICS_ADDR): {e}")
+        }
+    })?;
+    if let Ok(bound) = listener.local_addr() {
+        tracing::info!(addr = %bound, "serving /healthz, /readyz and /metrics");
+    }
+    Ok(listener)
 }
 
 async fn finish(core: Core, server: tokio::task::JoinHandle<std::io::Result<()>>) {
@@ -81,8 +100,8 @@ pub async fn run_sync(args: SyncWorkerArgs, shutdown: CancellationToken) -> anyh
     let apps = app_kinds(&args.worker)?;
     let (core, server) = start(&args.worker, &shutdown).await?;
     let mut options = rectoken_sync::SyncOptions {
-        resync_interval: Duration::from_secs(args.resync_hours.max(1) * 3600),
-        keepalive_interval: Duration::from_secs(args.keepalive_days.max(1) * 24 * 3600),
+        resync_interval: Duration::from_secs(args.tuning.resync_hours.max(1) * 3600),
+        keepalive_interval: Duration::from_secs(args.tuning.keepalive_days.max(1) * 24 * 3600),
         ..Default::default()
     };
     if let Some(c) = args.worker.concurrency {
@@ -106,7 +125,7 @@ pub async fn run_sync(args: SyncWorkerArgs, shutdown: CancellationToken) -> anyh
 pub async fn run_token(args: TokenWorkerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (core, server) = start(&args.worker, &shutdown).await?;
     let mut options = rectoken_token::TokenOptions {
-        probe_max_accounts: args.probe_max_accounts,
+        probe_max_accounts: args.tuning.probe_max_accounts,
         ..Default::default()
     };
     if let Some(c) = args.worker.concurrency {

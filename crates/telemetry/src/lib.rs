@@ -72,8 +72,13 @@ pub fn init_logging(filter: &str, format: LogFormat) -> Result<(), TelemetryErro
         filter: filter.to_owned(),
         source,
     })?;
+    // Colour only on a terminal: a log file or a pipe must not carry ANSI
+    // escape codes. `NO_COLOR` (any value) turns colour off too.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder

@@ -1,7 +1,7 @@
-//! `rectoken-bench`: run the webhook ingress benchmark from the command line.
+//! `webhook_bench`: run the webhook ingress benchmark from the command line.
 //!
 //! ```text
-//! cargo run --release -p rectoken-bench -- \
+//! cargo run --release -p rectoken-bench --example webhook_bench -- \
 //!     --amqp-url amqp://guest:guest@127.0.0.1:5673/%2f --rate 1000 --duration 10
 //! ```
 

@@ -1,7 +1,7 @@
-//! `rectoken-join-bench`: runs [`rectoken_token::bench::join_bench`] and
+//! `join_bench`: runs [`rectoken_token::bench::join_bench`] and
 //! prints its table.
 //!
-//! `cargo run --release -p rectoken-token --bin rectoken-join-bench -- \
+//! `cargo run --release -p rectoken-token --example join_bench -- \
 //!   --amqp-url amqp://guest:guest@127.0.0.1:5673/%2f --redis-url redis://127.0.0.1:6380/`
 
 use std::time::Duration;
