@@ -151,9 +151,199 @@ async fn run_sim(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    // `serve` logs the address it listens on.
     let sim = zoom_sim::Sim::new(config);
-    tracing::info!(addr = %listener.local_addr()?, "Zoom simulator listening");
     sim.serve(listener, shutdown)
         .await
         .context("simulator server failed")
+}
+
+#[cfg(test)]
+mod readme_config_tests {
+    //! README.md's configuration tables against the `clap` definitions, so
+    //! the two cannot disagree: every environment variable and every flag
+    //! without one is in a table, in exactly one row, with the subcommands
+    //! that read it and its default.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// What the definitions say about one setting.
+    #[derive(Debug, Default)]
+    struct Setting {
+        read_by: BTreeSet<String>,
+        defaults: BTreeSet<String>,
+    }
+
+    /// Every setting of every (sub)command, keyed by variable name (or by
+    /// `--flag` for a flag without a variable).
+    fn definitions() -> BTreeMap<String, Setting> {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut out: BTreeMap<String, Setting> = BTreeMap::new();
+        fn walk(cmd: &clap::Command, path: &str, out: &mut BTreeMap<String, Setting>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" || arg.is_positional() {
+                    continue;
+                }
+                let key = match (arg.get_env(), arg.get_long()) {
+                    (Some(env), _) => env.to_string_lossy().into_owned(),
+                    (None, Some(long)) => format!("--{long}"),
+                    (None, None) => continue,
+                };
+                let setting = out.entry(key).or_default();
+                if !path.is_empty() {
+                    setting.read_by.insert(path.to_owned());
+                }
+                let is_switch = matches!(arg.get_action(), clap::ArgAction::SetTrue);
+                if !is_switch {
+                    for d in arg.get_default_values() {
+                        setting.defaults.insert(d.to_string_lossy().into_owned());
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = sub.get_name();
+                if name == "help" {
+                    continue;
+                }
+                // Nested subcommands (`accounts export`) count as their parent.
+                let child = if path.is_empty() {
+                    name.to_owned()
+                } else {
+                    path.to_owned()
+                };
+                walk(sub, &child, out);
+            }
+        }
+        walk(&cmd, "", &mut out);
+        out
+    }
+
+    /// One row of a README settings table.
+    #[derive(Debug)]
+    struct Row {
+        cells: Vec<String>,
+        line: usize,
+    }
+
+    /// The rows of every table whose header starts with `variable` or
+    /// `flag`, keyed by each backticked name in the first cell.
+    fn readme_rows() -> BTreeMap<String, Vec<Row>> {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md at the workspace root");
+        let mut rows: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+        let mut in_table = false;
+        for (i, line) in readme.lines().enumerate() {
+            let t = line.trim();
+            if !t.starts_with('|') {
+                in_table = false;
+                continue;
+            }
+            let cells: Vec<String> = t
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_owned())
+                .collect();
+            if !in_table {
+                in_table = matches!(cells.first().map(String::as_str), Some("variable" | "flag"));
+                continue;
+            }
+            if cells.first().is_some_and(|c| c.starts_with("---")) {
+                continue;
+            }
+            let first = cells.first().cloned().unwrap_or_default();
+            for name in first.split('`').skip(1).step_by(2) {
+                rows.entry(name.to_owned()).or_default().push(Row {
+                    cells: cells.clone(),
+                    line: i + 1,
+                });
+            }
+        }
+        rows
+    }
+
+    /// The names of every subcommand.
+    fn subcommands() -> BTreeSet<String> {
+        Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .filter(|n| n != "help")
+            .collect()
+    }
+
+    fn backticked(cell: &str) -> BTreeSet<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_is_in_the_readme_with_who_reads_it_and_its_default() {
+        let defs = definitions();
+        let rows = readme_rows();
+        let mut problems = Vec::new();
+        for (name, def) in &defs {
+            let Some(found) = rows.get(name) else {
+                problems.push(format!(
+                    "{name} (read by {:?}) is missing from README.md's settings tables",
+                    def.read_by
+                ));
+                continue;
+            };
+            if found.len() > 1 {
+                let lines: Vec<usize> = found.iter().map(|r| r.line).collect();
+                problems.push(format!("{name} is in several rows: lines {lines:?}"));
+                continue;
+            }
+            let row = &found[0];
+            let read_by = row.cells.get(3).map(|c| backticked(c)).unwrap_or_default();
+            let expected = def.read_by.clone();
+            let listed: BTreeSet<String> = if row
+                .cells
+                .get(3)
+                .is_some_and(|c| c.contains("every subcommand"))
+            {
+                subcommands()
+            } else {
+                read_by
+            };
+            if listed != expected {
+                problems.push(format!(
+                    "README.md line {}: {name} is read by {expected:?}, the table says {listed:?}",
+                    row.line
+                ));
+            }
+            let default_cell = row.cells.get(2).cloned().unwrap_or_default();
+            for d in &def.defaults {
+                let shown = if d.is_empty() {
+                    default_cell == "empty"
+                } else {
+                    default_cell.contains(&format!("`{d}`"))
+                };
+                if !shown {
+                    problems.push(format!(
+                        "README.md line {}: {name} defaults to `{d}`, the table says {default_cell:?}",
+                        row.line
+                    ));
+                }
+            }
+        }
+        for (name, found) in &rows {
+            if !defs.contains_key(name) {
+                problems.push(format!(
+                    "README.md line {}: {name} is in a settings table but no subcommand reads it",
+                    found[0].line
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
 }

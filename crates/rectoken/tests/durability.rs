@@ -124,8 +124,8 @@ fn rectoken(args: &[&str], redis: &str, queues: &Queues, extra: &[(&str, String)
         .env("RECTOKEN_REDIS_URL", redis)
         .env("RECTOKEN_ENCRYPTION_KEY", KEY_B64)
         .env("ZOOM_CLIENT_ID", "c")
-        .env("ZOOM_CLIENT_SECRET", "s")
-        .env("ZOOM_WEBHOOK_SECRET", "w")
+        .env("ZOOM_CLIENT_SECRET", "durability-client-secret")
+        .env("ZOOM_WEBHOOK_SECRET", "durability-webhook-secret")
         .env("RECTOKEN_QUEUE_PREFIX", &queues.0)
         .stdin(Stdio::null());
     for (k, v) in extra {

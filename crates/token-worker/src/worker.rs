@@ -58,6 +58,12 @@ pub struct TokenWorker {
     killed: CancellationToken,
 }
 
+/// A duration in milliseconds rounded to 0.01, for log fields that a person
+/// reads (`0.45`, not `0.44648499999999997`).
+fn round_ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 1e2
+}
+
 fn unix_ms() -> i64 {
     let now = OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
@@ -345,13 +351,15 @@ impl TokenWorker {
                 let status = reply.status().as_str();
                 telemetry::count(status);
                 telemetry::duration(elapsed());
+                // Absent fields are left out (an `Option` records only
+                // when `Some`), and milliseconds are rounded to 0.01.
                 tracing::info!(
-                    request_id = ?reply.request_id(),
-                    meeting_id = ?reply.meeting_id().map(|m| m.get()),
-                    account_id = reply.account_id().unwrap_or(""),
+                    request_id = reply.request_id(),
+                    meeting_id = reply.meeting_id().map(|m| m.get()),
+                    account_id = reply.account_id(),
                     status,
-                    duration_ms = elapsed().as_secs_f64() * 1e3,
-                    error = reply.error().unwrap_or(""),
+                    duration_ms = round_ms(elapsed()),
+                    error = reply.error(),
                     "join request answered"
                 );
                 Outcome::Done
@@ -360,9 +368,9 @@ impl TokenWorker {
                 PublishFailure::RequesterGone => {
                     telemetry::count(STATUS_REQUESTER_GONE);
                     tracing::info!(
-                        request_id = ?reply.request_id(),
+                        request_id = reply.request_id(),
                         status = STATUS_REQUESTER_GONE,
-                        duration_ms = elapsed().as_secs_f64() * 1e3,
+                        duration_ms = round_ms(elapsed()),
                         error = %e,
                         "the requester is gone; reply dropped"
                     );
