@@ -283,7 +283,7 @@ def done(what):
     checked.append(what)
 
 
-# Every configuration variable a deploy file may set: DESIGN.md's table, what
+# Every configuration variable a deploy file may set: the README's Configuration table, what
 # the binary's clap args declare (env = "..."), and what the deploy contract adds.
 KNOWN_ENV = {
     "RECTOKEN_AMQP_URL", "RECTOKEN_REDIS_URL", "RECTOKEN_HTTP_ADDR", "RECTOKEN_PUBLIC_URL",
@@ -455,7 +455,7 @@ if svcs and all(not e.startswith(C) for e in errors):
         e = env(s)
         unknown = sorted(k for k in e if k not in KNOWN_ENV)
         if unknown:
-            err(C, f"{n}: unknown variables {unknown} (typo? not in DESIGN.md nor the binary's flags)")
+            err(C, f"{n}: unknown variables {unknown} (typo? not in the README nor the binary's flags)")
         role = cmd(s)[:1]
         if role and role[0] in ROLES:
             miss = sorted(REQUIRED_ENV - set(e))
