@@ -473,6 +473,10 @@ struct Banner {
 }
 
 fn print_banner(b: &Banner) {
+    use std::fmt::Write as _;
+    // One write: the banner reaches a pipe whole, and its last line says it
+    // is complete (what the README test waits for).
+    let mut out = String::new();
     let queue = if b.real_bus {
         "RabbitMQ (RECTOKEN_AMQP_URL)"
     } else {
@@ -488,44 +492,62 @@ fn print_banner(b: &Banner) {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "rectoken".into());
     let (ingress, admin_token, join_key) = (b.ingress, &b.admin_token, &b.join_key);
-    println!("rectoken dev is running: ingress, sync worker, token worker (Ctrl-C stops it)\n");
-    println!(
+    let _ = writeln!(
+        out,
+        "rectoken dev is running: ingress, sync worker, token worker (Ctrl-C stops it)\n"
+    );
+    let _ = writeln!(
+        out,
         "  ingress    http://{ingress}  webhooks, OAuth, /join, /admin, /healthz, /readyz, /metrics"
     );
     if let Some(sim) = b.sim {
-        println!(
+        let _ = writeln!(
+            out,
             "  Zoom sim   http://{sim}  /oauth, /v2, control API under /_sim; demo account \"demo\" connected"
         );
     }
-    println!("  queue      {queue}");
-    println!("  store      {store}");
-    println!("  admin      Authorization: Bearer {admin_token}");
-    println!("  join key   {join_key}\n");
+    let _ = writeln!(out, "  queue      {queue}");
+    let _ = writeln!(out, "  store      {store}");
+    let _ = writeln!(out, "  admin      Authorization: Bearer {admin_token}");
+    let _ = writeln!(out, "  join key   {join_key}\n");
     if let Some(sim) = b.sim {
-        println!("Try:");
-        println!(
+        let _ = writeln!(out, "Try:");
+        let _ = writeln!(
+            out,
             "  1. Create meeting {DEMO_MEETING} in the simulator; it sends a signed meeting.created webhook here:"
         );
-        println!(
+        let _ = writeln!(
+            out,
             "     curl -sf -X POST 'http://{sim}/_sim/users/demo-bob/meetings?wait=true' -H 'content-type: application/json' -d '{{\"id\":{DEMO_MEETING},\"topic\":\"Demo\"}}'"
         );
-        println!("  2. Ask for its recording token, as a bot would:");
-        println!(
+        let _ = writeln!(out, "  2. Ask for its recording token, as a bot would:");
+        let _ = writeln!(
+            out,
             "     RECTOKEN_JOIN_KEY={join_key} {exe} join --url http://{ingress} https://zoom.us/j/{DEMO_MEETING}"
         );
-        println!("  3. Open the admin view of the account and the meeting map:");
-        println!(
+        let _ = writeln!(
+            out,
+            "  3. Open the admin view of the account and the meeting map:"
+        );
+        let _ = writeln!(
+            out,
             "     curl -sf -H 'Authorization: Bearer {admin_token}' http://{ingress}/admin/accounts/demo"
         );
-        println!(
+        let _ = writeln!(
+            out,
             "     curl -sf -H 'Authorization: Bearer {admin_token}' http://{ingress}/admin/meetings/{DEMO_MEETING}"
         );
     } else {
-        println!("Connect a Zoom account: open http://{ingress}/zoom/oauth/authorize");
+        let _ = writeln!(
+            out,
+            "Connect a Zoom account: open http://{ingress}/zoom/oauth/authorize"
+        );
     }
-    // Flush now: the banner is what a person (and the README test) waits for.
+    let _ = writeln!(out, "\nCtrl-C stops rectoken dev.");
     use std::io::Write as _;
-    let _ = std::io::stdout().flush();
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
 }
 
 #[cfg(test)]
