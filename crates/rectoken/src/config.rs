@@ -223,6 +223,9 @@ pub struct TokenWorkerArgs {
         default_value_t = 10
     )]
     pub probe_max_accounts: usize,
+    /// Mint the `zak` token kind (a ZAK lets the bot act as that user).
+    #[arg(long = "allow-zak", env = "RECTOKEN_ALLOW_ZAK")]
+    pub allow_zak: bool,
 }
 
 /// `rectoken ingress` flags.
@@ -265,6 +268,70 @@ pub struct IngressArgs {
     /// evicting maxmemory-policy). For throwaway deployments only.
     #[arg(long = "allow-volatile-redis", env = "RECTOKEN_ALLOW_VOLATILE_REDIS")]
     pub allow_volatile_redis: bool,
+    #[command(flatten)]
+    pub callbacks: CallbackArgs,
+}
+
+/// attendee's and Recall.ai's token callbacks, and the ZAK switch
+/// (docs/bots.md).
+#[derive(Debug, Args)]
+pub struct CallbackArgs {
+    /// Serve ZAKs (`GET /zoom/zak`, attendee's `zak_token`); the token
+    /// workers need it too. A ZAK lets the bot act as that user.
+    #[arg(long = "allow-zak", env = "RECTOKEN_ALLOW_ZAK")]
+    pub allow_zak: bool,
+    /// attendee's project webhook secret (base64, as attendee shows it):
+    /// verifies `POST /attendee/zoom-tokens`. Unset: that route takes
+    /// `?key=` only.
+    #[arg(
+        long = "attendee-secret",
+        env = "RECTOKEN_ATTENDEE_SECRET",
+        hide_env_values = true
+    )]
+    pub attendee_secret: Option<SecretString>,
+    /// The `bot_metadata` key under which attendee bots name the user who
+    /// sends them (a Zoom user ID or email).
+    #[arg(
+        long = "attendee-user-key",
+        env = "RECTOKEN_ATTENDEE_USER_KEY",
+        default_value = rectoken_ingress::callbacks::DEFAULT_ATTENDEE_USER_KEY
+    )]
+    pub attendee_user_key: String,
+    /// Recall.ai's workspace verification secret (`whsec_…`): verifies the
+    /// `/zoom/join-token`, `/zoom/obf-token` and `/zoom/zak` callbacks.
+    /// Unset: they take `?key=` only.
+    #[arg(
+        long = "recall-secret",
+        env = "RECTOKEN_RECALL_SECRET",
+        hide_env_values = true
+    )]
+    pub recall_secret: Option<SecretString>,
+}
+
+impl CallbackArgs {
+    /// The ingress's callback settings, with the secrets decoded.
+    pub fn callbacks(&self) -> Result<rectoken_ingress::callbacks::Callbacks, String> {
+        use rectoken_domain::callback_auth::{attendee_key, recall_key};
+        use rectoken_ingress::callbacks::{CallbackKey, Callbacks};
+        let attendee = self
+            .attendee_secret
+            .as_ref()
+            .map(|s| attendee_key(s.expose_secret()).map(CallbackKey::new))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let recall = self
+            .recall_secret
+            .as_ref()
+            .map(|s| recall_key(s.expose_secret()).map(CallbackKey::new))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        Ok(Callbacks {
+            allow_zak: self.allow_zak,
+            attendee_key: attendee,
+            attendee_user_key: self.attendee_user_key.trim().to_owned(),
+            recall_key: recall,
+        })
+    }
 }
 
 /// Decode and check `RECTOKEN_ENCRYPTION_KEY`: exactly 32 bytes of base64.
@@ -283,6 +350,28 @@ pub fn decode_encryption_key(key: &SecretString) -> Result<[u8; 32], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callback_secrets_are_decoded_and_checked() {
+        let args = |attendee: Option<&str>, recall: Option<&str>| CallbackArgs {
+            allow_zak: true,
+            attendee_secret: attendee.map(|s| SecretString::from(s.to_owned())),
+            attendee_user_key: " zoom_user ".into(),
+            recall_secret: recall.map(|s| SecretString::from(s.to_owned())),
+        };
+        let c = args(None, None).callbacks().unwrap();
+        assert!(c.allow_zak && c.attendee_key.is_none() && c.recall_key.is_none());
+        assert_eq!(c.attendee_user_key, "zoom_user");
+        let b64 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let c = args(Some(&b64), Some(&format!("whsec_{b64}")))
+            .callbacks()
+            .unwrap();
+        assert!(c.attendee_key.is_some() && c.recall_key.is_some());
+        let e = args(Some("not base64!"), None).callbacks().unwrap_err();
+        assert!(e.contains("RECTOKEN_ATTENDEE_SECRET"), "{e}");
+        let e = args(None, Some(&b64)).callbacks().unwrap_err();
+        assert!(e.contains("whsec_"), "{e}");
+    }
 
     #[test]
     fn encryption_key_must_be_32_bytes() {

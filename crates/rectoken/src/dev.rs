@@ -259,6 +259,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         admin_token: Some(admin_token.clone()),
         join_key: Some(join_key.clone()),
         join_timeout: Duration::from_secs(30),
+        callbacks: Default::default(),
     };
     let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(StoreCheck(core.store.clone()))];
     let state = IngressState::new(core.bus.clone(), apps, checks).with_services(services);
