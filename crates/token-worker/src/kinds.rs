@@ -4,6 +4,7 @@
 //! unit-tested below.
 
 use rectoken_domain::join::{FailureStatus, TokenError, TokenKind, reason};
+use rectoken_store::DirectoryKey;
 use rectoken_vault::{CallError, VaultError};
 use rectoken_zoom::ApiError;
 use rectoken_zoom::error::{CODE_MISSING_SCOPE, CODE_USER_NOT_FOUND};
@@ -173,6 +174,16 @@ pub fn user_level_connection<'a>(connected: &'a [String], name: &str) -> Option<
         .iter()
         .find(|c| c.split_once('~').is_some_and(|(_, user)| user == name))
         .map(String::as_str)
+}
+
+/// The directory key `on_behalf_of` names: an email when it has an `@`
+/// (Zoom user IDs never do), else a user ID.
+pub fn directory_key(name: &str) -> DirectoryKey {
+    if name.contains('@') {
+        DirectoryKey::Email(name.to_owned())
+    } else {
+        DirectoryKey::UserId(name.to_owned())
+    }
 }
 
 /// The sender is unknown.
@@ -345,6 +356,14 @@ mod tests {
         assert!(!is_connection_unusable(&CallError::RateLimited));
         assert!(!is_connection_unusable(&not_found(1001)));
         assert_eq!(sender_not_found("x").status(), JoinStatus::NotFound);
+        assert_eq!(
+            directory_key("Jill@Example.com"),
+            DirectoryKey::Email("Jill@Example.com".into())
+        );
+        assert_eq!(
+            directory_key("z8yAAAAA8bbbQ"),
+            DirectoryKey::UserId("z8yAAAAA8bbbQ".into())
+        );
         assert_eq!(
             sender_not_connected("x", "acc").reason(),
             reason::SENDER_NOT_CONNECTED

@@ -449,7 +449,8 @@ impl TokenWorker {
     }
 
     /// The connection and user ID that can mint for `name` (a Zoom user ID
-    /// or email): a user-level connection of that user ID; else, when at
+    /// or email): through the user directory the sync keeps, when it lists
+    /// the user; else a user-level connection of that user ID; else, when at
     /// most [`TokenOptions::probe_max_accounts`] accounts are connected,
     /// the first connection whose `GET /users/{name}` finds the user (an
     /// account-level connection sees its account's users, a user-level one
@@ -461,11 +462,26 @@ impl TokenWorker {
         id: MeetingId,
         deadline: Instant,
     ) -> Result<Result<Sender, TokenError>, Transient> {
-        let connected = self
-            .accounts
-            .connected()
-            .await
-            .map_err(|e| Transient(e.to_string()))?;
+        let key = kinds::directory_key(name);
+        let (connected, listed) = tokio::join!(
+            self.accounts.connected(),
+            self.deps.store.find_directory_user(&key)
+        );
+        let connected = connected.map_err(|e| Transient(e.to_string()))?;
+        if let Some(user) = listed.map_err(|e| Transient(e.to_string()))? {
+            // The sync's directory knows the user: mint through their
+            // account (account-level app) or their own connection
+            // (user-level app), or say neither is connected.
+            return Ok(
+                match kinds::sender_connection(&connected, &user.account_id, &user.user_id) {
+                    Some(connection) => Ok(Sender {
+                        connection: connection.to_owned(),
+                        user_id: user.user_id,
+                    }),
+                    None => Err(kinds::sender_not_connected(name, &user.account_id)),
+                },
+            );
+        }
         if let Some(connection) = kinds::user_level_connection(&connected, name) {
             return Ok(Ok(Sender {
                 connection: connection.to_owned(),
