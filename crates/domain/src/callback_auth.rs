@@ -331,6 +331,23 @@ mod tests {
         assert!(verify_attendee(&key, reordered.as_bytes(), Some(&sig)).is_ok());
     }
 
+    /// attendee's real request: this body is what `requests.post(url,
+    /// json=payload)` sends and the signature what attendee's
+    /// `sign_payload(payload, base64.b64decode(SECRET_B64))` computes
+    /// (Python 3.11, requests 2.34.2); CANONICAL is its
+    /// `json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))`.
+    const PY_BODY: &[u8] = br#"{"bot_id": "bot_3kfL9xQzW1", "bot_metadata": {"zoom_user": "sender@example.com", "team": "Z\u00fcrich \u2014 Ops \u2615", "note": "line\nbreak \"q\" \\ tab\t", "nested": {"b": 1, "a": [1.5, null, true, 1e+16]}}, "callback_type": "zoom_tokens", "meeting_url": "https://us05web.zoom.us/j/85012345678?pwd=aBcD.1"}"#;
+    const PY_SIG: &str = "86DWviBw8piRNJ2l/x8EnVkhMdztGDBybZ6E6mNIJlQ=";
+    const PY_CANONICAL: &str = "{\"bot_id\":\"bot_3kfL9xQzW1\",\"bot_metadata\":{\"nested\":{\"a\":[1.5,null,true,1e+16],\"b\":1},\"note\":\"line\\nbreak \\\"q\\\" \\\\ tab\\t\",\"team\":\"Zürich — Ops ☕\",\"zoom_user\":\"sender@example.com\"},\"callback_type\":\"zoom_tokens\",\"meeting_url\":\"https://us05web.zoom.us/j/85012345678?pwd=aBcD.1\"}";
+
+    #[test]
+    fn attendee_real_request_verifies() {
+        assert_eq!(crate::pyjson::canonical(PY_BODY).unwrap(), PY_CANONICAL);
+        let key = attendee_key(SECRET_B64).unwrap();
+        assert_eq!(attendee_signature(&key, PY_CANONICAL), PY_SIG);
+        assert!(verify_attendee(&key, PY_BODY, Some(PY_SIG)).is_ok());
+    }
+
     fn headers<'a>(id: &'a str, ts: &'a str, sig: &'a str) -> StandardHeaders<'a> {
         StandardHeaders {
             id: Some(id),
