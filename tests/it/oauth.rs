@@ -92,6 +92,7 @@ impl Env {
             admin_token: Some(SecretString::from(ADMIN.to_owned())),
             join_key: None,
             join_timeout: Duration::from_secs(5),
+            callbacks: Default::default(),
         };
         let apps = Apps::single(App {
             name: String::new(),

@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::{
-    AccountRecord, AccountStatus, Admission, MapKey, Mapping, MemoryStore, RateLimit, RedisStore,
-    Sealed, Source, Store, StoreError, StoredCredentials, SyncState, SyncStatus, WriteOutcome,
-    account_lock_name,
+    AccountRecord, AccountStatus, Admission, DirectoryKey, DirectoryUser, MapKey, Mapping,
+    MemoryStore, RateLimit, RedisStore, Sealed, Source, Store, StoreError, StoredCredentials,
+    SyncState, SyncStatus, WriteOutcome, account_lock_name,
 };
 use rectoken_tests::{redis_cluster_url, redis_url, unique_prefix};
 
@@ -933,6 +933,254 @@ async fn ping_answers(h: Harness) {
     h.finish().await;
 }
 
+// ------------------------------------------------------------ user directory
+
+fn dir_user(
+    account: &str,
+    user: &str,
+    email: &str,
+    vanity: Option<&str>,
+    version: i64,
+) -> DirectoryUser {
+    DirectoryUser {
+        account_id: account.into(),
+        user_id: user.into(),
+        email: Some(email.into()),
+        vanity_name: vanity.map(Into::into),
+        pmi: Some(id(900 + version as u64 % 50)),
+        version,
+    }
+}
+
+async fn find(s: &dyn Store, key: DirectoryKey) -> Option<DirectoryUser> {
+    s.find_directory_user(&key).await.unwrap()
+}
+
+async fn directory_finds_users_by_id_email_and_vanity(h: Harness) {
+    let s = &*h.store;
+    let jill = dir_user("acc-1", "u-jill", "Jill@Example.com", Some("JillSmith"), 10);
+    assert!(s.put_directory_user(&jill).await.unwrap());
+    assert_eq!(
+        find(s, DirectoryKey::UserId("u-jill".into())).await,
+        Some(jill.clone())
+    );
+    assert_eq!(
+        find(s, DirectoryKey::Email("jill@EXAMPLE.com".into())).await,
+        Some(jill.clone())
+    );
+    assert_eq!(
+        find(s, DirectoryKey::Vanity("jillsmith".into())).await,
+        Some(jill.clone())
+    );
+    assert_eq!(
+        find(s, DirectoryKey::UserId("u-JILL".into())).await,
+        None,
+        "IDs are exact"
+    );
+    assert_eq!(
+        find(s, DirectoryKey::Email("bob@example.com".into())).await,
+        None
+    );
+    assert_eq!(find(s, DirectoryKey::Vanity("nobody".into())).await, None);
+    // Without optional fields.
+    let bare = DirectoryUser {
+        account_id: "acc-1".into(),
+        user_id: "u-bare".into(),
+        email: None,
+        vanity_name: None,
+        pmi: None,
+        version: 5,
+    };
+    assert!(s.put_directory_user(&bare).await.unwrap());
+    assert_eq!(
+        find(s, DirectoryKey::UserId("u-bare".into())).await,
+        Some(bare)
+    );
+    // Bad input is an error, not a write.
+    let mut bad = jill.clone();
+    bad.account_id.clear();
+    assert!(matches!(
+        s.put_directory_user(&bad).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+    h.finish().await;
+}
+
+async fn directory_newest_write_wins_and_moves_the_indexes(h: Harness) {
+    let s = &*h.store;
+    let old = dir_user("acc-1", "u-1", "old@example.com", Some("oldname"), 10);
+    let new = dir_user("acc-1", "u-1", "new@example.com", Some("NewName"), 20);
+    assert!(s.put_directory_user(&new).await.unwrap());
+    assert!(
+        !s.put_directory_user(&old).await.unwrap(),
+        "older put is stale"
+    );
+    assert!(
+        !s.put_directory_user(&new).await.unwrap(),
+        "redelivery changes nothing"
+    );
+    assert_eq!(
+        find(s, DirectoryKey::Email("old@example.com".into())).await,
+        None
+    );
+    assert_eq!(
+        find(s, DirectoryKey::Vanity("newname".into())).await,
+        Some(new.clone())
+    );
+    // A newer write with another email and no vanity name unindexes both.
+    let newer = DirectoryUser {
+        vanity_name: None,
+        ..dir_user("acc-1", "u-1", "newest@example.com", None, 30)
+    };
+    assert!(s.put_directory_user(&newer).await.unwrap());
+    assert_eq!(
+        find(s, DirectoryKey::Email("new@example.com".into())).await,
+        None
+    );
+    assert_eq!(find(s, DirectoryKey::Vanity("newname".into())).await, None);
+    assert_eq!(
+        find(s, DirectoryKey::Email("NEWEST@example.com".into())).await,
+        Some(newer.clone())
+    );
+    // An email taken over by another user: the index follows the newer
+    // writer, and the old holder's later change does not drop it.
+    let other = dir_user("acc-1", "u-2", "newest@example.com", None, 40);
+    assert!(s.put_directory_user(&other).await.unwrap());
+    assert_eq!(
+        find(s, DirectoryKey::Email("newest@example.com".into())).await,
+        Some(other.clone())
+    );
+    let moved = dir_user("acc-1", "u-1", "else@example.com", None, 50);
+    assert!(s.put_directory_user(&moved).await.unwrap());
+    assert_eq!(
+        find(s, DirectoryKey::Email("newest@example.com".into())).await,
+        Some(other)
+    );
+    h.finish().await;
+}
+
+async fn directory_removal_is_versioned_and_guarded_by_account(h: Harness) {
+    let s = &*h.store;
+    let u = dir_user("acc-1", "u-1", "u1@example.com", Some("uone"), 10);
+    assert!(s.put_directory_user(&u).await.unwrap());
+    assert!(
+        !s.remove_directory_user("acc-1", "u-1", 9).await.unwrap(),
+        "older removal"
+    );
+    assert!(
+        !s.remove_directory_user("acc-2", "u-1", 99).await.unwrap(),
+        "another account"
+    );
+    assert!(
+        s.find_directory_user(&DirectoryKey::UserId("u-1".into()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(s.remove_directory_user("acc-1", "u-1", 10).await.unwrap());
+    assert_eq!(find(s, DirectoryKey::UserId("u-1".into())).await, None);
+    assert_eq!(
+        find(s, DirectoryKey::Email("u1@example.com".into())).await,
+        None
+    );
+    assert_eq!(find(s, DirectoryKey::Vanity("uone".into())).await, None);
+    // The tombstone keeps a late retry of an older put out; a newer put wins.
+    assert!(!s.put_directory_user(&u).await.unwrap());
+    assert!(
+        !s.remove_directory_user("acc-1", "u-1", 10).await.unwrap(),
+        "duplicate"
+    );
+    let back = dir_user("acc-2", "u-1", "u1@example.com", None, 11);
+    assert!(s.put_directory_user(&back).await.unwrap());
+    assert_eq!(
+        find(s, DirectoryKey::Email("u1@example.com".into())).await,
+        Some(back)
+    );
+    // A removal of a user never seen leaves a tombstone too.
+    assert!(s.remove_directory_user("acc-1", "u-9", 100).await.unwrap());
+    assert!(
+        !s.put_directory_user(&dir_user("acc-1", "u-9", "u9@example.com", None, 99))
+            .await
+            .unwrap()
+    );
+    h.finish().await;
+}
+
+async fn directory_purge_removes_one_accounts_users(h: Harness) {
+    let s = &*h.store;
+    for i in 0..30 {
+        let account = if i % 3 == 0 { "acc-b" } else { "acc-a" };
+        let u = dir_user(
+            account,
+            &format!("u-{i}"),
+            &format!("u{i}@example.com"),
+            Some(&format!("v{i}")),
+            10,
+        );
+        assert!(s.put_directory_user(&u).await.unwrap());
+    }
+    assert_eq!(s.purge_account_directory("acc-a").await.unwrap(), 20);
+    assert_eq!(s.purge_account_directory("acc-a").await.unwrap(), 0);
+    for i in 0..30 {
+        let by_email = find(s, DirectoryKey::Email(format!("u{i}@example.com"))).await;
+        let by_vanity = find(s, DirectoryKey::Vanity(format!("V{i}"))).await;
+        if i % 3 == 0 {
+            assert_eq!(by_email.map(|u| u.account_id), Some("acc-b".into()));
+            assert!(by_vanity.is_some());
+        } else {
+            assert_eq!(by_email, None);
+            assert_eq!(by_vanity, None);
+        }
+    }
+    // Purged users leave no tombstone: a new connect's sync records them again.
+    assert!(
+        s.put_directory_user(&dir_user("acc-a", "u-1", "u1@example.com", None, 1))
+            .await
+            .unwrap()
+    );
+    h.finish().await;
+}
+
+async fn directory_concurrent_writers_end_with_the_newest(h: Harness) {
+    let s = h.store.clone();
+    let mut tasks = Vec::new();
+    for v in 1..=24i64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let u = dir_user(
+                "acc-1",
+                "u-1",
+                &format!("e{v}@example.com"),
+                Some(&format!("n{v}")),
+                v,
+            );
+            s.put_directory_user(&u).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let got = find(&*s, DirectoryKey::UserId("u-1".into())).await.unwrap();
+    assert_eq!(got.version, 24);
+    assert_eq!(
+        find(&*s, DirectoryKey::Email("e24@example.com".into())).await,
+        Some(got.clone())
+    );
+    for v in 1..24 {
+        assert_eq!(
+            find(&*s, DirectoryKey::Email(format!("e{v}@example.com"))).await,
+            None,
+            "e{v}"
+        );
+        assert_eq!(
+            find(&*s, DirectoryKey::Vanity(format!("n{v}"))).await,
+            None,
+            "n{v}"
+        );
+    }
+    h.finish().await;
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -981,4 +1229,9 @@ contract!(
     gcra_admits_the_burst_then_asks_to_wait,
     block_makes_every_label_wait,
     ping_answers,
+    directory_finds_users_by_id_email_and_vanity,
+    directory_newest_write_wins_and_moves_the_indexes,
+    directory_removal_is_versioned_and_guarded_by_account,
+    directory_purge_removes_one_accounts_users,
+    directory_concurrent_writers_end_with_the_newest,
 );

@@ -43,8 +43,8 @@ pub struct JoinArgs {
     pub join_key: Option<SecretString>,
 
     /// A token kind to mint: local_recording, local_archiving,
-    /// live_streaming or onbehalf. Repeat (or separate with commas) for
-    /// several.
+    /// live_streaming, onbehalf or zak. Repeat (or separate with commas)
+    /// for several.
     #[arg(
         long = "token",
         value_name = "KIND",
@@ -57,6 +57,11 @@ pub struct JoinArgs {
     /// Ask for a token that does not let the bot skip the waiting room.
     #[arg(long)]
     pub no_bypass_waiting_room: bool,
+
+    /// The user who sends the bot (Zoom user ID or email): `onbehalf` and
+    /// `zak` are minted for this user.
+    #[arg(long, value_name = "USER")]
+    pub on_behalf_of: Option<String>,
 
     /// How long to wait for the reply (also sent as the request's deadline):
     /// seconds, or with a unit such as 500ms, 30s, 2m.
@@ -93,6 +98,7 @@ impl JoinArgs {
         let mut req = JoinRequest::for_meeting_url(self.meeting.trim());
         req.tokens = self.tokens.clone();
         req.bypass_waiting_room = !self.no_bypass_waiting_room;
+        req.on_behalf_of = self.on_behalf_of.clone();
         req
     }
 }

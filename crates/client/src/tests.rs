@@ -261,6 +261,7 @@ fn http_args(meeting: &str, key: Option<&str>) -> JoinArgs {
         join_key: key.map(|k| SecretString::from(k.to_owned())),
         tokens: vec![TokenKind::LocalRecording],
         no_bypass_waiting_room: false,
+        on_behalf_of: None,
         timeout: Duration::from_secs(1),
         queue_prefix: String::new(),
         queue: None,

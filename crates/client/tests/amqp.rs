@@ -464,6 +464,7 @@ async fn cli_run_goes_over_amqp_when_the_url_is_set() {
         join_key: None,
         tokens: vec![TokenKind::OnBehalf, TokenKind::LocalRecording],
         no_bypass_waiting_room: true,
+        on_behalf_of: None,
         timeout: Duration::from_secs(20),
         queue_prefix: String::new(),
         queue: Some(worker.queue.clone()),

@@ -229,6 +229,7 @@ async fn cli_run_over_http() {
         join_key: Some(SecretString::from(KEY.to_owned())),
         tokens: vec![TokenKind::LiveStreaming],
         no_bypass_waiting_room: false,
+        on_behalf_of: None,
         timeout: Duration::from_secs(5),
         queue_prefix: String::new(),
         queue: None,

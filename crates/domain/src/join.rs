@@ -40,6 +40,10 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// logged, so it must stay small.
 pub const MAX_REQUEST_ID_LEN: usize = 256;
 
+/// Longest `on_behalf_of` accepted, in bytes: an email address is at most
+/// 254 (RFC 5321), a Zoom user ID about 22.
+pub const MAX_ON_BEHALF_OF_LEN: usize = 256;
+
 /// A kind of join token Zoom can mint for a meeting.
 ///
 /// Ordered so a set or map of kinds serializes in a stable order.
@@ -54,18 +58,25 @@ pub enum TokenKind {
     /// `jointoken/live_streaming`: the live-streaming token.
     LiveStreaming,
     /// An OBF ("on behalf of") token, needed to join meetings outside the
-    /// app's own account.
+    /// app's own account: minted for the request's `on_behalf_of` user (the
+    /// one who sends the bot), else for the meeting's host.
     #[serde(rename = "onbehalf")]
     OnBehalf,
+    /// The `on_behalf_of` user's ZAK (`GET /users/{userId}/token?type=zak`):
+    /// lets the bot join signed in as that user. Minted only when the
+    /// operator allows it (`RECTOKEN_ALLOW_ZAK`), because a ZAK lets the bot
+    /// act as that user, and never for a host the request did not name.
+    Zak,
 }
 
 impl TokenKind {
     /// Every kind, in wire order.
-    pub const ALL: [TokenKind; 4] = [
+    pub const ALL: [TokenKind; 5] = [
         TokenKind::LocalRecording,
         TokenKind::LocalArchiving,
         TokenKind::LiveStreaming,
         TokenKind::OnBehalf,
+        TokenKind::Zak,
     ];
 
     /// The wire name (`local_recording`, …, `onbehalf`).
@@ -75,7 +86,14 @@ impl TokenKind {
             TokenKind::LocalArchiving => "local_archiving",
             TokenKind::LiveStreaming => "live_streaming",
             TokenKind::OnBehalf => "onbehalf",
+            TokenKind::Zak => "zak",
         }
+    }
+
+    /// Whether Zoom mints this kind per user (`/users/{userId}/token`)
+    /// rather than per meeting with the host's account (`jointoken/…`).
+    pub const fn is_user_token(self) -> bool {
+        matches!(self, TokenKind::OnBehalf | TokenKind::Zak)
     }
 }
 
@@ -88,7 +106,7 @@ impl fmt::Display for TokenKind {
 /// A token kind name that is not one of [`TokenKind::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error(
-    "unknown token kind {0:?}; expected one of \"local_recording\", \"local_archiving\", \"live_streaming\", \"onbehalf\""
+    "unknown token kind {0:?}; expected one of \"local_recording\", \"local_archiving\", \"live_streaming\", \"onbehalf\", \"zak\""
 )]
 pub struct UnknownTokenKind(pub String);
 
@@ -141,6 +159,12 @@ pub struct JoinRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub deadline: Option<OffsetDateTime>,
+    /// The user who sends the bot (a Zoom user ID or email): `onbehalf` and
+    /// `zak` are minted for this user, through the connected account (or
+    /// user-level connection) the user belongs to. Absent: `onbehalf` is
+    /// minted for the meeting's host, `zak` is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 impl JoinRequest {
@@ -170,6 +194,7 @@ impl JoinRequest {
             tokens: vec![TokenKind::LocalRecording],
             bypass_waiting_room: true,
             deadline: None,
+            on_behalf_of: None,
         }
     }
 
@@ -212,6 +237,16 @@ impl JoinRequest {
                 .ok_or_else(|| wrong_type("bypass_waiting_room", "true or false", v))?;
         }
         req.deadline = field(&map, "deadline").map(deadline_of).transpose()?;
+        req.on_behalf_of = field(&map, "on_behalf_of")
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(wrong_type(
+                    "on_behalf_of",
+                    "a string (a Zoom user ID or email)",
+                    other,
+                )),
+            })
+            .transpose()?;
         Ok(req)
     }
 
@@ -219,7 +254,9 @@ impl JoinRequest {
     ///
     /// Exactly one of `meeting_url` / `meeting_id` (both is ambiguous when
     /// they disagree, and a caller sending both has a bug worth reporting);
-    /// at least one token kind; duplicates are dropped.
+    /// at least one token kind; duplicates are dropped; `on_behalf_of`, when
+    /// given, is trimmed and must be non-blank and at most
+    /// [`MAX_ON_BEHALF_OF_LEN`] bytes.
     pub fn validate(self) -> Result<ValidJoinRequest, JoinRequestError> {
         let meeting = match (self.meeting_url, self.meeting_id) {
             (Some(_), Some(_)) => return Err(JoinRequestError::BothMeetingFields),
@@ -237,12 +274,26 @@ impl JoinRequest {
         if tokens.is_empty() {
             return Err(JoinRequestError::EmptyTokens);
         }
+        let on_behalf_of = self
+            .on_behalf_of
+            .map(|s| {
+                let s = s.trim();
+                if s.is_empty() {
+                    Err(JoinRequestError::BlankOnBehalfOf)
+                } else if s.len() > MAX_ON_BEHALF_OF_LEN {
+                    Err(JoinRequestError::OnBehalfOfTooLong { len: s.len() })
+                } else {
+                    Ok(s.to_owned())
+                }
+            })
+            .transpose()?;
         Ok(ValidJoinRequest {
             request_id: self.request_id.unwrap_or_default(),
             meeting,
             tokens,
             bypass_waiting_room: self.bypass_waiting_room,
             deadline: self.deadline,
+            on_behalf_of,
         })
     }
 }
@@ -270,6 +321,7 @@ impl fmt::Debug for JoinRequest {
             .field("tokens", &self.tokens)
             .field("bypass_waiting_room", &self.bypass_waiting_room)
             .field("deadline", &self.deadline)
+            .field("on_behalf_of", &self.on_behalf_of)
             .finish()
     }
 }
@@ -372,6 +424,7 @@ pub struct ValidJoinRequest {
     tokens: BTreeSet<TokenKind>,
     bypass_waiting_room: bool,
     deadline: Option<OffsetDateTime>,
+    on_behalf_of: Option<String>,
 }
 
 impl ValidJoinRequest {
@@ -403,6 +456,11 @@ impl ValidJoinRequest {
     /// The caller's explicit deadline, if any; see [`deadline_or_default`].
     pub fn deadline(&self) -> Option<OffsetDateTime> {
         self.deadline
+    }
+
+    /// The user who sends the bot (trimmed Zoom user ID or email), if named.
+    pub fn on_behalf_of(&self) -> Option<&str> {
+        self.on_behalf_of.as_deref()
     }
 }
 
@@ -478,7 +536,7 @@ pub enum JoinRequestError {
     },
     /// `tokens` is `[]`: nothing to mint. (Absent means the default.)
     #[error(
-        "\"tokens\" is empty; ask for at least one of \"local_recording\", \"local_archiving\", \"live_streaming\", \"onbehalf\" (or omit it for [\"local_recording\"])"
+        "\"tokens\" is empty; ask for at least one of \"local_recording\", \"local_archiving\", \"live_streaming\", \"onbehalf\", \"zak\" (or omit it for [\"local_recording\"])"
     )]
     EmptyTokens,
     /// `deadline` is a string but not RFC 3339.
@@ -501,13 +559,25 @@ pub enum JoinRequestError {
     /// `meeting_id` is not a valid meeting ID.
     #[error("\"meeting_id\": {0}")]
     InvalidMeetingId(crate::meeting_id::MeetingIdError),
+    /// `on_behalf_of` is empty or only whitespace.
+    #[error(
+        "\"on_behalf_of\" is blank; give the Zoom user ID or email of the user who sends the bot, or omit it"
+    )]
+    BlankOnBehalfOf,
+    /// `on_behalf_of` longer than [`MAX_ON_BEHALF_OF_LEN`].
+    #[error("\"on_behalf_of\" is {len} bytes, more than the {max} allowed", max = MAX_ON_BEHALF_OF_LEN)]
+    OnBehalfOfTooLong {
+        /// Its length in bytes (after trimming).
+        len: usize,
+    },
 }
 
 /// The outcome of a join request: the reply's `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinStatus {
-    /// Every requested token was minted.
+    /// At least one requested token was minted (with one kind asked:
+    /// that one); `token_errors` says why any other was not.
     Ok,
     /// No connected account owns the meeting: the bot should join without a
     /// token.
@@ -576,6 +646,22 @@ pub enum FailureStatus {
 }
 
 impl FailureStatus {
+    /// How much this status says, for picking the status of a reply in
+    /// which every asked kind failed (higher wins; ties: the first kind in
+    /// wire order). A malformed or disallowed request first (the bot must
+    /// fix it), then the retryable outcomes (rate limit, Zoom failing:
+    /// retrying may help), then a disconnected account (an operator must
+    /// act), and last `not_found` (join without a token).
+    pub const fn significance(self) -> u8 {
+        match self {
+            FailureStatus::InvalidRequest => 4,
+            FailureStatus::RateLimited => 3,
+            FailureStatus::ZoomError => 2,
+            FailureStatus::AccountDisconnected => 1,
+            FailureStatus::NotFound => 0,
+        }
+    }
+
     /// Used when a failure is built with an empty message, so `error` is
     /// never blank.
     pub const fn default_message(self) -> &'static str {
@@ -640,12 +726,175 @@ impl fmt::Debug for MintedToken {
     }
 }
 
+/// Stable, machine-readable reasons (`reason` of a reply and of each entry
+/// of `token_errors`): snake_case codes a bot can branch on, next to the
+/// human-readable `error`. New codes may be added; existing ones keep their
+/// meaning.
+pub mod reason {
+    /// The request is malformed (status `invalid_request`).
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// No connected account owns the meeting: a meeting-bound token
+    /// (`local_recording`, `local_archiving`, `live_streaming`, or
+    /// `onbehalf` without a sender) cannot be minted; join without it.
+    pub const MEETING_NOT_FOUND: &str = "meeting_not_found";
+    /// The meeting was mapped but Zoom says it no longer exists; the stale
+    /// mapping was removed.
+    pub const MEETING_GONE: &str = "meeting_gone";
+    /// The owning (or the sender's) account or connection is disconnected.
+    pub const ACCOUNT_DISCONNECTED: &str = "account_disconnected";
+    /// The Zoom app's authorization lacks a scope the call needs (Zoom 4711).
+    pub const MISSING_SCOPE: &str = "missing_scope";
+    /// Zoom's rate limit for the account did not let the call through in time.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// Zoom refused or kept failing (see `zoom_code` and `error`).
+    pub const ZOOM_ERROR: &str = "zoom_error";
+    /// rectoken's own state store failed.
+    pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+    /// `zak` was asked for but this deployment does not allow ZAKs
+    /// (`RECTOKEN_ALLOW_ZAK` is off).
+    pub const ZAK_NOT_ALLOWED: &str = "zak_not_allowed";
+    /// `zak` was asked for without `on_behalf_of`: a ZAK is only ever
+    /// minted for the user the request names.
+    pub const SENDER_REQUIRED: &str = "sender_required";
+    /// `on_behalf_of` names no user rectoken knows (no connected account
+    /// lists that user ID or email, and no user-level connection is theirs).
+    pub const SENDER_NOT_FOUND: &str = "sender_not_found";
+    /// `on_behalf_of` is a known user, but the account or user-level
+    /// connection that could mint for them is disconnected or absent.
+    pub const SENDER_NOT_CONNECTED: &str = "sender_not_connected";
+
+    /// The default reason of a failure status, when nothing more precise
+    /// is known.
+    pub const fn of_status(status: super::FailureStatus) -> &'static str {
+        use super::FailureStatus as S;
+        match status {
+            S::NotFound => MEETING_NOT_FOUND,
+            S::AccountDisconnected => ACCOUNT_DISCONNECTED,
+            S::InvalidRequest => INVALID_REQUEST,
+            S::ZoomError => ZOOM_ERROR,
+            S::RateLimited => RATE_LIMITED,
+        }
+    }
+}
+
+/// Why one asked token kind was not minted: an entry of the reply's
+/// `token_errors`.
+///
+/// `status` is what the reply's status would be had only this kind been
+/// asked for (never `ok`); `reason` a [`reason`] code; `error` a sentence
+/// for people; `zoom_code` Zoom's error code when Zoom refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawTokenError")]
+pub struct TokenError {
+    status: JoinStatus,
+    reason: String,
+    error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zoom_code: Option<i64>,
+}
+
+impl TokenError {
+    /// A per-kind failure. A blank `reason` becomes the status's default
+    /// ([`reason::of_status`]), a blank `error` its default message.
+    pub fn new(status: FailureStatus, reason: impl Into<String>, error: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let error = error.into();
+        TokenError {
+            status: status.into(),
+            reason: if reason.trim().is_empty() {
+                reason::of_status(status).to_owned()
+            } else {
+                reason
+            },
+            error: if error.trim().is_empty() {
+                status.default_message().to_owned()
+            } else {
+                error
+            },
+            zoom_code: None,
+        }
+    }
+
+    /// Adds Zoom's error code.
+    pub fn with_zoom_code(mut self, code: i64) -> Self {
+        self.zoom_code = Some(code);
+        self
+    }
+
+    /// The status this failure alone would give (never `ok`).
+    pub fn status(&self) -> JoinStatus {
+        self.status
+    }
+
+    /// The [`reason`] code.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The human-readable explanation.
+    pub fn error(&self) -> &str {
+        &self.error
+    }
+
+    /// Zoom's error code, when Zoom refused.
+    pub fn zoom_code(&self) -> Option<i64> {
+        self.zoom_code
+    }
+
+    fn failure_status(&self) -> FailureStatus {
+        match self.status {
+            JoinStatus::NotFound | JoinStatus::Ok => FailureStatus::NotFound,
+            JoinStatus::AccountDisconnected => FailureStatus::AccountDisconnected,
+            JoinStatus::InvalidRequest => FailureStatus::InvalidRequest,
+            JoinStatus::ZoomError => FailureStatus::ZoomError,
+            JoinStatus::RateLimited => FailureStatus::RateLimited,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawTokenError {
+    status: JoinStatus,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    zoom_code: Option<i64>,
+}
+
+impl TryFrom<RawTokenError> for TokenError {
+    type Error = InvalidJoinReply;
+
+    fn try_from(raw: RawTokenError) -> Result<Self, Self::Error> {
+        if raw.status.is_ok() {
+            return Err(InvalidJoinReply::OkTokenError);
+        }
+        if raw.reason.trim().is_empty() || raw.error.trim().is_empty() {
+            return Err(InvalidJoinReply::IncompleteTokenError);
+        }
+        Ok(TokenError {
+            status: raw.status,
+            reason: raw.reason,
+            error: raw.error,
+            zoom_code: raw.zoom_code,
+        })
+    }
+}
+
 /// The reply to a join request.
 ///
-/// Build it with [`JoinReply::ok`] or [`JoinReply::failure`] (plus the
-/// `with_*` methods); fields are private so that a non-`ok` reply always has
-/// an `error` and an `ok` reply never does. Absent optional fields are
-/// omitted from the JSON.
+/// Build it with [`JoinReply::ok`], [`JoinReply::failure`] or
+/// [`JoinReply::per_kind`] (plus the `with_*` methods); fields are private
+/// so that a non-`ok` reply always has an `error` and never tokens, and an
+/// `ok` reply never has an `error`. Absent optional fields are omitted from
+/// the JSON.
+///
+/// With several kinds asked, the reply is `ok` when at least one was minted:
+/// `tokens` holds those and `token_errors` says, per kind, why each other
+/// one was not. When none was minted the status is the most
+/// [significant](FailureStatus::significance) of the kinds' failures, and `token_errors`
+/// still names every kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawJoinReply")]
 pub struct JoinReply {
@@ -661,6 +910,12 @@ pub struct JoinReply {
     tokens: BTreeMap<TokenKind, MintedToken>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zoom_code: Option<i64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    token_errors: BTreeMap<TokenKind, TokenError>,
 }
 
 impl JoinReply {
@@ -680,6 +935,9 @@ impl JoinReply {
             host_id: Some(host_id.into()),
             tokens,
             error: None,
+            reason: None,
+            zoom_code: None,
+            token_errors: BTreeMap::new(),
         }
     }
 
@@ -705,12 +963,69 @@ impl JoinReply {
             host_id: None,
             tokens: BTreeMap::new(),
             error: Some(error),
+            reason: None,
+            zoom_code: None,
+            token_errors: BTreeMap::new(),
         }
+    }
+
+    /// The reply for per-kind results: `ok` with `minted` (and the failures
+    /// in `token_errors`) when anything was minted; otherwise a failure
+    /// whose status, `reason`, `error` and `zoom_code` are those of the most
+    /// [significant](FailureStatus::significance) failure, with every kind's failure in
+    /// `token_errors`. Owner fields are added with the `with_*` methods.
+    ///
+    /// With both maps empty (nothing was asked, which validation prevents)
+    /// the reply is an `invalid_request`.
+    pub fn per_kind(
+        request_id: impl Into<String>,
+        meeting_id: MeetingId,
+        minted: BTreeMap<TokenKind, MintedToken>,
+        failed: BTreeMap<TokenKind, TokenError>,
+    ) -> Self {
+        let request_id = request_id.into();
+        if !minted.is_empty() {
+            return JoinReply {
+                request_id,
+                status: JoinStatus::Ok,
+                meeting_id: Some(meeting_id),
+                account_id: None,
+                host_id: None,
+                tokens: minted,
+                error: None,
+                reason: None,
+                zoom_code: None,
+                token_errors: failed,
+            };
+        }
+        // `max_by_key` keeps the last of equals; iterate in reverse so the
+        // first kind in wire order wins ties.
+        let worst = failed
+            .values()
+            .rev()
+            .max_by_key(|e| e.failure_status().significance())
+            .cloned();
+        let Some(worst) = worst else {
+            return JoinReply::failure(
+                request_id,
+                FailureStatus::InvalidRequest,
+                "no token kind was asked for",
+            )
+            .with_reason(reason::INVALID_REQUEST)
+            .with_meeting_id(meeting_id);
+        };
+        let mut reply = JoinReply::failure(request_id, worst.failure_status(), worst.error)
+            .with_reason(worst.reason)
+            .with_meeting_id(meeting_id);
+        reply.zoom_code = worst.zoom_code;
+        reply.token_errors = failed;
+        reply
     }
 
     /// The `invalid_request` reply for a request that failed to decode.
     pub fn invalid_request(request_id: impl Into<String>, error: &JoinRequestError) -> Self {
         Self::failure(request_id, FailureStatus::InvalidRequest, error.to_string())
+            .with_reason(reason::INVALID_REQUEST)
     }
 
     /// Adds the resolved meeting ID (useful on `not_found` and the like).
@@ -728,6 +1043,28 @@ impl JoinReply {
     /// Adds the meeting's host user ID.
     pub fn with_host_id(mut self, host_id: impl Into<String>) -> Self {
         self.host_id = Some(host_id.into());
+        self
+    }
+
+    /// Sets the machine-readable [`reason`] code (serialized only when set;
+    /// a blank one is ignored).
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        if !reason.trim().is_empty() {
+            self.reason = Some(reason);
+        }
+        self
+    }
+
+    /// Sets Zoom's error code (serialized only when set).
+    pub fn with_zoom_code(mut self, code: i64) -> Self {
+        self.zoom_code = Some(code);
+        self
+    }
+
+    /// Records why `kind` was not minted (kept in `token_errors`).
+    pub fn with_token_error(mut self, kind: TokenKind, error: TokenError) -> Self {
+        self.token_errors.insert(kind, error);
         self
     }
 
@@ -765,6 +1102,22 @@ impl JoinReply {
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
     }
+
+    /// The machine-readable [`reason`] code, when set.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// Zoom's error code, when Zoom's refusal decided the reply.
+    pub fn zoom_code(&self) -> Option<i64> {
+        self.zoom_code
+    }
+
+    /// Why each asked kind that is not in [`JoinReply::tokens`] was not
+    /// minted.
+    pub fn token_errors(&self) -> &BTreeMap<TokenKind, TokenError> {
+        &self.token_errors
+    }
 }
 
 /// The reply as it appears on the wire, checked into a [`JoinReply`].
@@ -783,6 +1136,12 @@ struct RawJoinReply {
     tokens: BTreeMap<TokenKind, MintedToken>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    zoom_code: Option<i64>,
+    #[serde(default)]
+    token_errors: BTreeMap<TokenKind, TokenError>,
 }
 
 /// A reply on the wire that breaks the contract's invariants.
@@ -797,6 +1156,15 @@ pub enum InvalidJoinReply {
     /// Tokens on a non-`ok` reply.
     #[error("a \"{0}\" reply must not carry tokens")]
     TokensOnFailure(JoinStatus),
+    /// A kind both minted and failed.
+    #[error("token kind \"{0}\" is both in \"tokens\" and in \"token_errors\"")]
+    KindBothWays(TokenKind),
+    /// A `token_errors` entry with status `ok`.
+    #[error("a \"token_errors\" entry must not have status \"ok\"")]
+    OkTokenError,
+    /// A `token_errors` entry without `reason` or `error`.
+    #[error("a \"token_errors\" entry must carry a \"reason\" and an \"error\"")]
+    IncompleteTokenError,
 }
 
 impl TryFrom<RawJoinReply> for JoinReply {
@@ -812,6 +1180,9 @@ impl TryFrom<RawJoinReply> for JoinReply {
             }
             _ => {}
         }
+        if let Some(kind) = raw.tokens.keys().find(|k| raw.token_errors.contains_key(k)) {
+            return Err(InvalidJoinReply::KindBothWays(*kind));
+        }
         Ok(JoinReply {
             request_id: raw.request_id,
             status: raw.status,
@@ -820,6 +1191,9 @@ impl TryFrom<RawJoinReply> for JoinReply {
             host_id: raw.host_id,
             tokens: raw.tokens,
             error: raw.error,
+            reason: raw.reason.filter(|r| !r.trim().is_empty()),
+            zoom_code: raw.zoom_code,
+            token_errors: raw.token_errors,
         })
     }
 }
@@ -942,7 +1316,7 @@ mod tests {
     #[test]
     fn tokens_are_deduplicated_and_ordered() {
         let req = decode(json!({"meeting_id": 85012345678u64,
-            "tokens": ["onbehalf", "local_recording", "onbehalf", "live_streaming", "local_archiving"]}))
+            "tokens": ["zak", "onbehalf", "local_recording", "onbehalf", "live_streaming", "local_archiving"]}))
         .unwrap();
         assert_eq!(
             req.tokens().iter().copied().collect::<Vec<_>>(),
@@ -1111,7 +1485,7 @@ mod tests {
         let msg = |v: Value| decode(v).unwrap_err().to_string();
         assert_eq!(
             msg(json!({"meeting_id": 85012345678u64, "tokens": ["recording"]})),
-            "\"tokens[0]\": unknown token kind \"recording\"; expected one of \"local_recording\", \"local_archiving\", \"live_streaming\", \"onbehalf\""
+            "\"tokens[0]\": unknown token kind \"recording\"; expected one of \"local_recording\", \"local_archiving\", \"live_streaming\", \"onbehalf\", \"zak\""
         );
         assert_eq!(
             msg(json!({"meeting_id": 85012345678u64, "bypass_waiting_room": 1})),
@@ -1156,10 +1530,11 @@ mod tests {
         req.tokens = vec![TokenKind::LiveStreaming, TokenKind::OnBehalf];
         req.bypass_waiting_room = false;
         req.deadline = Some(datetime!(2026-11-29 10:00:05 UTC));
+        req.on_behalf_of = Some("jill@example.com".into());
         let json = serde_json::to_string(&req).unwrap();
         assert_eq!(
             json,
-            r#"{"request_id":"r1","meeting_url":"https://zoom.us/j/85012345678?pwd=abc","tokens":["live_streaming","onbehalf"],"bypass_waiting_room":false,"deadline":"2026-11-29T10:00:05Z"}"#
+            r#"{"request_id":"r1","meeting_url":"https://zoom.us/j/85012345678?pwd=abc","tokens":["live_streaming","onbehalf"],"bypass_waiting_room":false,"deadline":"2026-11-29T10:00:05Z","on_behalf_of":"jill@example.com"}"#
         );
         assert_eq!(serde_json::from_str::<JoinRequest>(&json).unwrap(), req);
         assert_eq!(JoinRequest::from_slice(json.as_bytes()).unwrap(), req);
@@ -1271,6 +1646,305 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn on_behalf_of_field() {
+        let m = 85012345678u64;
+        let req = decode(json!({"meeting_id": m})).unwrap();
+        assert_eq!(req.on_behalf_of(), None);
+        let req = decode(json!({"meeting_id": m, "on_behalf_of": null})).unwrap();
+        assert_eq!(req.on_behalf_of(), None);
+        let req = decode(json!({"meeting_id": m, "on_behalf_of": "  jill@example.com\t"})).unwrap();
+        assert_eq!(req.on_behalf_of(), Some("jill@example.com"));
+        let req = decode(json!({"meeting_id": m, "on_behalf_of": "z8yAAAAA8bbbQ",
+            "tokens": ["local_recording", "onbehalf", "zak"]}))
+        .unwrap();
+        assert_eq!(req.on_behalf_of(), Some("z8yAAAAA8bbbQ"));
+        assert!(req.tokens().contains(&TokenKind::Zak));
+        use JoinRequestError as E;
+        assert_eq!(
+            decode(json!({"meeting_id": m, "on_behalf_of": " "})),
+            Err(E::BlankOnBehalfOf)
+        );
+        assert_eq!(
+            decode(json!({"meeting_id": m, "on_behalf_of": ""})),
+            Err(E::BlankOnBehalfOf)
+        );
+        assert_eq!(
+            decode(json!({"meeting_id": m, "on_behalf_of": "x".repeat(MAX_ON_BEHALF_OF_LEN + 1)})),
+            Err(E::OnBehalfOfTooLong {
+                len: MAX_ON_BEHALF_OF_LEN + 1
+            })
+        );
+        assert!(
+            decode(json!({"meeting_id": m, "on_behalf_of": "x".repeat(MAX_ON_BEHALF_OF_LEN)}))
+                .is_ok()
+        );
+        assert_eq!(
+            decode(json!({"meeting_id": m, "on_behalf_of": 42})),
+            Err(E::WrongType {
+                field: "on_behalf_of",
+                expected: "a string (a Zoom user ID or email)",
+                found: "a number"
+            })
+        );
+        let dbg = format!(
+            "{:?}",
+            JoinRequest {
+                on_behalf_of: Some("jill@example.com".into()),
+                ..JoinRequest::for_meeting_id(id(m))
+            }
+        );
+        assert!(dbg.contains("jill@example.com"), "{dbg}");
+        assert!(TokenKind::Zak.is_user_token() && TokenKind::OnBehalf.is_user_token());
+        assert!(!TokenKind::LocalRecording.is_user_token());
+    }
+
+    fn minted(token: &str) -> MintedToken {
+        MintedToken::new(token, datetime!(2026-11-29 10:02:00 UTC))
+    }
+
+    #[test]
+    fn per_kind_reply_with_one_minted_is_ok() {
+        let r = JoinReply::per_kind(
+            "b-42",
+            id(85_012_345_678),
+            BTreeMap::from([(TokenKind::OnBehalf, minted("obf"))]),
+            BTreeMap::from([(
+                TokenKind::LocalRecording,
+                TokenError::new(
+                    FailureStatus::NotFound,
+                    reason::MEETING_NOT_FOUND,
+                    "no connected account owns meeting 85012345678",
+                ),
+            )]),
+        );
+        assert_eq!(r.status(), JoinStatus::Ok);
+        assert_eq!(r.error(), None);
+        assert_eq!(r.reason(), None);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"request_id":"b-42","status":"ok","meeting_id":"85012345678","tokens":{"onbehalf":{"token":"obf","expires_at":"2026-11-29T10:02:00Z"}},"token_errors":{"local_recording":{"status":"not_found","reason":"meeting_not_found","error":"no connected account owns meeting 85012345678"}}}"#
+        );
+        let back: JoinReply = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // With owner fields, as a mapped meeting's reply carries them.
+        let r = r.with_account_id("acc").with_host_id("host");
+        assert_eq!(r.account_id(), Some("acc"));
+        assert_eq!(r.host_id(), Some("host"));
+    }
+
+    #[test]
+    fn per_kind_reply_with_nothing_minted_takes_the_most_significant_failure() {
+        let nf = || {
+            TokenError::new(
+                FailureStatus::NotFound,
+                reason::MEETING_NOT_FOUND,
+                "no owner",
+            )
+        };
+        let sender = || {
+            TokenError::new(
+                FailureStatus::AccountDisconnected,
+                reason::SENDER_NOT_CONNECTED,
+                "the sender's account is disconnected",
+            )
+        };
+        let zoom = || {
+            TokenError::new(
+                FailureStatus::ZoomError,
+                reason::ZOOM_ERROR,
+                "local recording is off",
+            )
+            .with_zoom_code(3000)
+        };
+        let r = JoinReply::per_kind(
+            "r",
+            id(85_012_345_678),
+            BTreeMap::new(),
+            BTreeMap::from([
+                (TokenKind::LocalRecording, nf()),
+                (TokenKind::OnBehalf, sender()),
+            ]),
+        );
+        assert_eq!(r.status(), JoinStatus::AccountDisconnected);
+        assert_eq!(r.reason(), Some(reason::SENDER_NOT_CONNECTED));
+        assert_eq!(r.error(), Some("the sender's account is disconnected"));
+        assert!(r.tokens().is_empty());
+        assert_eq!(r.token_errors().len(), 2);
+        assert_eq!(r.zoom_code(), None);
+        // Zoom's refusal outranks a disconnected account and carries its code.
+        let r = JoinReply::per_kind(
+            "r",
+            id(85_012_345_678),
+            BTreeMap::new(),
+            BTreeMap::from([
+                (TokenKind::LocalRecording, zoom()),
+                (TokenKind::OnBehalf, sender()),
+            ]),
+        );
+        assert_eq!(r.status(), JoinStatus::ZoomError);
+        assert_eq!(r.zoom_code(), Some(3000));
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"request_id": "r", "status": "zoom_error", "meeting_id": "85012345678",
+                   "error": "local recording is off", "reason": "zoom_error", "zoom_code": 3000,
+                   "token_errors": {
+                     "local_recording": {"status": "zoom_error", "reason": "zoom_error",
+                                         "error": "local recording is off", "zoom_code": 3000},
+                     "onbehalf": {"status": "account_disconnected", "reason": "sender_not_connected",
+                                  "error": "the sender's account is disconnected"}}})
+        );
+        // Only local_recording of an unmapped meeting: still not_found.
+        let r = JoinReply::per_kind(
+            "r",
+            id(85_012_345_678),
+            BTreeMap::new(),
+            BTreeMap::from([(TokenKind::LocalRecording, nf())]),
+        );
+        assert_eq!(r.status(), JoinStatus::NotFound);
+        assert_eq!(r.reason(), Some(reason::MEETING_NOT_FOUND));
+        // Ties: the first kind in wire order decides.
+        let a = TokenError::new(FailureStatus::NotFound, "first", "a");
+        let b = TokenError::new(FailureStatus::NotFound, "second", "b");
+        let r = JoinReply::per_kind(
+            "r",
+            id(85_012_345_678),
+            BTreeMap::new(),
+            BTreeMap::from([(TokenKind::Zak, b), (TokenKind::LiveStreaming, a)]),
+        );
+        assert_eq!(r.reason(), Some("first"));
+        // Every ordering of significance.
+        let order = [
+            FailureStatus::NotFound,
+            FailureStatus::AccountDisconnected,
+            FailureStatus::ZoomError,
+            FailureStatus::RateLimited,
+            FailureStatus::InvalidRequest,
+        ];
+        for (i, lo) in order.iter().enumerate() {
+            for hi in &order[i + 1..] {
+                assert!(hi.significance() > lo.significance(), "{hi:?} > {lo:?}");
+                let r = JoinReply::per_kind(
+                    "r",
+                    id(85_012_345_678),
+                    BTreeMap::new(),
+                    BTreeMap::from([
+                        (TokenKind::LocalRecording, TokenError::new(*lo, "", "")),
+                        (TokenKind::Zak, TokenError::new(*hi, "", "")),
+                    ]),
+                );
+                assert_eq!(r.status(), JoinStatus::from(*hi));
+                assert_eq!(r.reason(), Some(reason::of_status(*hi)));
+                assert_eq!(r.error(), Some(hi.default_message()));
+            }
+        }
+        // Nothing asked at all cannot happen after validation, but is not ok.
+        let r = JoinReply::per_kind("r", id(85_012_345_678), BTreeMap::new(), BTreeMap::new());
+        assert_eq!(r.status(), JoinStatus::InvalidRequest);
+    }
+
+    #[test]
+    fn reason_and_zoom_code_on_failures() {
+        let r = JoinReply::failure("b-1", FailureStatus::ZoomError, "Zoom refused")
+            .with_reason("local_recording_disabled")
+            .with_zoom_code(3000);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"request_id":"b-1","status":"zoom_error","error":"Zoom refused","reason":"local_recording_disabled","zoom_code":3000}"#
+        );
+        assert_eq!(r.reason(), Some("local_recording_disabled"));
+        assert_eq!(r.zoom_code(), Some(3000));
+        let back: JoinReply = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // A blank reason is not set.
+        let r = JoinReply::failure("b-1", FailureStatus::NotFound, "x").with_reason(" ");
+        assert_eq!(r.reason(), None);
+        assert!(!serde_json::to_string(&r).unwrap().contains("reason"));
+        // invalid_request replies say so in `reason` too.
+        let err = JoinRequestError::EmptyTokens;
+        assert_eq!(
+            JoinReply::invalid_request("x", &err).reason(),
+            Some(reason::INVALID_REQUEST)
+        );
+        for s in [
+            FailureStatus::NotFound,
+            FailureStatus::AccountDisconnected,
+            FailureStatus::InvalidRequest,
+            FailureStatus::ZoomError,
+            FailureStatus::RateLimited,
+        ] {
+            assert_eq!(
+                reason::of_status(s),
+                JoinStatus::from(s)
+                    .as_str()
+                    .replace("not_found", "meeting_not_found")
+            );
+            let e = TokenError::new(s, "", " ");
+            assert_eq!(e.reason(), reason::of_status(s));
+            assert_eq!(e.error(), s.default_message());
+            assert_eq!(e.status(), JoinStatus::from(s));
+            assert_eq!(e.zoom_code(), None);
+        }
+        // The reply added to an ok reply keeps it ok.
+        let r = JoinReply::ok(
+            "r",
+            id(85_012_345_678),
+            "a",
+            "h",
+            BTreeMap::from([(TokenKind::LocalRecording, minted("t"))]),
+        )
+        .with_token_error(
+            TokenKind::Zak,
+            TokenError::new(
+                FailureStatus::InvalidRequest,
+                reason::ZAK_NOT_ALLOWED,
+                "ZAKs are off",
+            ),
+        );
+        assert_eq!(r.status(), JoinStatus::Ok);
+        assert_eq!(
+            r.token_errors()[&TokenKind::Zak].reason(),
+            "zak_not_allowed"
+        );
+    }
+
+    #[test]
+    fn per_kind_invariants_on_deserialize() {
+        let bad = [
+            (
+                r#"{"request_id":"x","status":"ok","tokens":{"zak":{"token":"t","expires_at":"2026-11-29T10:02:00Z"}},"token_errors":{"zak":{"status":"not_found","reason":"r","error":"e"}}}"#,
+                "both in",
+            ),
+            (
+                r#"{"request_id":"x","status":"ok","token_errors":{"zak":{"status":"ok","reason":"r","error":"e"}}}"#,
+                "must not have status",
+            ),
+            (
+                r#"{"request_id":"x","status":"ok","token_errors":{"zak":{"status":"not_found","reason":"","error":"e"}}}"#,
+                "must carry a \"reason\"",
+            ),
+            (
+                r#"{"request_id":"x","status":"ok","token_errors":{"zak":{"status":"not_found","reason":"r"}}}"#,
+                "must carry a \"reason\"",
+            ),
+            (
+                r#"{"request_id":"x","status":"ok","token_errors":{"bogus":{"status":"not_found","reason":"r","error":"e"}}}"#,
+                "unknown variant",
+            ),
+        ];
+        for (json, want) in bad {
+            let err = serde_json::from_str::<JoinReply>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{json}: {err}");
+        }
+        // Older replies (without the new fields) still decode.
+        let old: JoinReply = serde_json::from_str(DESIGN_REPLY).unwrap();
+        assert!(
+            old.token_errors().is_empty() && old.reason().is_none() && old.zoom_code().is_none()
+        );
     }
 
     #[test]

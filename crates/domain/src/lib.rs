@@ -7,10 +7,16 @@
 //! - [`event`]: typed Zoom webhook events.
 //! - [`jobs`]: sync jobs and connection IDs.
 //! - [`oauth_state`]: the signed, expiring OAuth `state` parameter.
+//! - [`pyjson`]: Python's `json.loads`/`json.dumps(sort_keys=True, …)`, for
+//!   attendee's callback signature.
+//! - [`callback_auth`]: verifying attendee's and Recall.ai's token-callback
+//!   signatures.
 
+pub mod callback_auth;
 pub mod event;
 pub mod jobs;
 pub mod join;
 pub mod meeting_id;
 pub mod oauth_state;
+pub mod pyjson;
 pub mod webhook;

@@ -28,6 +28,11 @@ use time::OffsetDateTime;
 use crate::server::IngressState;
 use crate::services::{Services, bearer, secret_matches};
 
+/// The JSON error body of the join endpoints.
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
+    error(status, message)
+}
+
 /// Extra wait past a request's deadline, for the reply to travel back.
 pub const REPLY_GRACE: Duration = Duration::from_secs(2);
 /// Longest wait for any reply, whatever deadline the request names.
@@ -39,7 +44,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// Why a join could not be answered with a reply: a status and a message.
 #[derive(Debug, Clone, Copy)]
-struct Refusal(StatusCode, &'static str);
+pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) &'static str);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -58,7 +63,7 @@ fn enabled(state: &IngressState) -> Result<&Services, Refusal> {
     }
 }
 
-fn key_ok(services: &Services, presented: Option<&str>) -> bool {
+pub(crate) fn key_ok(services: &Services, presented: Option<&str>) -> bool {
     match (&services.join_key, presented) {
         (Some(expected), Some(p)) => secret_matches(p, expected),
         _ => false,
@@ -66,7 +71,11 @@ fn key_ok(services: &Services, presented: Option<&str>) -> bool {
 }
 
 /// Send a validated request body through the queue and wait for its reply.
-async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinReply, Refusal> {
+pub(crate) async fn ask(
+    state: &IngressState,
+    body: Bytes,
+    wait: Duration,
+) -> Result<JoinReply, Refusal> {
     let correlation = format!("http-{}", hex_id());
     let message = OutgoingMessage::json(
         "",
@@ -103,13 +112,13 @@ async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinRe
     }
 }
 
-fn hex_id() -> String {
+pub(crate) fn hex_id() -> String {
     let bytes: [u8; 12] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How long to wait for a reply to a request with this deadline.
-fn wait_for(deadline: Option<OffsetDateTime>, default: Duration) -> Duration {
+pub(crate) fn wait_for(deadline: Option<OffsetDateTime>, default: Duration) -> Duration {
     let wait = match deadline {
         Some(d) => {
             let left = d - OffsetDateTime::now_utc();
@@ -159,23 +168,18 @@ pub async fn post_join(
 /// `GET /zoom/join-token?meeting_id=…&key=…`.
 ///
 /// The key may also come as `Authorization: Bearer`, which keeps it out of
-/// proxies' access logs for callers that can send headers.
+/// proxies' access logs for callers that can send headers. Recall.ai's
+/// signature headers may stand instead of the key (see
+/// [`crate::callbacks::recall_authorized`]).
 pub async fn get_join_token(
     State(state): State<IngressState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let services = match enabled(&state) {
+    let services = match crate::callbacks::recall_authorized(&state, &headers, &q) {
         Ok(s) => s,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
-    let presented = q
-        .get("key")
-        .map(String::as_str)
-        .or_else(|| bearer(&headers));
-    if !key_ok(services, presented) {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong key");
-    }
     let not_found = || (StatusCode::NOT_FOUND, "no join token for this meeting").into_response();
     let Some(meeting) = q.get("meeting_id") else {
         return not_found();

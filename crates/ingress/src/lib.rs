@@ -8,6 +8,8 @@
 //! - [`oauth`]: the OAuth connect flow (authorize, callback).
 //! - [`admin`]: the admin API (accounts, meeting map), bearer-protected.
 //! - [`join`]: `POST /join` and `GET /zoom/join-token` through the queue.
+//! - [`callbacks`]: attendee's `POST /attendee/zoom-tokens` and Recall.ai's
+//!   `GET /zoom/obf-token` and `GET /zoom/zak`, with their signatures.
 //! - [`services`]: what those three share (store, vault, Zoom client, keys).
 //! - [`server`]: [`router`] and [`Ingress`], which binds first and serves
 //!   until the shutdown token fires, draining in-flight requests.
@@ -16,6 +18,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod callbacks;
 pub mod join;
 pub mod oauth;
 pub mod server;

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::apps::Apps;
 use crate::services::Services;
 use crate::webhook::{self, MAX_BODY_BYTES};
-use crate::{admin, join, oauth};
+use crate::{admin, callbacks, join, oauth};
 
 /// Everything a handler needs. Cheap to clone.
 #[derive(Clone)]
@@ -86,6 +86,9 @@ pub fn router(state: IngressState) -> Router {
         .route("/zoom/oauth/callback", get(oauth::callback))
         .route("/join", post(join::post_join))
         .route("/zoom/join-token", get(join::get_join_token))
+        .route("/zoom/obf-token", get(callbacks::get_obf_token))
+        .route("/zoom/zak", get(callbacks::get_zak))
+        .route("/attendee/zoom-tokens", post(callbacks::post_attendee))
         .merge(admin_routes(state.clone()))
         .merge(health_routes())
         .with_state(state)

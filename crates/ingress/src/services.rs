@@ -34,6 +34,8 @@ pub struct Services {
     /// Longest an HTTP join waits for its reply when the request names no
     /// deadline.
     pub join_timeout: Duration,
+    /// attendee's and Recall.ai's token callbacks (secrets, ZAK switch).
+    pub callbacks: crate::callbacks::Callbacks,
 }
 
 impl Services {

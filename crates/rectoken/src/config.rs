@@ -344,6 +344,8 @@ pub struct TokenWorkerArgs {
     pub worker: WorkerArgs,
     #[command(flatten)]
     pub tuning: TokenTuning,
+    #[command(flatten)]
+    pub zak: ZakArgs,
 }
 
 /// What only token workers read (shared with `rectoken dev`).
@@ -357,6 +359,22 @@ pub struct TokenTuning {
         default_value_t = 10
     )]
     pub probe_max_accounts: usize,
+}
+
+/// `RECTOKEN_ALLOW_ZAK`, shared by the token worker (which mints ZAKs) and
+/// the ingress (whose callbacks serve them); `dev` reads it once for both.
+#[derive(Debug, Args)]
+pub struct ZakArgs {
+    /// Allow the `zak` token kind (`GET /zoom/zak`, attendee's `zak_token`,
+    /// `"tokens": ["zak"]`). A ZAK lets the bot act as that user, so it is
+    /// off unless an operator turns it on: `true`/`false`.
+    #[arg(
+        long = "allow-zak",
+        env = "RECTOKEN_ALLOW_ZAK",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
+    pub allow_zak: bool,
 }
 
 /// `rectoken ingress` flags.
@@ -404,6 +422,68 @@ pub struct IngressArgs {
         action = clap::ArgAction::SetTrue
     )]
     pub allow_volatile_redis: bool,
+    #[command(flatten)]
+    pub callbacks: CallbackArgs,
+}
+
+/// attendee's and Recall.ai's token callbacks, and the ZAK switch
+/// (docs/bots.md).
+#[derive(Debug, Args)]
+pub struct CallbackArgs {
+    #[command(flatten)]
+    pub zak: ZakArgs,
+    /// attendee's project webhook secret (base64, as attendee shows it):
+    /// verifies `POST /attendee/zoom-tokens`. Unset: that route takes
+    /// `?key=` only.
+    #[arg(
+        long = "attendee-secret",
+        env = "RECTOKEN_ATTENDEE_SECRET",
+        hide_env_values = true
+    )]
+    pub attendee_secret: Option<SecretString>,
+    /// The `bot_metadata` key under which attendee bots name the user who
+    /// sends them (a Zoom user ID or email).
+    #[arg(
+        long = "attendee-user-key",
+        env = "RECTOKEN_ATTENDEE_USER_KEY",
+        default_value = rectoken_ingress::callbacks::DEFAULT_ATTENDEE_USER_KEY
+    )]
+    pub attendee_user_key: String,
+    /// Recall.ai's workspace verification secret (`whsec_…`): verifies the
+    /// `/zoom/join-token`, `/zoom/obf-token` and `/zoom/zak` callbacks.
+    /// Unset: they take `?key=` only.
+    #[arg(
+        long = "recall-secret",
+        env = "RECTOKEN_RECALL_SECRET",
+        hide_env_values = true
+    )]
+    pub recall_secret: Option<SecretString>,
+}
+
+impl CallbackArgs {
+    /// The ingress's callback settings, with the secrets decoded.
+    pub fn callbacks(&self) -> Result<rectoken_ingress::callbacks::Callbacks, String> {
+        use rectoken_domain::callback_auth::{attendee_key, recall_key};
+        use rectoken_ingress::callbacks::{CallbackKey, Callbacks};
+        let attendee = self
+            .attendee_secret
+            .as_ref()
+            .map(|s| attendee_key(s.expose_secret()).map(CallbackKey::new))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let recall = self
+            .recall_secret
+            .as_ref()
+            .map(|s| recall_key(s.expose_secret()).map(CallbackKey::new))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        Ok(Callbacks {
+            allow_zak: self.zak.allow_zak,
+            attendee_key: attendee,
+            attendee_user_key: self.attendee_user_key.trim().to_owned(),
+            recall_key: recall,
+        })
+    }
 }
 
 /// `--zoom-rate-fraction`: more than 0 and at most 1 (a larger share than
@@ -480,6 +560,28 @@ mod tests {
             ..none
         };
         assert!(memory.require().unwrap_err().contains("rectoken dev"));
+    }
+
+    #[test]
+    fn callback_secrets_are_decoded_and_checked() {
+        let args = |attendee: Option<&str>, recall: Option<&str>| CallbackArgs {
+            zak: ZakArgs { allow_zak: true },
+            attendee_secret: attendee.map(|s| SecretString::from(s.to_owned())),
+            attendee_user_key: " zoom_user ".into(),
+            recall_secret: recall.map(|s| SecretString::from(s.to_owned())),
+        };
+        let c = args(None, None).callbacks().unwrap();
+        assert!(c.allow_zak && c.attendee_key.is_none() && c.recall_key.is_none());
+        assert_eq!(c.attendee_user_key, "zoom_user");
+        let b64 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let c = args(Some(&b64), Some(&format!("whsec_{b64}")))
+            .callbacks()
+            .unwrap();
+        assert!(c.attendee_key.is_some() && c.recall_key.is_some());
+        let e = args(Some("not base64!"), None).callbacks().unwrap_err();
+        assert!(e.contains("RECTOKEN_ATTENDEE_SECRET"), "{e}");
+        let e = args(None, Some(&b64)).callbacks().unwrap_err();
+        assert!(e.contains("whsec_"), "{e}");
     }
 
     #[test]

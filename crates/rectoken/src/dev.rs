@@ -344,6 +344,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         admin_token: Some(r.admin_token.clone()),
         join_key: Some(r.join_key.clone()),
         join_timeout: Duration::from_secs(30),
+        callbacks: a.callbacks.callbacks().map_err(anyhow::Error::msg)?,
     };
     let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(StoreCheck(core.store.clone()))];
     let state = IngressState::new(core.bus.clone(), apps, checks).with_services(services);
@@ -361,6 +362,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
     };
     let mut token_options = rectoken_token::TokenOptions {
         probe_max_accounts: args.token.probe_max_accounts,
+        allow_zak: a.callbacks.zak.allow_zak,
         ..Default::default()
     };
     if let Some(c) = args.concurrency {
@@ -714,7 +716,12 @@ mod tests {
             "user",
             "--apps-file",
             "/x.toml",
+            "--allow-zak",
+            "--attendee-user-key",
+            "sender",
         ]);
+        assert!(d.ingress.callbacks.zak.allow_zak);
+        assert_eq!(d.ingress.callbacks.attendee_user_key, "sender");
         assert_eq!(d.ingress.backends.queue_prefix, "p-");
         assert_eq!(
             d.ingress.public_url.as_deref(),

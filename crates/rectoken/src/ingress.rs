@@ -59,6 +59,7 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.http_addr));
+    let callbacks = args.callbacks.callbacks().map_err(|e| anyhow::anyhow!(e))?;
     let services = Services {
         store: core.store.clone(),
         vault: core.vault.clone(),
@@ -69,6 +70,7 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
         admin_token: args.admin_token.clone(),
         join_key: args.join_key.clone(),
         join_timeout: JOIN_TIMEOUT,
+        callbacks,
     };
     crate::durability::check_at_start(&core.store, args.allow_volatile_redis).await?;
     let checks: Vec<Arc<dyn HealthCheck>> = vec![

@@ -126,6 +126,7 @@ pub async fn run_token(args: TokenWorkerArgs, shutdown: CancellationToken) -> an
     let (core, server) = start(&args.worker, &shutdown).await?;
     let mut options = rectoken_token::TokenOptions {
         probe_max_accounts: args.tuning.probe_max_accounts,
+        allow_zak: args.zak.allow_zak,
         ..Default::default()
     };
     if let Some(c) = args.worker.concurrency {

@@ -54,6 +54,7 @@ async fn stack_on(redis: &str, name: &str, with_worker: bool, join_key: Option<&
         admin_token: None,
         join_key: join_key.map(|k| SecretString::from(k.to_owned())),
         join_timeout: Duration::from_secs(3),
+        callbacks: Default::default(),
     };
     let apps = Apps::single(App {
         name: String::new(),

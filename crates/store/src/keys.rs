@@ -16,6 +16,9 @@
 //! | `{a:ACCOUNT}:rl:LABEL` | string | GCRA theoretical arrival time, µs (expires when idle) |
 //! | `{a:ACCOUNT}:block` | string | `Retry-After` block, until ms (expires at that time) |
 //! | `accounts` | set | account IDs with a record |
+//! | `{d}:u:USER` | hash | user directory record or tombstone: `a` account, `e`/`el` email as given/normalized, `n`/`nl` vanity name, `p` PMI, `v` version, `t` tombstone |
+//! | `{d}:email` / `{d}:vanity` | hash | normalized email / vanity name → user ID |
+//! | `{d}:users` | hash | user ID → account ID of every live directory record |
 //! | `lock:{NAME}` / `lock:{NAME}:fence` | string | lock holder's fence / the fence counter |
 //!
 //! Mapping hash fields: `a` account, `o` owner, `s` source, `v` version,
@@ -32,6 +35,14 @@
 //! exact, never stale, even with any number of workers and on Redis Cluster.
 //! The price: account-wide operations (list, count, prune, purge) visit the
 //! 256 buckets, which is a pipeline of 256 cheap commands.
+//!
+//! The user directory lives in one slot (`{d}`): a lookup by email or vanity
+//! name must find the user without knowing the account, and a write must
+//! move the user's index entries atomically with the record. Its writes
+//! come from syncs and `user.*` events and its reads from personal links
+//! and `on_behalf_of` lookups only, far fewer than the map's, so one slot
+//! (one primary of a cluster) carries them easily; a directory of 100,000
+//! users is about 20 MB.
 //!
 //! The PMI-of-user index lives in the account's slot, a different one, so it
 //! is maintained by idempotent, version-ordered follow-up scripts after the
@@ -212,6 +223,30 @@ impl Keys {
         format!("{}:block", self.account_base(account_id))
     }
 
+    fn directory_base(&self) -> String {
+        format!("{}{{d}}", self.prefix)
+    }
+
+    /// A user's directory record (or tombstone).
+    pub fn directory_user(&self, user_id: &str) -> String {
+        format!("{}:u:{user_id}", self.directory_base())
+    }
+
+    /// The directory's normalized-email index.
+    pub fn directory_email(&self) -> String {
+        format!("{}:email", self.directory_base())
+    }
+
+    /// The directory's normalized-vanity-name index.
+    pub fn directory_vanity(&self) -> String {
+        format!("{}:vanity", self.directory_base())
+    }
+
+    /// The directory's user → account hash of live records.
+    pub fn directory_users(&self) -> String {
+        format!("{}:users", self.directory_base())
+    }
+
     /// The set of account IDs.
     pub fn accounts(&self) -> String {
         format!("{}accounts", self.prefix)
@@ -306,6 +341,12 @@ mod tests {
         assert_eq!(k.lock("sched"), "t.lock:{sched}");
         assert_eq!(hash_tag(&k.fence("sched")), Some("sched"));
         assert!(Keys::new("bad{").is_err());
+        // The directory's record and indexes share one slot, whatever the user ID.
+        let tag = hash_tag(&k.directory_user("u{x}"));
+        assert_eq!(tag, Some("d"));
+        assert_eq!(hash_tag(&k.directory_email()), tag);
+        assert_eq!(hash_tag(&k.directory_vanity()), tag);
+        assert_eq!(hash_tag(&k.directory_users()), tag);
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //!   leases, rate limits).
 //! - [`rules`]: the ordering rules of the map and the GCRA step, pure; the
 //!   in-process backend calls them, the Lua scripts mirror them.
+//! - [`directory`]: the user directory's values and rules (users by ID,
+//!   email and personal-link vanity name).
 //! - [`keys`]: the Redis key layout and its hash-tag (slot) reasoning.
 //! - [`scripts`]: the Lua scripts.
 //! - [`redis_store`]: [`RedisStore`], on one Redis or a Redis Cluster.
@@ -24,6 +26,7 @@
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
 
 pub mod cluster_url;
+pub mod directory;
 pub mod durability;
 pub mod error;
 pub mod health;
@@ -37,6 +40,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use directory::{DirectoryKey, DirectoryUser};
 pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
 pub use health::StoreCheck;

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use rectoken_domain::meeting_id::MeetingId;
 use tokio::time::Instant;
 
+use crate::directory::{self, DirectoryKey, DirectoryUser, StoredUser};
 use crate::durability::Durability;
 use crate::error::{Result, StoreError};
 use crate::keys::{Position, parse_member};
@@ -39,8 +40,21 @@ enum Entry {
     },
 }
 
+/// What the directory holds for one user ID.
+#[derive(Clone, Debug)]
+enum DirEntry {
+    Live(DirectoryUser),
+    Tomb { version: i64, expires: Instant },
+}
+
 #[derive(Default)]
 struct Inner {
+    /// user ID → directory record or tombstone.
+    directory: HashMap<String, DirEntry>,
+    /// Normalized email → user ID (the last writer's, as on Redis).
+    dir_email: HashMap<String, String>,
+    /// Normalized vanity name → user ID.
+    dir_vanity: HashMap<String, String>,
     /// The map, in listing order.
     maps: BTreeMap<Position, Entry>,
     /// (account, user) → (PMI, version).
@@ -66,6 +80,31 @@ impl Inner {
             self.maps.remove(pos);
         }
         self.maps.get(pos)
+    }
+
+    /// The directory entry of `user_id`, dropping an expired tombstone.
+    fn dir_entry(&mut self, user_id: &str) -> Option<&DirEntry> {
+        if let Some(DirEntry::Tomb { expires, .. }) = self.directory.get(user_id)
+            && *expires <= Instant::now()
+        {
+            self.directory.remove(user_id);
+        }
+        self.directory.get(user_id)
+    }
+
+    /// Drop `u`'s index entries that still point to it.
+    fn dir_unindex(&mut self, u: &DirectoryUser) {
+        for (index, value) in [
+            (&mut self.dir_email, &u.email),
+            (&mut self.dir_vanity, &u.vanity_name),
+        ] {
+            if let Some(v) = value {
+                let k = directory::normalize(v);
+                if index.get(&k) == Some(&u.user_id) {
+                    index.remove(&k);
+                }
+            }
+        }
     }
 
     fn lock_held(&self, lease: &Lease) -> bool {
@@ -342,6 +381,103 @@ impl Store for MemoryStore {
         );
         inner.pmi_of_user.retain(|(a, _), _| a != account_id);
         Ok((before - inner.maps.len()) as u64)
+    }
+
+    async fn put_directory_user(&self, user: &DirectoryUser) -> Result<bool> {
+        directory::check_user(user)?;
+        let mut inner = self.lock();
+        let stored = inner.dir_entry(&user.user_id).cloned();
+        let view = match &stored {
+            None => None,
+            Some(DirEntry::Live(u)) => Some(StoredUser::Live(u)),
+            Some(DirEntry::Tomb { version, .. }) => Some(StoredUser::Tomb { version: *version }),
+        };
+        if !directory::decide_put(view, user) {
+            return Ok(false);
+        }
+        if let Some(DirEntry::Live(prev)) = &stored {
+            inner.dir_unindex(prev);
+        }
+        if let Some(e) = &user.email {
+            inner
+                .dir_email
+                .insert(directory::normalize(e), user.user_id.clone());
+        }
+        if let Some(n) = &user.vanity_name {
+            inner
+                .dir_vanity
+                .insert(directory::normalize(n), user.user_id.clone());
+        }
+        inner
+            .directory
+            .insert(user.user_id.clone(), DirEntry::Live(user.clone()));
+        Ok(true)
+    }
+
+    async fn remove_directory_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        version: i64,
+    ) -> Result<bool> {
+        rules::check_id("account_id", account_id)?;
+        rules::check_id("user_id", user_id)?;
+        rules::check_version(version)?;
+        let mut inner = self.lock();
+        let stored = inner.dir_entry(user_id).cloned();
+        let view = match &stored {
+            None => None,
+            Some(DirEntry::Live(u)) => Some(StoredUser::Live(u)),
+            Some(DirEntry::Tomb { version, .. }) => Some(StoredUser::Tomb { version: *version }),
+        };
+        if !directory::decide_remove(view, account_id, version) {
+            return Ok(false);
+        }
+        if let Some(DirEntry::Live(prev)) = &stored {
+            inner.dir_unindex(prev);
+        }
+        inner.directory.insert(
+            user_id.to_owned(),
+            DirEntry::Tomb {
+                version,
+                expires: Instant::now() + TOMBSTONE_TTL,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn find_directory_user(&self, key: &DirectoryKey) -> Result<Option<DirectoryUser>> {
+        let mut inner = self.lock();
+        let user_id = match key {
+            DirectoryKey::UserId(id) => Some(id.clone()),
+            DirectoryKey::Email(e) => inner.dir_email.get(&directory::normalize(e)).cloned(),
+            DirectoryKey::Vanity(n) => inner.dir_vanity.get(&directory::normalize(n)).cloned(),
+        };
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        Ok(match inner.dir_entry(&user_id) {
+            Some(DirEntry::Live(u)) => Some(u.clone()),
+            _ => None,
+        })
+    }
+
+    async fn purge_account_directory(&self, account_id: &str) -> Result<u64> {
+        rules::check_id("account_id", account_id)?;
+        let mut inner = self.lock();
+        let doomed: Vec<DirectoryUser> = inner
+            .directory
+            .values()
+            .filter_map(|e| match e {
+                DirEntry::Live(u) if u.account_id == account_id => Some(u.clone()),
+                _ => None,
+            })
+            .collect();
+        for u in &doomed {
+            inner.dir_unindex(u);
+            inner.directory.remove(&u.user_id);
+        }
+        Ok(doomed.len() as u64)
     }
 
     async fn upsert_account(&self, rec: &AccountRecord) -> Result<()> {

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cluster_url;
+use crate::directory::{self, DirectoryKey, DirectoryUser};
 use crate::durability::{Durability, NodeDurability};
 use crate::error::{Result, StoreError};
 use crate::keys::{BUCKETS, Keys, Position, parse_member};
@@ -537,6 +538,44 @@ pub(crate) fn parse_mapping(key: &str, f: &[Option<String>]) -> Result<Option<Ma
 
 const MAPPING_FIELDS: [&str; 6] = ["a", "o", "s", "v", "w", "t"];
 
+/// The fields of a directory record, in the order [`parse_directory_user`]
+/// reads them.
+const DIRECTORY_FIELDS: [&str; 6] = ["a", "e", "n", "p", "v", "t"];
+
+/// Parse a directory record read as `HMGET a e n p v t`: `None` for an
+/// absent key or a tombstone.
+pub(crate) fn parse_directory_user(
+    key: &str,
+    user_id: &str,
+    f: &[Option<String>],
+) -> Result<Option<DirectoryUser>> {
+    let [a, e, n, p, v, t] = f else {
+        return Err(StoreError::corrupt(key, "wrong field count"));
+    };
+    let Some(v) = v else { return Ok(None) };
+    if t.as_deref() == Some("1") {
+        return Ok(None);
+    }
+    let bad = |what: &str| StoreError::corrupt(key, format!("bad or missing {what}"));
+    let pmi = match p {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u64>()
+                .ok()
+                .and_then(|p| MeetingId::new(p).ok())
+                .ok_or_else(|| bad("pmi"))?,
+        ),
+    };
+    Ok(Some(DirectoryUser {
+        account_id: a.clone().ok_or_else(|| bad("account"))?,
+        user_id: user_id.to_owned(),
+        email: e.clone(),
+        vanity_name: n.clone(),
+        pmi,
+        version: v.parse().map_err(|_| bad("version"))?,
+    }))
+}
+
 /// The part of an account record that is written whole (the status and
 /// sync fields are separate hash fields, updated by scripts).
 #[derive(Serialize, Deserialize)]
@@ -969,6 +1008,127 @@ impl Store for RedisStore {
             .arg(self.keys.pmi_index(account_id))
             .query_async(&mut con)
             .await?;
+        Ok(purged)
+    }
+
+    async fn put_directory_user(&self, user: &DirectoryUser) -> Result<bool> {
+        directory::check_user(user)?;
+        let mut con = self.con().await?;
+        let norm = |v: &Option<String>| v.as_deref().map(directory::normalize).unwrap_or_default();
+        let applied: i64 = scripts::DIR_PUT
+            .key(self.keys.directory_user(&user.user_id))
+            .key(self.keys.directory_email())
+            .key(self.keys.directory_vanity())
+            .key(self.keys.directory_users())
+            .arg(&user.user_id)
+            .arg(&user.account_id)
+            .arg(user.email.as_deref().unwrap_or(""))
+            .arg(norm(&user.email))
+            .arg(user.vanity_name.as_deref().unwrap_or(""))
+            .arg(norm(&user.vanity_name))
+            .arg(user.pmi.map(|p| p.get().to_string()).unwrap_or_default())
+            .arg(user.version)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(applied == 1)
+    }
+
+    async fn remove_directory_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        version: i64,
+    ) -> Result<bool> {
+        rules::check_id("account_id", account_id)?;
+        rules::check_id("user_id", user_id)?;
+        rules::check_version(version)?;
+        let mut con = self.con().await?;
+        let applied: i64 = scripts::DIR_REMOVE
+            .key(self.keys.directory_user(user_id))
+            .key(self.keys.directory_email())
+            .key(self.keys.directory_vanity())
+            .key(self.keys.directory_users())
+            .arg(user_id)
+            .arg(account_id)
+            .arg(version)
+            .arg(ttl_ms(TOMBSTONE_TTL))
+            .invoke_async(&mut con)
+            .await?;
+        Ok(applied == 1)
+    }
+
+    async fn find_directory_user(&self, key: &DirectoryKey) -> Result<Option<DirectoryUser>> {
+        let mut con = self.con().await?;
+        let (index, wanted) = match key {
+            DirectoryKey::UserId(id) => (None, id.clone()),
+            DirectoryKey::Email(e) => (Some(self.keys.directory_email()), directory::normalize(e)),
+            DirectoryKey::Vanity(n) => {
+                (Some(self.keys.directory_vanity()), directory::normalize(n))
+            }
+        };
+        let user_id = match index {
+            None => wanted,
+            Some(index) => {
+                let found: Option<String> = redis::cmd("HGET")
+                    .arg(&index)
+                    .arg(&wanted)
+                    .query_async(&mut con)
+                    .await?;
+                let Some(found) = found else { return Ok(None) };
+                found
+            }
+        };
+        if user_id.is_empty() {
+            return Ok(None);
+        }
+        let key_name = self.keys.directory_user(&user_id);
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&key_name)
+            .arg(&DIRECTORY_FIELDS[..])
+            .query_async(&mut con)
+            .await?;
+        parse_directory_user(&key_name, &user_id, &fields)
+    }
+
+    async fn purge_account_directory(&self, account_id: &str) -> Result<u64> {
+        rules::check_id("account_id", account_id)?;
+        let mut con = self.con().await?;
+        let users_key = self.keys.directory_users();
+        // HSCAN the user → account hash for this account's users, then
+        // delete them in chunks, each re-checked inside the script.
+        let mut doomed = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, page): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+                .arg(&users_key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut con)
+                .await?;
+            doomed.extend(
+                page.into_iter()
+                    .filter(|(_, a)| a == account_id)
+                    .map(|(u, _)| u),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut purged = 0u64;
+        for chunk in doomed.chunks(SCRIPT_CHUNK) {
+            let mut inv = scripts::DIR_PURGE.prepare_invoke();
+            inv.key(self.keys.directory_email())
+                .key(self.keys.directory_vanity())
+                .key(&users_key)
+                .arg(account_id);
+            for user in chunk {
+                inv.key(self.keys.directory_user(user)).arg(user);
+            }
+            let n: u64 = inv.invoke_async(&mut con).await?;
+            purged += n;
+        }
         Ok(purged)
     }
 

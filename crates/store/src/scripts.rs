@@ -384,3 +384,111 @@ return 1
 ",
     )
 });
+
+/// Unindex a directory record's email and vanity name (fields `el`, `nl` of
+/// `rec`, the result of an HMGET) where they still point to `user`.
+/// Prepended to the directory scripts.
+const DIR_UNINDEX: &str = r"
+local function unindex(email_idx, vanity_idx, user, el, nl)
+  if el and el ~= '' and redis.call('HGET', email_idx, el) == user then
+    redis.call('HDEL', email_idx, el)
+  end
+  if nl and nl ~= '' and redis.call('HGET', vanity_idx, nl) == user then
+    redis.call('HDEL', vanity_idx, nl)
+  end
+end
+";
+
+/// Versioned put of a directory user (rules in
+/// [`directory`](crate::directory)).
+///
+/// KEYS (all `{d}`): 1 user hash, 2 email index, 3 vanity index, 4 users
+/// hash. ARGV: 1 user ID, 2 account, 3 email or `""`, 4 normalized email,
+/// 5 vanity name or `""`, 6 normalized vanity name, 7 PMI or `""`,
+/// 8 version. Returns 1 if applied, 0 if stale.
+pub static DIR_PUT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{DIR_UNINDEX}{}",
+        r"
+local cur = redis.call('HMGET', KEYS[1], 'v', 't', 'el', 'nl')
+local v = tonumber(ARGV[8])
+if cur[1] then
+  local cv = tonumber(cur[1])
+  if not cv then return redis.error_reply('corrupt version at ' .. KEYS[1]) end
+  -- Only strictly newer: a redelivery is a no-op, a tombstone wins a tie.
+  if v <= cv then return 0 end
+  if cur[2] ~= '1' then unindex(KEYS[2], KEYS[3], ARGV[1], cur[3], cur[4]) end
+end
+-- DEL first: drops a tombstone's TTL and fields the new record lacks.
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'a', ARGV[2], 'v', ARGV[8])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'e', ARGV[3], 'el', ARGV[4])
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[1])
+end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'n', ARGV[5], 'nl', ARGV[6])
+  redis.call('HSET', KEYS[3], ARGV[6], ARGV[1])
+end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[7]) end
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+return 1
+"
+    ))
+});
+
+/// Versioned removal of a directory user, leaving a tombstone.
+///
+/// KEYS: as [`DIR_PUT`]. ARGV: 1 user ID, 2 account, 3 version,
+/// 4 tombstone TTL ms. Returns 1 if applied, 0 if stale (a newer record or
+/// tombstone, or a live record of another account).
+pub static DIR_REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{DIR_UNINDEX}{}",
+        r"
+local cur = redis.call('HMGET', KEYS[1], 'a', 'v', 't', 'el', 'nl')
+local v = tonumber(ARGV[3])
+if cur[2] then
+  local cv = tonumber(cur[2])
+  if not cv then return redis.error_reply('corrupt version at ' .. KEYS[1]) end
+  if cur[3] == '1' then
+    if v <= cv then return 0 end
+  else
+    if cur[1] ~= ARGV[2] or v < cv then return 0 end
+    unindex(KEYS[2], KEYS[3], ARGV[1], cur[4], cur[5])
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'a', ARGV[2], 'v', ARGV[3], 't', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+"
+    ))
+});
+
+/// Delete a chunk of an account's directory users (no tombstones: the
+/// account was deauthorized).
+///
+/// KEYS: 1 email index, 2 vanity index, 3 users hash, 4.. user hashes.
+/// ARGV: 1 account, 2.. user IDs (aligned with KEYS 4..). Each record is
+/// re-checked: live and of this account. Returns how many were deleted.
+pub static DIR_PURGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{DIR_UNINDEX}{}",
+        r"
+local n = 0
+for i = 4, #KEYS do
+  local user = ARGV[i - 2]
+  local cur = redis.call('HMGET', KEYS[i], 'a', 't', 'el', 'nl')
+  if cur[1] == ARGV[1] and cur[2] ~= '1' then
+    unindex(KEYS[1], KEYS[2], user, cur[3], cur[4])
+    redis.call('DEL', KEYS[i])
+    redis.call('HDEL', KEYS[3], user)
+    n = n + 1
+  end
+end
+return n
+"
+    ))
+});

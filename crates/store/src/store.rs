@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rectoken_domain::meeting_id::MeetingId;
 
+use crate::directory::{DirectoryKey, DirectoryUser};
 use crate::error::Result;
 use crate::model::{
     AccountRecord, AccountStatus, Admission, Lease, MapKey, Mapping, RateLimit, StoredCredentials,
@@ -89,6 +90,32 @@ pub trait Store: Send + Sync + 'static {
     /// PMI-of-user index: the account was deauthorized. Returns how many
     /// mappings were deleted.
     async fn purge_account_mappings(&self, account_id: &str) -> Result<u64>;
+
+    // -------------------------------------------------------- user directory
+
+    /// Record a user of an account if `user.version` is newer than what is
+    /// stored for that user ID (rules in [`directory`](crate::directory)):
+    /// its email and vanity name become findable, the previous ones no
+    /// longer. `true` if applied.
+    async fn put_directory_user(&self, user: &DirectoryUser) -> Result<bool>;
+
+    /// Remove `account_id`'s user as of `version`, leaving a tombstone so
+    /// that an older put arriving later stays out. Not applied (`false`)
+    /// over a newer record or a live record of another account.
+    async fn remove_directory_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        version: i64,
+    ) -> Result<bool>;
+
+    /// The live user a key names; `None` when absent or removed. Emails and
+    /// vanity names match case-insensitively.
+    async fn find_directory_user(&self, key: &DirectoryKey) -> Result<Option<DirectoryUser>>;
+
+    /// Delete every directory user of an account (no tombstones): the
+    /// account was deauthorized. Returns how many were deleted.
+    async fn purge_account_directory(&self, account_id: &str) -> Result<u64>;
 
     // -------------------------------------------------------------- accounts
 

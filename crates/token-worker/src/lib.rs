@@ -15,7 +15,11 @@
 //! 3. Mint every asked kind in parallel through
 //!    [`rectoken_vault::ZoomAccess::call`] (shared rate budget, one refresh
 //!    on 401, 429/5xx retries until the deadline). Tokens are never cached
-//!    and never logged.
+//!    and never logged. `onbehalf` and `zak` for a named sender
+//!    (`on_behalf_of`) go through the sender's own connection instead, found
+//!    without the meeting map (so external meetings work); see [`kinds`].
+//!    The reply is `ok` when any kind was minted, with `token_errors` for
+//!    the rest.
 //! 4. Publish the reply (default exchange, routing key = `reply_to`,
 //!    `correlation_id` copied, transient, confirmed), then ack. An
 //!    unroutable reply means the requester is gone: ack, counted
@@ -48,6 +52,7 @@ pub mod accounts;
 pub mod bench;
 pub mod classify;
 pub mod harness;
+pub mod kinds;
 pub mod telemetry;
 pub mod worker;
 
@@ -89,10 +94,14 @@ pub struct TokenOptions {
     /// Retries of a request whose reply could not be published or whose
     /// store lookups failed.
     pub retry: RetryPolicy,
+    /// Whether the `zak` kind may be minted (`RECTOKEN_ALLOW_ZAK`): a ZAK
+    /// lets the bot act as the sender, so it is off unless an operator
+    /// turns it on.
+    pub allow_zak: bool,
 }
 
 impl Default for TokenOptions {
-    /// 64 at once, probing up to 10 accounts, and retries that fit well
+    /// 64 at once, probing up to 10 accounts, no ZAKs, and retries that fit well
     /// inside a bot's 30 s default deadline (4 attempts, 200 ms to 2 s).
     fn default() -> Self {
         Self {
@@ -103,6 +112,7 @@ impl Default for TokenOptions {
                 min_delay: Duration::from_millis(200),
                 max_delay: Duration::from_secs(2),
             },
+            allow_zak: false,
         }
     }
 }

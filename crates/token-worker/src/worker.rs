@@ -7,14 +7,17 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rectoken_bus::{Delivery, OutgoingMessage};
 use rectoken_domain::join::{
-    FailureStatus, JoinReply, JoinStatus, MintedToken, TokenKind, ValidJoinRequest,
-    deadline_or_default, decode_join_request, extract_request_id,
+    FailureStatus, JoinReply, JoinStatus, MintedToken, TokenError, TokenKind, ValidJoinRequest,
+    deadline_or_default, decode_join_request, extract_request_id, reason,
 };
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
 use rectoken_store::{MapKey, Mapping, Source};
-use rectoken_zoom::UserTokenKind;
-use rectoken_zoom::endpoint::{LABEL_GET_MEETING, LABEL_JOIN_TOKEN, LABEL_USER_TOKEN};
+use rectoken_vault::CallError;
+use rectoken_zoom::endpoint::{
+    LABEL_GET_MEETING, LABEL_GET_USER, LABEL_JOIN_TOKEN, LABEL_USER_TOKEN,
+};
+use rectoken_zoom::{ApiError, UserTokenKind};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -26,6 +29,7 @@ use crate::classify::{
     deadline_instant, expires_at, is_expired, pick_mapping, probe_miss, probed_key,
     publish_failure, zoom_account_id,
 };
+use crate::kinds::{self, Via};
 use crate::telemetry::{
     self, InFlight, STATUS_EXPIRED, STATUS_NO_REPLY_TO, STATUS_REQUESTER_GONE, STATUS_RETRY,
 };
@@ -35,6 +39,16 @@ use crate::{TokenDeps, TokenOptions};
 /// answered with a guess.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transient(pub String);
+
+/// The user who sends the bot, and the connection that mints for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sender {
+    /// The connection ID whose credentials mint (account-level: the
+    /// account; user-level: `{account}~{user}`).
+    connection: String,
+    /// The sender's Zoom user ID.
+    user_id: String,
+}
 
 /// Who owns a meeting, as the map or a probe said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +120,12 @@ impl TokenWorker {
     }
 
     /// [`TokenWorker::answer`], with store trouble as `Err`.
+    ///
+    /// Each asked kind is served on its own (see [`crate::kinds::plan`]):
+    /// the meeting-bound kinds through the meeting's owner, `onbehalf` and
+    /// `zak` through the sender named by `on_behalf_of` (for meetings in no
+    /// connected account too). The reply is `ok` when at least one kind was
+    /// minted; `token_errors` says why each other one was not.
     pub async fn try_answer(
         &self,
         req: &ValidJoinRequest,
@@ -117,43 +137,131 @@ impl TokenWorker {
             Instant::now(),
         );
         let id = req.meeting_id();
-        let rid = req.request_id();
-        let owner = match self.find_owner(id, deadline).await {
-            Ok(owner) => owner,
-            Err(verdict) => return settle(rid, id, None, verdict),
-        };
-        match self.mint(req, &owner, deadline).await {
-            Ok(tokens) => Ok(JoinReply::ok(
-                rid,
-                id,
-                zoom_account_id(&owner.account),
-                owner.host.clone(),
-                tokens,
-            )),
-            Err(Verdict::Stale { message }) => {
-                match self
-                    .deps
-                    .store
-                    .remove_mapping(owner.key, &owner.account, unix_ms())
-                    .await
-                {
-                    Ok(outcome) => tracing::info!(
-                        meeting_id = %id, account_id = %owner.account, key = %owner.key, ?outcome,
-                        "Zoom no longer knows the meeting; stale mapping removed"
-                    ),
-                    Err(e) => tracing::warn!(
-                        meeting_id = %id, account_id = %owner.account, error = %e,
-                        "could not remove a stale mapping"
-                    ),
-                }
-                Ok(JoinReply::failure(
-                    rid,
-                    FailureStatus::NotFound,
-                    format!("{message}; its stale mapping was removed; join without a token"),
-                )
-                .with_meeting_id(id))
+        let sender_name = req.on_behalf_of();
+        let plan = kinds::plan(
+            req.tokens().iter().copied(),
+            sender_name.is_some(),
+            self.options.allow_zak,
+        );
+        let mut failed: BTreeMap<TokenKind, TokenError> = plan.refused.into_iter().collect();
+        let owner_work = async {
+            if plan.owner.is_empty() {
+                return Ok(None);
             }
-            Err(verdict) => settle(rid, id, Some(&owner), verdict),
+            match self.find_owner(id, deadline).await {
+                Ok(owner) => {
+                    let results = self.mint_owner(req, &owner, &plan.owner, deadline).await;
+                    Ok(Some((Ok(owner), results)))
+                }
+                Err(Verdict::Transient { message }) => Err(Transient(message)),
+                Err(verdict) => Ok(Some((Err(verdict), Vec::new()))),
+            }
+        };
+        let sender_work = async {
+            let Some(name) = sender_name.filter(|_| !plan.sender.is_empty()) else {
+                return Ok(None);
+            };
+            match self.resolve_sender(name, id, deadline).await? {
+                Ok(sender) => Ok(Some(Ok(self
+                    .mint_sender(id, &sender, &plan.sender, deadline)
+                    .await))),
+                Err(e) => Ok(Some(Err(e))),
+            }
+        };
+        let (owner_outcome, sender_outcome) = tokio::join!(owner_work, sender_work);
+        let mut minted = BTreeMap::new();
+        let mut owner_fields = None;
+        match owner_outcome? {
+            None => {}
+            Some((Err(verdict), _)) => {
+                let error = match verdict {
+                    Verdict::Reply { status, message } => {
+                        TokenError::new(status, reason::of_status(status), message)
+                    }
+                    Verdict::Stale { message } | Verdict::Transient { message } => {
+                        TokenError::new(FailureStatus::NotFound, reason::MEETING_NOT_FOUND, message)
+                    }
+                };
+                for &kind in &plan.owner {
+                    failed.insert(kind, error.clone());
+                }
+            }
+            Some((Ok(owner), results)) => {
+                let mut stale = false;
+                for (kind, result) in results {
+                    match result {
+                        Ok(token) => {
+                            minted.insert(kind, token);
+                        }
+                        Err((Verdict::Transient { message }, _)) => return Err(Transient(message)),
+                        Err((verdict, err)) => {
+                            stale |= matches!(verdict, Verdict::Stale { .. });
+                            let e = match verdict {
+                                Verdict::Stale { message } => Verdict::Stale {
+                                    message: format!(
+                                        "{message}; its stale mapping was removed; join without a token"
+                                    ),
+                                },
+                                v => v,
+                            };
+                            failed.insert(kind, kinds::token_error(e, &err, Via::Owner));
+                        }
+                    }
+                }
+                if stale {
+                    self.remove_stale(id, &owner).await;
+                } else {
+                    owner_fields = Some(owner);
+                }
+            }
+        }
+        match sender_outcome? {
+            None => {}
+            Some(Err(error)) => {
+                for &kind in &plan.sender {
+                    failed.insert(kind, error.clone());
+                }
+            }
+            Some(Ok(results)) => {
+                for (kind, result) in results {
+                    match result {
+                        Ok(token) => {
+                            minted.insert(kind, token);
+                        }
+                        Err((Verdict::Transient { message }, _)) => return Err(Transient(message)),
+                        Err((verdict, err)) => {
+                            failed.insert(kind, kinds::token_error(verdict, &err, Via::Sender));
+                        }
+                    }
+                }
+            }
+        }
+        let reply = JoinReply::per_kind(req.request_id(), id, minted, failed);
+        Ok(match owner_fields {
+            Some(o) => reply
+                .with_account_id(zoom_account_id(&o.account))
+                .with_host_id(o.host),
+            None => reply,
+        })
+    }
+
+    /// Drops a mapping Zoom says is stale (best effort: the next request
+    /// finds it stale again).
+    async fn remove_stale(&self, id: MeetingId, owner: &Owner) {
+        match self
+            .deps
+            .store
+            .remove_mapping(owner.key, &owner.account, unix_ms())
+            .await
+        {
+            Ok(outcome) => tracing::info!(
+                meeting_id = %id, account_id = %owner.account, key = %owner.key, ?outcome,
+                "Zoom no longer knows the meeting; stale mapping removed"
+            ),
+            Err(e) => tracing::warn!(
+                meeting_id = %id, account_id = %owner.account, error = %e,
+                "could not remove a stale mapping"
+            ),
         }
     }
 
@@ -259,67 +367,194 @@ impl TokenWorker {
         Err(probe_miss(id, accounts.len(), failures))
     }
 
-    /// Mints every asked kind, in parallel; the first failure ends it.
-    async fn mint(
+    /// Mints `kinds` with the owner's credentials, in parallel: the join
+    /// tokens, and `onbehalf` for the host (no sender named).
+    async fn mint_owner(
         &self,
         req: &ValidJoinRequest,
         owner: &Owner,
+        kinds: &[TokenKind],
         deadline: Instant,
-    ) -> Result<BTreeMap<TokenKind, MintedToken>, Verdict> {
+    ) -> Vec<(TokenKind, MintResult)> {
         let id = req.meeting_id();
         let bypass = req.bypass_waiting_room();
-        let zoom = &self.deps.zoom;
-        let access = &self.deps.access;
         let account = owner.account.as_str();
-        let host = owner.host.as_str();
-        let mints = req.tokens().iter().map(|&kind| async move {
-            let result = match kind {
-                TokenKind::OnBehalf => {
-                    access
-                        .call(
-                            account,
-                            LABEL_USER_TOKEN,
-                            deadline,
-                            |token: SecretString| async move {
-                                let started = std::time::Instant::now();
-                                let r = zoom
-                                    .user_token(&token, host, UserTokenKind::OnBehalf, Some(id))
-                                    .await;
-                                telemetry::zoom_call(started.elapsed());
-                                r.map(|t| (t, ONBEHALF_EXPIRE_IN_SECS))
-                            },
-                        )
-                        .await
-                }
-                _ => {
-                    access
-                        .call(
-                            account,
-                            LABEL_JOIN_TOKEN,
-                            deadline,
-                            |token: SecretString| async move {
-                                let started = std::time::Instant::now();
-                                let r = zoom.join_token(&token, id, kind, bypass).await;
-                                telemetry::zoom_call(started.elapsed());
-                                r.map(|t| (t.token, t.expire_in))
-                            },
-                        )
-                        .await
-                }
+        let mints = kinds.iter().map(|&kind| async move {
+            let result = if kind.is_user_token() {
+                self.user_token(account, &owner.host, kind, id, deadline)
+                    .await
+            } else {
+                let zoom = &self.deps.zoom;
+                self.deps
+                    .access
+                    .call(
+                        account,
+                        LABEL_JOIN_TOKEN,
+                        deadline,
+                        |token: SecretString| async move {
+                            let started = std::time::Instant::now();
+                            let r = zoom.join_token(&token, id, kind, bypass).await;
+                            telemetry::zoom_call(started.elapsed());
+                            r.map(|t| (t.token, t.expire_in))
+                        },
+                    )
+                    .await
             };
-            match result {
-                Ok((token, expire_in)) => Ok((
-                    kind,
-                    MintedToken::new(
-                        token.expose_secret(),
-                        expires_at(OffsetDateTime::now_utc(), expire_in),
-                    ),
-                )),
-                Err(e) => Err(classify_call_error(&e, account, id, Purpose::Mint(kind))),
-            }
+            (kind, minted_or(result, account, id, kind))
         });
-        let minted = futures_util::future::try_join_all(mints).await?;
-        Ok(minted.into_iter().collect())
+        futures_util::future::join_all(mints).await
+    }
+
+    /// Mints `kinds` (`onbehalf`, `zak`) for the sender, in parallel.
+    async fn mint_sender(
+        &self,
+        id: MeetingId,
+        sender: &Sender,
+        kinds: &[TokenKind],
+        deadline: Instant,
+    ) -> Vec<(TokenKind, MintResult)> {
+        let account = sender.connection.as_str();
+        let user = kinds::user_path(account, &sender.user_id);
+        let user = user.as_str();
+        let mints = kinds.iter().map(|&kind| async move {
+            let result = self.user_token(account, user, kind, id, deadline).await;
+            (kind, minted_or(result, account, id, kind))
+        });
+        futures_util::future::join_all(mints).await
+    }
+
+    /// `GET /users/{user}/token?type=onbehalf&meeting_id={id}` or
+    /// `?type=zak` through `account`'s credentials.
+    async fn user_token(
+        &self,
+        account: &str,
+        user: &str,
+        kind: TokenKind,
+        id: MeetingId,
+        deadline: Instant,
+    ) -> Result<(SecretString, u64), CallError> {
+        let zoom = &self.deps.zoom;
+        let (user_kind, meeting, expire_in) = match kind {
+            TokenKind::Zak => (UserTokenKind::Zak, None, kinds::ZAK_EXPIRE_IN_SECS),
+            _ => (UserTokenKind::OnBehalf, Some(id), ONBEHALF_EXPIRE_IN_SECS),
+        };
+        self.deps
+            .access
+            .call(
+                account,
+                LABEL_USER_TOKEN,
+                deadline,
+                |token: SecretString| async move {
+                    let started = std::time::Instant::now();
+                    let r = zoom.user_token(&token, user, user_kind, meeting).await;
+                    telemetry::zoom_call(started.elapsed());
+                    r.map(|t| (t, expire_in))
+                },
+            )
+            .await
+    }
+
+    /// The connection and user ID that can mint for `name` (a Zoom user ID
+    /// or email): through the user directory the sync keeps, when it lists
+    /// the user; else a user-level connection of that user ID; else, when at
+    /// most [`TokenOptions::probe_max_accounts`] accounts are connected,
+    /// the first connection whose `GET /users/{name}` finds the user (an
+    /// account-level connection sees its account's users, a user-level one
+    /// only its own user). `Err` for rectoken's own store trouble; `Ok(Err)`
+    /// when nobody can mint for the sender.
+    async fn resolve_sender(
+        &self,
+        name: &str,
+        id: MeetingId,
+        deadline: Instant,
+    ) -> Result<Result<Sender, TokenError>, Transient> {
+        let key = kinds::directory_key(name);
+        let (connected, listed) = tokio::join!(
+            self.accounts.connected(),
+            self.deps.store.find_directory_user(&key)
+        );
+        let connected = connected.map_err(|e| Transient(e.to_string()))?;
+        if let Some(user) = listed.map_err(|e| Transient(e.to_string()))? {
+            // The sync's directory knows the user: mint through their
+            // account (account-level app) or their own connection
+            // (user-level app), or say neither is connected.
+            return Ok(
+                match kinds::sender_connection(&connected, &user.account_id, &user.user_id) {
+                    Some(connection) => Ok(Sender {
+                        connection: connection.to_owned(),
+                        user_id: user.user_id,
+                    }),
+                    None => Err(kinds::sender_not_connected(name, &user.account_id)),
+                },
+            );
+        }
+        if let Some(connection) = kinds::user_level_connection(&connected, name) {
+            return Ok(Ok(Sender {
+                connection: connection.to_owned(),
+                user_id: name.to_owned(),
+            }));
+        }
+        if connected.len() > self.options.probe_max_accounts {
+            return Ok(Err(kinds::sender_not_found(name)));
+        }
+        let zoom = &self.deps.zoom;
+        let mut asks: FuturesUnordered<_> = connected
+            .iter()
+            .map(|connection| async move {
+                let r = self
+                    .deps
+                    .access
+                    .call(
+                        connection,
+                        LABEL_GET_USER,
+                        deadline,
+                        |token: SecretString| async move {
+                            let started = std::time::Instant::now();
+                            let r = zoom.get_user(&token, name).await;
+                            telemetry::zoom_call(started.elapsed());
+                            r
+                        },
+                    )
+                    .await;
+                (connection, r)
+            })
+            .collect();
+        let mut inconclusive = None;
+        while let Some((connection, result)) = asks.next().await {
+            match result {
+                Ok(user) => {
+                    return Ok(Ok(Sender {
+                        connection: connection.clone(),
+                        user_id: user.id,
+                    }));
+                }
+                Err(CallError::Store(e)) => return Err(Transient(e.to_string())),
+                Err(CallError::Zoom(ApiError::NotFound { .. })) => {}
+                Err(e) if kinds::is_connection_unusable(&e) => {}
+                Err(e) => {
+                    let verdict = classify_call_error(&e, connection, id, Purpose::Probe);
+                    if let Verdict::Transient { message } = verdict {
+                        return Err(Transient(message));
+                    }
+                    inconclusive.get_or_insert((verdict, e));
+                }
+            }
+        }
+        Ok(Err(match inconclusive {
+            // Some connection could not be asked: the sender may be theirs.
+            Some((verdict, e)) => {
+                let e = kinds::token_error(verdict, &e, Via::Sender);
+                TokenError::new(
+                    match e.status() {
+                        JoinStatus::RateLimited => FailureStatus::RateLimited,
+                        _ => FailureStatus::ZoomError,
+                    },
+                    e.reason(),
+                    format!("could not find the sender {name:?}: {}", e.error()),
+                )
+            }
+            None => kinds::sender_not_found(name),
+        }))
     }
 
     /// Publishes `reply` to `reply_to` (default exchange, correlation ID
@@ -385,25 +620,23 @@ impl TokenWorker {
     }
 }
 
-/// The reply for a failure verdict, or `Err` for a transient one.
-fn settle(
-    rid: &str,
+/// A minted token, or why not (the verdict, and the error it came from).
+type MintResult = Result<MintedToken, (Verdict, CallError)>;
+
+/// The token of a successful call, or its classified failure.
+fn minted_or(
+    result: Result<(SecretString, u64), CallError>,
+    account: &str,
     id: MeetingId,
-    owner: Option<&Owner>,
-    verdict: Verdict,
-) -> Result<JoinReply, Transient> {
-    let (status, message) = match verdict {
-        Verdict::Transient { message } => return Err(Transient(message)),
-        Verdict::Stale { message } => (FailureStatus::NotFound, message),
-        Verdict::Reply { status, message } => (status, message),
-    };
-    let reply = JoinReply::failure(rid, status, message).with_meeting_id(id);
-    Ok(match owner {
-        Some(o) => reply
-            .with_account_id(zoom_account_id(&o.account))
-            .with_host_id(o.host.clone()),
-        None => reply,
-    })
+    kind: TokenKind,
+) -> MintResult {
+    match result {
+        Ok((token, expire_in)) => Ok(MintedToken::new(
+            token.expose_secret(),
+            expires_at(OffsetDateTime::now_utc(), expire_in),
+        )),
+        Err(e) => Err((classify_call_error(&e, account, id, Purpose::Mint(kind)), e)),
+    }
 }
 
 #[async_trait]

@@ -66,6 +66,21 @@ impl Store for Flaky {
     async fn purge_account_mappings(&self, a: &str) -> Result<u64> {
         self.inner.purge_account_mappings(a).await
     }
+    async fn put_directory_user(&self, u: &rectoken_store::DirectoryUser) -> Result<bool> {
+        self.inner.put_directory_user(u).await
+    }
+    async fn remove_directory_user(&self, a: &str, u: &str, v: i64) -> Result<bool> {
+        self.inner.remove_directory_user(a, u, v).await
+    }
+    async fn find_directory_user(
+        &self,
+        k: &rectoken_store::DirectoryKey,
+    ) -> Result<Option<rectoken_store::DirectoryUser>> {
+        self.inner.find_directory_user(k).await
+    }
+    async fn purge_account_directory(&self, a: &str) -> Result<u64> {
+        self.inner.purge_account_directory(a).await
+    }
     async fn upsert_account(&self, r: &AccountRecord) -> Result<()> {
         self.inner.upsert_account(r).await
     }

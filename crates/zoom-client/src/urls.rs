@@ -163,6 +163,13 @@ pub(crate) fn join_token_url(
                     .to_owned(),
             ));
         }
+        TokenKind::Zak => {
+            return Err(ApiError::InvalidRequest(
+                "a ZAK is not a meeting join token: request it with \
+                 user_token(…, UserTokenKind::Zak, None)"
+                    .to_owned(),
+            ));
+        }
     };
     let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let mut url = join(api, &refs);
@@ -506,9 +513,11 @@ mod tests {
                 "{kind}"
             );
         }
-        let e = join_token_url(&a, &r, id, TokenKind::OnBehalf, true).unwrap_err();
-        assert!(matches!(e, ApiError::InvalidRequest(_)), "{e:?}");
-        assert!(e.to_string().contains("user_token"), "{e}");
+        for kind in [TokenKind::OnBehalf, TokenKind::Zak] {
+            let e = join_token_url(&a, &r, id, kind, true).unwrap_err();
+            assert!(matches!(e, ApiError::InvalidRequest(_)), "{e:?}");
+            assert!(e.to_string().contains("user_token"), "{e}");
+        }
     }
 
     #[test]

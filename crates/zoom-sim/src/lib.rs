@@ -48,6 +48,8 @@
 //! - [`faults`]: endpoints, their labels, injected latency and faults.
 //! - [`events`]: webhook event bodies; [`signing`]: `x-zm-signature`.
 //! - [`generate`]: large deterministic accounts and the demo seed.
+//! - [`admission`]: whether a bot presenting a token gets into a meeting
+//!   (OBF only while its user is in the meeting).
 //!
 //! With I/O:
 //! - [`webhook`]: the sender (spawned deliveries, retries, records).
@@ -68,7 +70,9 @@
 //! | `POST /_sim/events` | send any `{event, event_ts?, payload}` |
 //! | `GET`/`PUT`/`DELETE /_sim/faults` | injected latency and fault rates per endpoint |
 //! | `GET`/`DELETE /_sim/stats` | counters; reset |
-//! | `GET /_sim/tokens/{token}` | a minted token's meeting, kind, account, `minted_at` |
+//! | `GET /_sim/tokens/{token}` | a minted token's meeting, kind, account, user, `minted_at`, `expires_at_ms` |
+//! | `GET /_sim/tokens/{token}/admission?meeting_id=` | whether a bot presenting it gets in now: `{admitted, verdict, meeting_id, token}` |
+//! | `PUT`/`DELETE /_sim/meetings/{id}/participants/{user}` | put a user (ID or email) into a meeting or take them out (204) |
 //! | `GET /_sim/webhooks`, `GET /_sim/webhooks/{id}` | deliveries and their attempts |
 //! | `GET`/`PUT /_sim/webhooks/settings`, `PUT /_sim/webhooks/targets` | targets, retry scale, timeout |
 //! | `GET`/`PUT /_sim/oauth`, `GET /_sim/grants` | consenting user, decline mode, scopes; grants |
@@ -78,6 +82,7 @@
 //! Every call that fires a webhook takes `?wait=true` (and `timeout_ms`) to
 //! answer only once the deliveries have an outcome.
 
+pub mod admission;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -96,6 +101,7 @@ pub mod stats;
 pub mod store;
 pub mod webhook;
 
+pub use admission::{Admission, Verdict as AdmissionVerdict};
 pub use auth::Grant;
 pub use config::{AppKind, SimConfig};
 pub use error::{Result, SimError};

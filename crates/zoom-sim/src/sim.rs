@@ -206,6 +206,9 @@ pub(crate) struct State {
     pub(crate) rng: SplitMix64,
     pub(crate) tokens: HashMap<String, TokenRecord>,
     pub(crate) oauth: OAuthSettings,
+    /// (meeting number, user ID) of users in a meeting right now; see
+    /// [`crate::admission`].
+    pub(crate) present: std::collections::HashSet<(u64, String)>,
 }
 
 pub(crate) struct Inner {
@@ -281,6 +284,7 @@ impl Sim {
                     rng,
                     tokens: HashMap::new(),
                     oauth,
+                    present: std::collections::HashSet::new(),
                 }),
                 limiter: Mutex::new(HashMap::new()),
                 behaviours: Mutex::new(BehaviourTable::new()),

@@ -555,7 +555,8 @@ async fn user_token(
                 return invalid_field("type");
             };
             // An on-behalf token is for joining meetings *outside* the account,
-            // so the meeting is not checked for ownership, only for form.
+            // so the meeting is not checked for ownership, only for existence
+            // (below, after the user).
             let meeting_id = match (kind, q.get("meeting_id")) {
                 (TokenKind::Onbehalf, None) => {
                     return zoom_error(
@@ -577,6 +578,14 @@ async fn user_token(
                 Ok(u) => (u.id.clone(), u.account_id.clone()),
                 Err(r) => return r.into_response(),
             };
+            // The meeting may be in any account (that is the point of OBF),
+            // but it must exist: Zoom answers 3001 for an unknown number.
+            if kind == TokenKind::Onbehalf
+                && let Some(n) = meeting_id
+                && st.store.resolve(n).is_none()
+            {
+                return meeting_not_found(&n.to_string());
+            }
             let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
             Sim::record_token(
                 st,

@@ -41,6 +41,11 @@ pub(super) fn routes() -> Router<Sim> {
         )
         .route("/stats", get(get_stats).delete(reset_stats))
         .route("/tokens/{token}", get(get_token))
+        .route("/tokens/{token}/admission", get(get_admission))
+        .route(
+            "/meetings/{id}/participants/{user}",
+            put(join_meeting).delete(leave_meeting),
+        )
         .route("/webhooks", get(list_deliveries))
         .route(
             "/webhooks/settings",
@@ -295,6 +300,46 @@ async fn get_token(State(sim): State<Sim>, Path(token): Path<String>) -> Respons
         // The token itself is not echoed back.
         None => SimError::not_found("token", "(given)").into_response(),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AdmissionQuery {
+    meeting_id: Option<String>,
+}
+
+async fn get_admission(
+    State(sim): State<Sim>,
+    Path(token): Path<String>,
+    Query(q): Query<AdmissionQuery>,
+) -> Response {
+    let meeting = match q.meeting_id.as_deref().map(parse_meeting_id).transpose() {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    Json(sim.admission(&token, meeting)).into_response()
+}
+
+async fn set_presence(sim: &Sim, meeting: &str, user: &str, present: bool) -> Response {
+    let result = parse_meeting_id(meeting).and_then(|m| sim.set_in_meeting(m, user, present));
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn join_meeting(
+    State(sim): State<Sim>,
+    Path((id, user)): Path<(String, String)>,
+) -> Response {
+    set_presence(&sim, &id, &user, true).await
+}
+
+async fn leave_meeting(
+    State(sim): State<Sim>,
+    Path((id, user)): Path<(String, String)>,
+) -> Response {
+    set_presence(&sim, &id, &user, false).await
 }
 
 async fn list_deliveries(State(sim): State<Sim>) -> Response {
