@@ -13,4 +13,5 @@ pub mod jobs;
 pub mod join;
 pub mod meeting_id;
 pub mod oauth_state;
+pub mod origin;
 pub mod webhook;

@@ -68,8 +68,10 @@ fn key_ok(services: &Services, presented: Option<&str>) -> bool {
 /// Send a validated request body through the queue and wait for its reply.
 async fn ask(state: &IngressState, body: Bytes, wait: Duration) -> Result<JoinReply, Refusal> {
     let correlation = format!("http-{}", hex_id());
+    // Through the join exchange, as bots do: the ingress's broker user
+    // then needs no more than a bot's to ask for tokens.
     let message = OutgoingMessage::json(
-        "",
+        state.bus.topology().join_exchange(),
         state.bus.topology().join_queue(),
         body,
         correlation.clone(),

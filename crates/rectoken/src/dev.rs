@@ -275,6 +275,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         access: core.access.clone(),
         zoom: core.zoom.clone(),
         apps: [("default".to_owned(), false)].into_iter().collect(),
+        origin: core.origin.clone(),
     };
     let stop = shutdown.clone();
     tasks.spawn(async move {

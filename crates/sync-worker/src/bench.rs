@@ -45,6 +45,11 @@ fn now_ms() -> i64 {
     crate::worker::now_ms()
 }
 
+/// The proof-of-origin keys of every rig (a fixed test key).
+pub fn rig_origin_keys() -> rectoken_domain::origin::OriginKeys {
+    rectoken_domain::origin::OriginKeys::new(&[0x42; 32], None)
+}
+
 /// A simulator, the bus and store under one prefix, and a vault.
 #[derive(Clone)]
 pub struct Rig {
@@ -80,7 +85,12 @@ impl Rig {
             .await
             .context("spawn the simulator")?;
         let zoom = client_for(&sim)?;
-        let bus = rectoken_bus::connect(amqp_url, Topology::new(prefix))?;
+        // Signed as a role's bus is, so the worker accepts what the rig
+        // publishes.
+        let bus = rectoken_runtime::origin::SigningBus::wrap(
+            rectoken_bus::connect(amqp_url, Topology::new(prefix))?,
+            rig_origin_keys(),
+        );
         tokio::time::timeout(Duration::from_secs(20), bus.wait_connected())
             .await
             .context("RabbitMQ did not connect within 20 s")?;
@@ -116,6 +126,7 @@ impl Rig {
             access: self.access.clone(),
             zoom: self.zoom.clone(),
             apps: HashMap::from([("default".to_owned(), false)]),
+            origin: rig_origin_keys(),
         }
     }
 
