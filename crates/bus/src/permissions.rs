@@ -233,6 +233,30 @@ mod tests {
         }
     }
 
+    /// docs/security.md states every role's regexes: they must be these.
+    #[test]
+    fn the_security_doc_shows_these_permissions() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/security.md");
+        let doc = std::fs::read_to_string(path).expect("docs/security.md");
+        let t = Topology::default();
+        for role in BrokerRole::ALL {
+            let p = permissions(role, &t);
+            for regex in [&p.configure, &p.write, &p.read] {
+                // In the Markdown table, `|` is written `\|`; in the shell
+                // block, as is.
+                let in_table = format!("`{}`", regex.replace('|', "\\|"));
+                assert!(
+                    doc.contains(&in_table) || regex == NOTHING,
+                    "{role:?}: docs/security.md lacks {in_table}"
+                );
+                assert!(
+                    doc.contains(regex.as_str()),
+                    "{role:?}: shell block lacks {regex}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn display_is_the_set_permissions_arguments() {
         let p = permissions(BrokerRole::Bot, &Topology::default());

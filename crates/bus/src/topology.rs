@@ -115,9 +115,55 @@ impl Topology {
     }
 }
 
+/// Whether a join request's `reply_to` may receive its reply.
+///
+/// The token worker publishes replies through the default exchange, which
+/// reaches every queue; so a reply may go to direct reply-to
+/// (`amq.rabbitmq.reply-to…`), to a server-named queue (`amq.gen-…`) or to
+/// a bot's own queue, but never to one of this deployment's names
+/// (`{prefix}rectoken.…`: work queues, DLQs) nor to another `amq.` name.
+pub fn reply_to_allowed(topology: &Topology, reply_to: &str) -> Result<(), String> {
+    let own = format!("{}rectoken.", topology.prefix());
+    if reply_to.starts_with(&own) || reply_to.starts_with("rectoken.") {
+        return Err(format!(
+            "reply_to {reply_to:?} names one of rectoken's own queues; replies go to \
+             amq.rabbitmq.reply-to or the caller's own queue"
+        ));
+    }
+    if reply_to.starts_with("amq.")
+        && !reply_to.starts_with(crate::DIRECT_REPLY_TO)
+        && !reply_to.starts_with("amq.gen-")
+    {
+        return Err(format!("reply_to {reply_to:?} is a reserved amq. name"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_to_never_names_our_own_queues() {
+        let t = Topology::new("p.");
+        for ok in [
+            "amq.rabbitmq.reply-to",
+            "amq.rabbitmq.reply-to.g1h2AA==.abc",
+            "amq.gen-JzTY20BRgKO-HjmUJj0wLg",
+            "bot-7.replies",
+        ] {
+            assert_eq!(reply_to_allowed(&t, ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "p.rectoken.sync",
+            "p.rectoken.sync.users",
+            "p.rectoken.join.dlq",
+            "rectoken.sync",
+            "amq.direct",
+        ] {
+            assert!(reply_to_allowed(&t, bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn contract_names_without_prefix() {

@@ -122,11 +122,18 @@ fn wait_for(deadline: Option<OffsetDateTime>, default: Duration) -> Duration {
     (wait + REPLY_GRACE).min(MAX_WAIT)
 }
 
+/// Largest `POST /join` body: a join request is a few hundred bytes.
+pub const MAX_JOIN_BODY_BYTES: usize = 64 * 1024;
+
 /// `POST /join`.
+///
+/// The key is checked before a byte of the body is read, so a caller
+/// without it costs no buffering; the body is then read up to
+/// [`MAX_JOIN_BODY_BYTES`] (413 beyond).
 pub async fn post_join(
     State(state): State<IngressState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let services = match enabled(&state) {
         Ok(s) => s,
@@ -135,6 +142,23 @@ pub async fn post_join(
     if !key_ok(services, bearer(&headers)) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong join key");
     }
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "a join request body is at most 64 KiB",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_JOIN_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, MAX_JOIN_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return too_large(),
+    };
     let request = match decode_join_request(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -8,6 +8,8 @@
 //! - [`oauth`]: the OAuth connect flow (authorize, callback).
 //! - [`admin`]: the admin API (accounts, meeting map), bearer-protected.
 //! - [`join`]: `POST /join` and `GET /zoom/join-token` through the queue.
+//! - [`hardening`]: HTTP limits (timeouts, concurrency) and security
+//!   headers.
 //! - [`services`]: what those three share (store, vault, Zoom client, keys).
 //! - [`server`]: [`router`] and [`Ingress`], which binds first and serves
 //!   until the shutdown token fires, draining in-flight requests.
@@ -16,6 +18,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod hardening;
 pub mod join;
 pub mod oauth;
 pub mod server;
@@ -23,6 +26,7 @@ pub mod services;
 pub mod webhook;
 
 pub use apps::{App, AppKind, Apps};
+pub use hardening::HttpLimits;
 pub use rectoken_runtime::HealthCheck;
 pub use server::{Ingress, IngressState, router};
 pub use services::Services;

@@ -57,8 +57,12 @@ pub struct Rig {
     pub sim: Sim,
     /// A client of the simulator as the app.
     pub zoom: ZoomClient,
-    /// The bus (declared topology under `prefix`).
+    /// The bus (declared topology under `prefix`), signing what it
+    /// publishes to the sync queues as a rectoken role does.
     pub bus: Arc<dyn Bus>,
+    /// The same connection without signing: what a party without the key
+    /// publishes.
+    pub unsigned_bus: Arc<dyn Bus>,
     /// The store (keys under `prefix`).
     pub store: Arc<dyn Store>,
     /// Calls for accounts within `limits`.
@@ -87,10 +91,9 @@ impl Rig {
         let zoom = client_for(&sim)?;
         // Signed as a role's bus is, so the worker accepts what the rig
         // publishes.
-        let bus = rectoken_runtime::origin::SigningBus::wrap(
-            rectoken_bus::connect(amqp_url, Topology::new(prefix))?,
-            rig_origin_keys(),
-        );
+        let unsigned_bus = rectoken_bus::connect(amqp_url, Topology::new(prefix))?;
+        let bus =
+            rectoken_runtime::origin::SigningBus::wrap(unsigned_bus.clone(), rig_origin_keys());
         tokio::time::timeout(Duration::from_secs(20), bus.wait_connected())
             .await
             .context("RabbitMQ did not connect within 20 s")?;
@@ -107,6 +110,7 @@ impl Rig {
             sim,
             zoom,
             bus,
+            unsigned_bus,
             store,
             access: ZoomAccess::new(vault, limits),
             prefix: prefix.to_owned(),
