@@ -6,8 +6,11 @@
 //! - [`webhook`]: Zoom webhook signature verification and URL validation.
 //! - [`event`]: typed Zoom webhook events.
 //! - [`jobs`]: sync jobs and connection IDs.
-//! - [`oauth_state`]: the signed, expiring OAuth `state` parameter.
+//! - [`oauth_state`]: the signed, expiring OAuth `state` parameter and PKCE.
+//! - [`connect_link`]: one-time, expiring connect links for customers' admins.
+//! - [`origin`]: proof of origin of the messages on the sync queues.
 
+pub mod connect_link;
 pub mod event;
 pub mod jobs;
 pub mod join;

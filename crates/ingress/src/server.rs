@@ -43,6 +43,10 @@ pub struct IngressState {
     pub services: Option<Arc<Services>>,
     /// Request timeout and concurrency limit (see [`IngressState::with_limits`]).
     pub guard: Guard,
+    /// Whether `GET /zoom/oauth/authorize` works without a connect link
+    /// (`RECTOKEN_OPEN_CONNECT=true`, set by `rectoken dev`). Off: only an
+    /// admin's one-time link starts the connect flow.
+    pub open_connect: bool,
 }
 
 impl IngressState {
@@ -56,7 +60,14 @@ impl IngressState {
             now: unix_now,
             services: None,
             guard: Guard::new(HttpLimits::default()),
+            open_connect: false,
         }
+    }
+
+    /// Let anyone start the connect flow, without a connect link.
+    pub fn with_open_connect(mut self, open: bool) -> Self {
+        self.open_connect = open;
+        self
     }
 
     /// With other request limits than [`HttpLimits::default`] (the header
@@ -120,6 +131,7 @@ fn admin_routes(state: IngressState) -> Router<IngressState> {
             get(admin::get_account).delete(admin::delete_account),
         )
         .route("/admin/accounts/{id}/resync", post(admin::resync))
+        .route("/admin/connect-links", post(admin::create_connect_link))
         .route("/admin/meetings", get(admin::list_meetings))
         .route("/admin/meetings/{id}", get(admin::get_meeting))
         .route_layer(axum::middleware::from_fn_with_state(

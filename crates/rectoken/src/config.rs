@@ -265,6 +265,11 @@ pub struct IngressArgs {
     /// evicting maxmemory-policy). For throwaway deployments only.
     #[arg(long = "allow-volatile-redis", env = "RECTOKEN_ALLOW_VOLATILE_REDIS")]
     pub allow_volatile_redis: bool,
+    /// Let anyone start the OAuth connect flow at /zoom/oauth/authorize,
+    /// without a connect link from POST /admin/connect-links. Off by
+    /// default: every connected account costs sync work.
+    #[arg(long = "open-connect", env = "RECTOKEN_OPEN_CONNECT")]
+    pub open_connect: bool,
 }
 
 /// Decode and check `RECTOKEN_ENCRYPTION_KEY`: exactly 32 bytes of base64.

@@ -231,7 +231,7 @@ async fn a_bot_user_gets_tokens_and_reaches_nothing_else() {
     let bot = Client::connect_amqp(&bot_url).await.expect("bot connects");
     let reply = bot
         .request(
-            JoinRequest::for_meeting_url(&account.meetings[0].to_string()),
+            JoinRequest::for_meeting_url(account.meetings[0].to_string()),
             WAIT,
         )
         .await
@@ -246,7 +246,7 @@ async fn a_bot_user_gets_tokens_and_reaches_nothing_else() {
         .with_exchange("");
     let result = legacy
         .request(
-            JoinRequest::for_meeting_url(&account.meetings[0].to_string()),
+            JoinRequest::for_meeting_url(account.meetings[0].to_string()),
             WAIT,
         )
         .await;
