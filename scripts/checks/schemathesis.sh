@@ -95,13 +95,17 @@ LINK=$(curl -fsS -X POST -H "Authorization: Bearer $ADMIN" "$BASE/admin/connect-
   python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
 curl -fsS -L -c "$WORK/jar" -b "$WORK/jar" -o /dev/null "$LINK"
 
-# Every request has a timeout (a hang fails the run), every check runs.
+# Every request has a timeout (a hang fails the run). The checks: no 5xx,
+# and the answer keeps the document (status code, content type, headers,
+# body schema). Not positive_data_acceptance: a schema-valid join request
+# for a meeting URL that is not one is rightly answered 400.
+CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 run() {
   local name=$1
   shift
   say "run: $name"
   "$VENV/bin/st" run docs/openapi.yaml --url "$BASE" \
-    --checks all --max-examples "$EXAMPLES" --request-timeout 30 \
+    --checks "$CHECKS" --max-examples "$EXAMPLES" --request-timeout 30 \
     --report junit --report-junit-path "$WORK/$name.xml" \
     --no-color "$@" 2>&1 | tee "$WORK/$name.out" | tail -n 25
 }

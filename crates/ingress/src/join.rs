@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rectoken_bus::{BusError, OutgoingMessage};
 use rectoken_domain::join::{
-    JoinReply, JoinStatus, TokenKind, decode_join_request, extract_request_id,
+    FailureStatus, JoinReply, JoinStatus, TokenKind, decode_join_request, extract_request_id,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -169,6 +169,20 @@ pub async fn post_join(
             return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
         }
     };
+    // A deadline already past: no worker would answer (they drop expired
+    // requests), so say so now instead of a 504 after the grace period.
+    if request
+        .deadline()
+        .is_some_and(|d| d <= OffsetDateTime::now_utc())
+    {
+        let reply = JoinReply::failure(
+            extract_request_id(&body).unwrap_or_default(),
+            FailureStatus::InvalidRequest,
+            "the request's deadline has passed",
+        );
+        metrics::counter!("rectoken_http_join_total", "status" => "invalid_request").increment(1);
+        return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
+    }
     let wait = wait_for(request.deadline(), services.join_timeout);
     match ask(&state, body, wait).await {
         Ok(reply) => {
