@@ -114,6 +114,7 @@ fn state() -> IngressState {
         kind: AppKind::Account,
     });
     IngressState::new(Arc::new(MemoryBus::new(Topology::default())), apps, vec![])
+        .with_services(services)
 }
 
 #[test]
