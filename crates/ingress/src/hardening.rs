@@ -44,7 +44,13 @@ pub struct HttpLimits {
 impl Default for HttpLimits {
     fn default() -> Self {
         Self {
-            header_read_timeout: Duration::from_secs(10),
+            // hyper runs this timer while an idle keep-alive connection
+            // waits for its next request too, so it is also the idle
+            // timeout: longer than the 60 s of common proxies (nginx's
+            // upstream keepalive, AWS ALB), so that the proxy closes idle
+            // connections first; a request racing our close would
+            // otherwise come back to the proxy as a 502.
+            header_read_timeout: Duration::from_secs(65),
             request_timeout: MAX_WAIT + Duration::from_secs(10),
             max_concurrent_requests: 1024,
         }
