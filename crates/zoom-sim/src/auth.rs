@@ -121,9 +121,11 @@ impl OAuthError {
             Self::UnsupportedGrantType => ("Unsupported grant type", "unsupported_grant_type"),
             Self::InvalidCode => ("Invalid authorization code", "invalid_grant"),
             Self::RedirectMismatch => ("Redirect URI mismatch.", "invalid_request"),
-            // UNCONFIRMED: Zoom documents PKCE (code_challenge with S256 or
-            // plain, code_verifier on the token request) but not the error
-            // body of a wrong verifier; RFC 7636 §4.6 says invalid_grant.
+            // Zoom supports PKCE (code_challenge with S256 or plain,
+            // code_verifier on the token request; developers.zoom.us blog
+            // "pcke-oauth-with-postman-rest-api", docs/integrations/PKCE).
+            // UNCONFIRMED: the error body of a wrong verifier; RFC 7636
+            // §4.6 says invalid_grant.
             Self::PkceMismatch => (PKCE_MISMATCH_REASON, "invalid_grant"),
         };
         serde_json::json!({"reason": reason, "error": error}).to_string()
