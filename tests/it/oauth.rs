@@ -50,7 +50,12 @@ fn zoom_for(sim_addr: std::net::SocketAddr) -> ZoomClient {
 }
 
 impl Env {
+    /// An ingress with open connect (no link needed), as most tests want.
     async fn start(name: &str) -> Env {
+        Self::start_with(name, true).await
+    }
+
+    async fn start_with(name: &str, open_connect: bool) -> Env {
         let (sim, sim_addr) = Sim::spawn(SimConfig::for_tests(
             CLIENT_ID,
             CLIENT_SECRET,
@@ -101,7 +106,9 @@ impl Env {
             webhook_secret: WEBHOOK_SECRET.into(),
             kind: AppKind::Account,
         });
-        let state = IngressState::new(bus.clone(), apps, vec![]).with_services(services);
+        let state = IngressState::new(bus.clone(), apps, vec![])
+            .with_services(services)
+            .with_open_connect(open_connect);
         let ingress = Ingress::bind(addr, router(state)).await.unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(ingress.run(shutdown.clone()));
@@ -123,12 +130,16 @@ impl Env {
 
     /// Authorize → Zoom (sim) → callback; returns the callback's status and page.
     async fn connect(&self) -> (u16, String) {
-        let authorize = self
-            .http
-            .get(format!("{}/zoom/oauth/authorize", self.base))
-            .send()
-            .await
-            .unwrap();
+        let (cookie, back) = self
+            .start_flow(&format!("{}/zoom/oauth/authorize", self.base))
+            .await;
+        self.callback(&back, Some(&cookie)).await
+    }
+
+    /// `authorize_url` → the simulator's consent; returns the state cookie
+    /// the ingress set and the callback URL Zoom sends the browser to.
+    async fn start_flow(&self, authorize_url: &str) -> (String, String) {
+        let authorize = self.http.get(authorize_url).send().await.unwrap();
         assert_eq!(authorize.status(), 302);
         let to_zoom = authorize.headers()["location"].to_str().unwrap().to_owned();
         assert!(
@@ -140,11 +151,37 @@ impl Env {
             to_zoom.contains("redirect_uri=http%3A%2F%2F127.0.0.1"),
             "{to_zoom}"
         );
+        // PKCE: the simulator, like Zoom, then wants the verifier.
+        assert!(
+            to_zoom.contains("code_challenge=") && to_zoom.contains("code_challenge_method=S256"),
+            "{to_zoom}"
+        );
+        // Plain HttpOnly on http:// (a __Host- cookie needs HTTPS).
+        let set_cookie = authorize.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            set_cookie.starts_with("rectoken_oauth=")
+                && set_cookie.contains("HttpOnly")
+                && set_cookie.contains("SameSite=Lax"),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
         let consent = self.http.get(&to_zoom).send().await.unwrap();
         assert_eq!(consent.status(), 302, "the simulator redirects back");
         let back = consent.headers()["location"].to_str().unwrap().to_owned();
         assert!(back.starts_with(&self.base), "{back}");
-        let page = self.http.get(&back).send().await.unwrap();
+        (cookie, back)
+    }
+
+    /// GET the callback URL, with the state cookie or without.
+    async fn callback(&self, back: &str, cookie: Option<&str>) -> (u16, String) {
+        let mut request = self.http.get(back);
+        if let Some(c) = cookie {
+            request = request.header("cookie", c);
+        }
+        let page = request.send().await.unwrap();
         (page.status().as_u16(), page.text().await.unwrap())
     }
 
@@ -533,5 +570,88 @@ async fn admin_api_needs_the_token_and_shows_accounts() {
     assert_eq!(deleted.status(), 200);
     assert!(env.store.account("demo").await.unwrap().is_none());
     assert!(env.store.credentials("demo").await.unwrap().is_none());
+    env.finish().await;
+}
+
+/// Issue 15, finding 5: only an admin's one-time, expiring link starts the
+/// connect flow (unless open connect is on); `state` is bound to the
+/// browser's cookie and works once; the code needs the PKCE verifier.
+#[tokio::test]
+async fn connect_links_cookies_and_single_use_states() {
+    let env = Env::start_with("oauth-links", false).await;
+    let authorize = format!("{}/zoom/oauth/authorize", env.base);
+    // Without a link: refused, nothing started.
+    let r = env.http.get(&authorize).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+
+    // Links come from the admin API only.
+    let links = format!("{}/admin/connect-links", env.base);
+    assert_eq!(env.http.post(&links).send().await.unwrap().status(), 401);
+    let issue = || async {
+        let r = env
+            .http
+            .post(&links)
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            v["expires_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{v}"
+        );
+        v["url"].as_str().unwrap().to_owned()
+    };
+    let link = issue().await;
+    assert!(link.starts_with(&format!("{authorize}?link=")), "{link}");
+
+    // The state must come back to the browser that started the flow.
+    let (cookie, back) = env.start_flow(&link).await;
+    let (status, page) = env.callback(&back, None).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("not started in this browser"), "{page}");
+    let (status, page) = env
+        .callback(
+            &back,
+            Some("rectoken_oauth=00000000000000000000000000000000"),
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    // With its cookie it connects, once.
+    let (status, page) = env.callback(&back, Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(env.store.account("demo").await.unwrap().is_some());
+    let (status, page) = env.callback(&back, Some(&cookie)).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("used already"), "{page}");
+
+    // The link is spent.
+    let r = env.http.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    // An expired or foreign link is refused.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for token in [
+        rectoken_domain::connect_link::issue(&derive_state_key(&[9u8; 32]), now - 1, [7; 16]),
+        rectoken_domain::connect_link::issue(b"another deployment", now + 600, [7; 16]),
+    ] {
+        let r = env
+            .http
+            .get(format!("{authorize}?link={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+    }
+
+    // A fresh link works through a browser's whole walk.
+    let (status, page) = rectoken_ingress::oauth::follow_connect_flow(&issue().await)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{page}");
     env.finish().await;
 }

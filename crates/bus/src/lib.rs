@@ -12,6 +12,7 @@
 //! - [`memory`]: the in-process backend with the same semantics (topic
 //!   routing, prefetch, redelivery, delivery limit, dead-letter queues).
 //! - [`topic`]: AMQP topic pattern matching (pure).
+//! - [`permissions`]: the broker permissions each role and a bot need.
 //!
 //! The contract both backends keep: `publish` returns `Ok` only once the
 //! broker has taken responsibility for the message (publisher confirm); a
@@ -22,6 +23,7 @@
 pub mod memory;
 pub mod message;
 mod probe;
+pub mod permissions;
 pub mod rabbit;
 pub mod topic;
 pub mod topology;

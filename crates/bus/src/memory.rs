@@ -62,6 +62,11 @@ impl MemoryBus {
                 .bindings
                 .push((topology.events_exchange(), pattern.to_owned(), queue));
         }
+        // A literal binding key matches only itself, as on a direct exchange.
+        let (join_queue, join_key) = topology.join_binding();
+        state
+            .bindings
+            .push((topology.join_exchange(), join_key, join_queue));
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),

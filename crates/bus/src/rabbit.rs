@@ -259,6 +259,20 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
             FieldTable::default(),
         )
         .await?;
+    // Bots publish join requests here (docs/security.md): a direct
+    // exchange, so a request with any other routing key comes back
+    // unroutable instead of reaching a queue.
+    channel
+        .exchange_declare(
+            topology.join_exchange().into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
     for queue in topology.work_queues() {
         let dlq = Topology::dlq(&queue);
         let mut dlq_args = FieldTable::default();
@@ -281,6 +295,16 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
             )
             .await?;
     }
+    let (join_queue, join_key) = topology.join_binding();
+    channel
+        .queue_bind(
+            join_queue.into(),
+            topology.join_exchange().into(),
+            join_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     Ok(())
 }
 

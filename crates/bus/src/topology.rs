@@ -13,6 +13,16 @@ pub const SYNC_QUEUE: &str = "rectoken.sync";
 pub const SYNC_USERS_QUEUE: &str = "rectoken.sync.users";
 /// The work queue of the token workers (join requests).
 pub const JOIN_QUEUE: &str = "rectoken.join";
+/// The exchange bots publish join requests to (direct, durable, bound to
+/// [`JOIN_QUEUE`] with the queue's own name as binding key, so a client
+/// that published to the default exchange with routing key
+/// `rectoken.join` only changes the exchange name).
+///
+/// Why an exchange of its own: publishing to the default exchange needs
+/// write permission on `amq.default`, and that reaches every queue of the
+/// vhost, `rectoken.sync` included. Write permission on this exchange
+/// reaches the join queue and nothing else (docs/security.md).
+pub const JOIN_EXCHANGE: &str = "rectoken.join-requests";
 /// Suffix of the dead-letter queue of each work queue.
 pub const DLQ_SUFFIX: &str = ".dlq";
 
@@ -73,6 +83,12 @@ impl Topology {
         format!("{}{JOIN_QUEUE}", self.prefix)
     }
 
+    /// `rectoken.join-requests`: the exchange join requests are published
+    /// to (see [`JOIN_EXCHANGE`]).
+    pub fn join_exchange(&self) -> String {
+        format!("{}{JOIN_EXCHANGE}", self.prefix)
+    }
+
     /// The dead-letter queue of `queue`.
     pub fn dlq(queue: &str) -> String {
         format!("{queue}{DLQ_SUFFIX}")
@@ -91,11 +107,63 @@ impl Topology {
     pub fn event_bindings(&self) -> Vec<(String, &'static str)> {
         vec![(self.sync_queue(), "#")]
     }
+
+    /// The join queue's binding to the join exchange: (queue, binding
+    /// key). The key is the queue's name, as on the default exchange.
+    pub fn join_binding(&self) -> (String, String) {
+        (self.join_queue(), self.join_queue())
+    }
+}
+
+/// Whether a join request's `reply_to` may receive its reply.
+///
+/// The token worker publishes replies through the default exchange, which
+/// reaches every queue; so a reply may go to direct reply-to
+/// (`amq.rabbitmq.reply-to…`), to a server-named queue (`amq.gen-…`) or to
+/// a bot's own queue, but never to one of this deployment's names
+/// (`{prefix}rectoken.…`: work queues, DLQs) nor to another `amq.` name.
+pub fn reply_to_allowed(topology: &Topology, reply_to: &str) -> Result<(), String> {
+    let own = format!("{}rectoken.", topology.prefix());
+    if reply_to.starts_with(&own) || reply_to.starts_with("rectoken.") {
+        return Err(format!(
+            "reply_to {reply_to:?} names one of rectoken's own queues; replies go to \
+             amq.rabbitmq.reply-to or the caller's own queue"
+        ));
+    }
+    if reply_to.starts_with("amq.")
+        && !reply_to.starts_with(crate::DIRECT_REPLY_TO)
+        && !reply_to.starts_with("amq.gen-")
+    {
+        return Err(format!("reply_to {reply_to:?} is a reserved amq. name"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_to_never_names_our_own_queues() {
+        let t = Topology::new("p.");
+        for ok in [
+            "amq.rabbitmq.reply-to",
+            "amq.rabbitmq.reply-to.g1h2AA==.abc",
+            "amq.gen-JzTY20BRgKO-HjmUJj0wLg",
+            "bot-7.replies",
+        ] {
+            assert_eq!(reply_to_allowed(&t, ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "p.rectoken.sync",
+            "p.rectoken.sync.users",
+            "p.rectoken.join.dlq",
+            "rectoken.sync",
+            "amq.direct",
+        ] {
+            assert!(reply_to_allowed(&t, bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn contract_names_without_prefix() {
@@ -113,6 +181,11 @@ mod tests {
         // Only the sync queue takes webhook events; user jobs are published
         // to their queue by name.
         assert_eq!(t.event_bindings(), vec![("rectoken.sync".to_owned(), "#")]);
+        assert_eq!(t.join_exchange(), "rectoken.join-requests");
+        assert_eq!(
+            t.join_binding(),
+            ("rectoken.join".to_owned(), "rectoken.join".to_owned())
+        );
     }
 
     #[test]
@@ -120,5 +193,7 @@ mod tests {
         let t = Topology::new("t1.");
         assert_eq!(t.events_exchange(), "t1.rectoken.events");
         assert_eq!(Topology::dlq(&t.join_queue()), "t1.rectoken.join.dlq");
+        assert_eq!(t.join_exchange(), "t1.rectoken.join-requests");
+        assert_eq!(t.join_binding().1, "t1.rectoken.join");
     }
 }

@@ -102,6 +102,7 @@ impl AmqpTransport {
 
     pub(crate) async fn request(
         &self,
+        exchange: &str,
         queue: &str,
         id: String,
         req: &JoinRequest,
@@ -136,7 +137,7 @@ impl AmqpTransport {
             let confirmation = self
                 .channel
                 .basic_publish(
-                    "".into(),
+                    exchange.into(),
                     queue.into(),
                     // mandatory: a missing queue comes back as a return
                     // instead of the request vanishing until the timeout.

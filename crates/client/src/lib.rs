@@ -3,8 +3,9 @@
 //! Two transports, one API (DESIGN.md, "Join request and reply"):
 //!
 //! - **AMQP** ([`Client::connect_amqp`]): the request is published, with
-//!   publisher confirms, to the default exchange with routing key
-//!   `rectoken.join`; the reply comes back through RabbitMQ's direct reply-to
+//!   publisher confirms, to the `rectoken.join-requests` exchange with
+//!   routing key `rectoken.join` (a bot's broker user needs write permission
+//!   on that exchange and nothing else, docs/security.md); the reply comes back through RabbitMQ's direct reply-to
 //!   (`amq.rabbitmq.reply-to`), matched by `correlation_id`. One connection and
 //!   one channel serve any number of concurrent requests.
 //! - **HTTP** ([`Client::http`]): `POST {base}/join` with the join key as a
@@ -42,6 +43,12 @@ pub use rectoken_domain::join::{JoinReply, JoinRequest, JoinStatus, MintedToken,
 /// The queue token workers consume (`rectoken.join`), the default target of
 /// an AMQP client.
 pub const JOIN_QUEUE: &str = "rectoken.join";
+
+/// Appended to the queue name to name the exchange requests are published
+/// to: `rectoken.join` → `rectoken.join-requests`, and with a deployment's
+/// queue prefix `p.rectoken.join` → `p.rectoken.join-requests`, as the
+/// roles declare it.
+pub const JOIN_EXCHANGE_SUFFIX: &str = "-requests";
 
 /// RabbitMQ's direct reply-to pseudo-queue.
 pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
@@ -97,6 +104,8 @@ pub enum ClientError {
 pub struct Client {
     transport: Arc<Transport>,
     queue: Arc<str>,
+    /// `None`: the queue's name plus [`JOIN_EXCHANGE_SUFFIX`].
+    exchange: Option<Arc<str>>,
 }
 
 #[allow(clippy::large_enum_variant, reason = "one per client, behind an Arc")]
@@ -135,6 +144,7 @@ impl Client {
         Ok(Client {
             transport: Arc::new(Transport::Amqp(transport)),
             queue: Arc::from(JOIN_QUEUE),
+            exchange: None,
         })
     }
 
@@ -146,6 +156,7 @@ impl Client {
                 base_url, join_key,
             ))),
             queue: Arc::from(JOIN_QUEUE),
+            exchange: None,
         }
     }
 
@@ -156,9 +167,28 @@ impl Client {
         self
     }
 
-    /// The queue AMQP requests are published to.
+    /// The queue AMQP requests are routed to.
     pub fn queue(&self) -> &str {
         &self.queue
+    }
+
+    /// The same client, publishing to `exchange` instead of the join
+    /// exchange. `""` is the default exchange, which older deployments
+    /// used: it works only where the operator grants the bot's broker user
+    /// write permission on `amq.default`, which reaches every queue of the
+    /// vhost (docs/security.md). No effect over HTTP.
+    pub fn with_exchange(mut self, exchange: impl Into<String>) -> Client {
+        self.exchange = Some(Arc::from(exchange.into()));
+        self
+    }
+
+    /// The exchange AMQP requests are published to: the queue's name plus
+    /// [`JOIN_EXCHANGE_SUFFIX`] unless [`Client::with_exchange`] set one.
+    pub fn exchange(&self) -> String {
+        match &self.exchange {
+            Some(e) => e.to_string(),
+            None => format!("{}{JOIN_EXCHANGE_SUFFIX}", self.queue),
+        }
     }
 
     /// Asks for the default token (`local_recording`) for `meeting_url` (a
@@ -207,7 +237,10 @@ impl Client {
         }
         let wait_until = start + wait + REPLY_GRACE;
         match &*self.transport {
-            Transport::Amqp(t) => t.request(&self.queue, id, &req, wait_until).await,
+            Transport::Amqp(t) => {
+                t.request(&self.exchange(), &self.queue, id, &req, wait_until)
+                    .await
+            }
             Transport::Http(t) => t.request(&req, wait_until).await,
         }
     }

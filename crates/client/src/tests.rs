@@ -318,4 +318,12 @@ fn debug_hides_the_join_key() {
         "t.rectoken.join"
     );
     assert_eq!(client.queue(), "rectoken.join");
+    // Requests go to the join exchange, named after the queue, so a queue
+    // prefix carries over; "" is the old default-exchange publish.
+    assert_eq!(client.exchange(), "rectoken.join-requests");
+    assert_eq!(
+        client.clone().with_queue("t.rectoken.join").exchange(),
+        "t.rectoken.join-requests"
+    );
+    assert_eq!(client.clone().with_exchange("").exchange(), "");
 }

@@ -6,9 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use rectoken_client::cli::JoinArgs;
 use rectoken_client::{Client, ClientError, JoinReply, JoinRequest, JoinStatus, TokenKind};
 use rectoken_domain::join::{FailureStatus, MintedToken, decode_join_request};
@@ -79,6 +82,31 @@ impl FakeWorker {
             )
             .await
             .expect("declare test queue");
+        // The join exchange as the roles declare it: direct, bound with the
+        // queue's name (auto-deleted with its last binding).
+        let exchange = format!("{queue}{}", rectoken_client::JOIN_EXCHANGE_SUFFIX);
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    auto_delete: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare test exchange");
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                queue.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind test queue");
         FakeWorker {
             _connection: connection,
             channel,
@@ -410,7 +438,10 @@ async fn missing_queue_is_a_publish_error() {
     let client = Client::connect_amqp(&amqp_url())
         .await
         .expect("client connects")
-        .with_queue(unique_queue("missing"));
+        .with_queue(unique_queue("missing"))
+        // The default exchange reaches any queue by name; one that does not
+        // exist comes back unroutable.
+        .with_exchange("");
     let started = Instant::now();
     let result = client
         .request(

@@ -51,6 +51,10 @@ pub enum VerifyError {
     /// The signature does not match the body under the secret.
     #[error("x-zm-signature does not match the request body")]
     BadSignature,
+    /// The configured secret is empty: anyone could sign with it, so
+    /// nothing verifies.
+    #[error("the webhook secret is empty; nothing verifies")]
+    EmptySecret,
 }
 
 /// Parse `x-zm-request-timestamp` into Unix seconds (milliseconds accepted).
@@ -103,6 +107,10 @@ pub fn verify(
     body: &[u8],
     now_unix_secs: i64,
 ) -> Result<(), VerifyError> {
+    // An empty key is public knowledge: a forger signs with it too.
+    if secret.is_empty() {
+        return Err(VerifyError::EmptySecret);
+    }
     let signature = signature_header.ok_or(VerifyError::MissingSignature)?;
     let timestamp_raw = timestamp_header.ok_or(VerifyError::MissingTimestamp)?;
     let timestamp = parse_timestamp(timestamp_raw)?;
@@ -184,6 +192,18 @@ mod tests {
         assert_eq!(
             verify(SECRET, Some(&ts), Some(&signed(body, &ts)), body, NOW),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn empty_secret_verifies_nothing() {
+        // A forger who knows the secret is empty signs with it too.
+        let body = br#"{"event":"app_deauthorized"}"#;
+        let ts = NOW.to_string();
+        let forged = sign(b"", &ts, body);
+        assert_eq!(
+            verify(b"", Some(&ts), Some(&forged), body, NOW),
+            Err(VerifyError::EmptySecret)
         );
     }
 

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rectoken_domain::connect_link;
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::{AccountRecord, MapKey, MapKind, Mapping, StoreError};
 use serde_json::{Value, json};
@@ -114,6 +115,47 @@ pub async fn get_account(State(state): State<IngressState>, Path(id): Path<Strin
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no account {id}")),
         Err(e) => store_error(&e),
     }
+}
+
+/// `POST /admin/connect-links`: a one-time, expiring link for a
+/// customer's Zoom admin, `{"url", "expires_at"}` (201). An optional JSON
+/// body `{"expires_in": seconds}` sets its life (default 7 days, at most
+/// 30).
+pub async fn create_connect_link(
+    State(state): State<IngressState>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(services) = state.services.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "admin API is off");
+    };
+    let ttl = if body.iter().all(u8::is_ascii_whitespace) {
+        connect_link::DEFAULT_TTL_SECS
+    } else {
+        match serde_json::from_slice::<Value>(&body)
+            .ok()
+            .as_ref()
+            .and_then(|v| v.get("expires_in"))
+            .and_then(Value::as_i64)
+        {
+            Some(s) if (1..=connect_link::MAX_TTL_SECS).contains(&s) => s,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "the body is optional; if given, {{\"expires_in\": seconds}} with 1 to {} seconds",
+                        connect_link::MAX_TTL_SECS
+                    ),
+                );
+            }
+        }
+    };
+    let link = crate::oauth::issue_connect_link(services, (state.now)(), ttl);
+    tracing::info!(expires_at = %link.expires_at, "connect link issued");
+    (
+        StatusCode::CREATED,
+        Json(json!({ "url": link.url, "expires_at": link.expires_at })),
+    )
+        .into_response()
 }
 
 /// `POST /admin/accounts/{id}/resync`: enqueue a full sync.

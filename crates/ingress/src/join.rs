@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rectoken_bus::{BusError, OutgoingMessage};
 use rectoken_domain::join::{
-    JoinReply, JoinStatus, TokenKind, decode_join_request, extract_request_id,
+    FailureStatus, JoinReply, JoinStatus, TokenKind, decode_join_request, extract_request_id,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -77,8 +77,10 @@ pub(crate) async fn ask(
     wait: Duration,
 ) -> Result<JoinReply, Refusal> {
     let correlation = format!("http-{}", hex_id());
+    // Through the join exchange, as bots do: the ingress's broker user
+    // then needs no more than a bot's to ask for tokens.
     let message = OutgoingMessage::json(
-        "",
+        state.bus.topology().join_exchange(),
         state.bus.topology().join_queue(),
         body,
         correlation.clone(),
@@ -129,11 +131,18 @@ pub(crate) fn wait_for(deadline: Option<OffsetDateTime>, default: Duration) -> D
     (wait + REPLY_GRACE).min(MAX_WAIT)
 }
 
+/// Largest `POST /join` body: a join request is a few hundred bytes.
+pub const MAX_JOIN_BODY_BYTES: usize = 64 * 1024;
+
 /// `POST /join`.
+///
+/// The key is checked before a byte of the body is read, so a caller
+/// without it costs no buffering; the body is then read up to
+/// [`MAX_JOIN_BODY_BYTES`] (413 beyond).
 pub async fn post_join(
     State(state): State<IngressState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let services = match enabled(&state) {
         Ok(s) => s,
@@ -142,6 +151,23 @@ pub async fn post_join(
     if !key_ok(services, bearer(&headers)) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong join key");
     }
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "a join request body is at most 64 KiB",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_JOIN_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, MAX_JOIN_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return too_large(),
+    };
     let request = match decode_join_request(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -152,6 +178,20 @@ pub async fn post_join(
             return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
         }
     };
+    // A deadline already past: no worker would answer (they drop expired
+    // requests), so say so now instead of a 504 after the grace period.
+    if request
+        .deadline()
+        .is_some_and(|d| d <= OffsetDateTime::now_utc())
+    {
+        let reply = JoinReply::failure(
+            extract_request_id(&body).unwrap_or_default(),
+            FailureStatus::InvalidRequest,
+            "the request's deadline has passed",
+        );
+        metrics::counter!("rectoken_http_join_total", "status" => "invalid_request").increment(1);
+        return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
+    }
     let wait = wait_for(request.deadline(), services.join_timeout);
     match ask(&state, body, wait).await {
         Ok(reply) => {

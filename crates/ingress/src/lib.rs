@@ -10,6 +10,8 @@
 //! - [`join`]: `POST /join` and `GET /zoom/join-token` through the queue.
 //! - [`callbacks`]: attendee's `POST /attendee/zoom-tokens` and Recall.ai's
 //!   `GET /zoom/obf-token` and `GET /zoom/zak`, with their signatures.
+//! - [`hardening`]: HTTP limits (timeouts, concurrency) and security
+//!   headers.
 //! - [`services`]: what those three share (store, vault, Zoom client, keys).
 //! - [`server`]: [`router`] and [`Ingress`], which binds first and serves
 //!   until the shutdown token fires, draining in-flight requests.
@@ -19,6 +21,7 @@
 pub mod admin;
 pub mod apps;
 pub mod callbacks;
+pub mod hardening;
 pub mod join;
 pub mod oauth;
 pub mod server;
@@ -26,6 +29,7 @@ pub mod services;
 pub mod webhook;
 
 pub use apps::{App, AppKind, Apps};
+pub use hardening::HttpLimits;
 pub use rectoken_runtime::HealthCheck;
 pub use server::{Ingress, IngressState, router};
 pub use services::Services;

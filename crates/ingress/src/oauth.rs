@@ -9,18 +9,20 @@
 //! happened, errors included.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use rectoken_bus::OutgoingMessage;
 use rectoken_domain::jobs::{JOB_HEADER, SyncJob, connection_id};
-use rectoken_domain::oauth_state;
+use rectoken_domain::{connect_link, oauth_state};
 use rectoken_store::{AccountRecord, AccountStatus};
+use subtle::ConstantTimeEq;
 
 use crate::apps::DEFAULT_APP;
 use crate::server::IngressState;
-use crate::services::now_ms;
+use crate::services::{Services, now_ms};
 
 /// Escape text for HTML (Zoom's `error` parameter is attacker-controlled).
 pub fn escape_html(s: &str) -> String {
@@ -57,30 +59,234 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// `GET /zoom/oauth/authorize`: redirect the admin to Zoom's consent page.
-pub async fn authorize(State(state): State<IngressState>) -> Response {
+/// Walk the connect flow from `start_url` (`…/zoom/oauth/authorize`, with a
+/// `link` or not) as a browser would: follow the redirects to Zoom (or the
+/// simulator, which consents at once) and back, carrying the state cookie.
+/// Returns the final status and page. For `rectoken dev` and tests.
+pub async fn follow_connect_flow(start_url: &str) -> Result<(u16, String), String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut url = start_url.to_owned();
+    let mut cookies: Vec<String> = Vec::new();
+    for _ in 0..5 {
+        let mut request = http.get(&url);
+        if !cookies.is_empty() {
+            request = request.header(header::COOKIE, cookies.join("; "));
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        for set in response.headers().get_all(header::SET_COOKIE) {
+            if let Some(pair) = set.to_str().ok().and_then(|v| v.split(';').next()) {
+                let name = pair.split('=').next().unwrap_or("");
+                cookies.retain(|c| c.split('=').next() != Some(name));
+                cookies.push(pair.trim().to_owned());
+            }
+        }
+        let status = response.status();
+        if status.is_redirection() {
+            let next = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .ok_or("a redirect without a Location")?;
+            url = url::Url::parse(&url)
+                .and_then(|base| base.join(next))
+                .map_err(|e| e.to_string())?
+                .into();
+            continue;
+        }
+        let text = response.text().await.unwrap_or_default();
+        return Ok((status.as_u16(), text));
+    }
+    Err("too many redirects".into())
+}
+
+/// A connect link as [`issue_connect_link`] made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedLink {
+    /// `{PUBLIC_URL}/zoom/oauth/authorize?link=…`.
+    pub url: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Issue a one-time connect link valid for `ttl_secs` from `now` (Unix
+/// seconds). Nothing is stored until it is used: the link is signed with
+/// the state key and carries its expiry; the store marks its nonce used
+/// when an account connects through it. The admin API and the operator
+/// console both call this.
+pub fn issue_connect_link(services: &Services, now: i64, ttl_secs: i64) -> IssuedLink {
+    let ttl = ttl_secs.clamp(1, connect_link::MAX_TTL_SECS);
+    let expires = now.saturating_add(ttl);
+    let token = connect_link::issue(&services.state_key, expires, rand::random());
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(expires)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    IssuedLink {
+        url: format!(
+            "{}/zoom/oauth/authorize?{}={token}",
+            services.public_url.trim_end_matches('/'),
+            connect_link::LINK_PARAM
+        ),
+        expires_at,
+    }
+}
+
+/// The store lock that marks a connect link used (held until the link
+/// would have expired anyway).
+fn link_lock(nonce: &str) -> String {
+    format!("connect-link:{nonce}")
+}
+
+/// The store lock that marks an OAuth state used.
+fn state_lock(nonce: &str) -> String {
+    format!("oauth-state:{nonce}")
+}
+
+/// The cookie that binds `state` to the browser that started the flow:
+/// `__Host-` (Secure, Path=/, no Domain) behind HTTPS; a plain name on
+/// `http://` (dev on loopback), where browsers refuse `__Host-` cookies.
+/// SameSite=Lax: Zoom's redirect back is a top-level GET from another site,
+/// which Strict would strip.
+fn state_cookie_name(services: &Services) -> &'static str {
+    if services.public_url.starts_with("https://") {
+        "__Host-rectoken_oauth"
+    } else {
+        "rectoken_oauth"
+    }
+}
+
+fn state_cookie(services: &Services, value: &str, max_age: i64) -> String {
+    let secure = if services.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        state_cookie_name(services)
+    )
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `GET /zoom/oauth/authorize[?link=…]`: redirect the admin to Zoom's
+/// consent page, with a state bound to this browser (cookie) and a PKCE
+/// challenge. Without a valid, unused connect link it works only when
+/// open connect is on.
+pub async fn authorize(
+    State(state): State<IngressState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     let Some(services) = state.services.as_ref() else {
         return not_found();
     };
+    let now = (state.now)();
+    let link = match params.get(connect_link::LINK_PARAM) {
+        Some(token) => match connect_link::verify(&services.state_key, token, now) {
+            Ok(link) => {
+                // Not consumed here (a mail scanner opening the link must
+                // not burn it): only checked, and consumed by the callback.
+                match services
+                    .store
+                    .try_lock(&link_lock(&link.nonce), Duration::from_secs(5))
+                    .await
+                {
+                    Ok(Some(lease)) => {
+                        let _ = services.store.unlock(&lease).await;
+                    }
+                    Ok(None) => {
+                        return page(
+                            StatusCode::GONE,
+                            "Connect link already used",
+                            "An account was connected through this link already. Ask your rectoken operator for a new one.",
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not check a connect link");
+                        return page(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "Please try again",
+                            "rectoken could not check the link right now.",
+                        );
+                    }
+                }
+                Some(link.nonce)
+            }
+            Err(e) => {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid connect link",
+                    &e.to_string(),
+                );
+            }
+        },
+        None if state.open_connect => None,
+        None => {
+            return page(
+                StatusCode::FORBIDDEN,
+                "Connect link required",
+                "This rectoken connects Zoom accounts only through a connect link from its operator.",
+            );
+        }
+    };
     let nonce: [u8; 16] = rand::random();
-    let signed = oauth_state::issue(&services.state_key, DEFAULT_APP, (state.now)(), nonce);
-    let location = services
-        .zoom
-        .authorize_url(&services.redirect_uri(), &signed);
+    let nonce_hex = hex_encode(&nonce);
+    let signed = oauth_state::issue_with_link(
+        &services.state_key,
+        DEFAULT_APP,
+        now,
+        nonce,
+        link.as_deref(),
+    );
+    let challenge =
+        oauth_state::pkce_challenge(&oauth_state::pkce_verifier(&services.state_key, &nonce_hex));
+    let location =
+        services
+            .zoom
+            .authorize_url_with_challenge(&services.redirect_uri(), &signed, &challenge);
     (
         StatusCode::FOUND,
         [
             (header::LOCATION, location),
             (header::CACHE_CONTROL, "no-store".to_owned()),
+            (
+                header::SET_COOKIE,
+                state_cookie(services, &nonce_hex, oauth_state::STATE_TTL_SECS),
+            ),
         ],
     )
         .into_response()
 }
 
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `GET /zoom/oauth/callback?code&state` (or `?error&state` when the admin
 /// declined).
+///
+/// The state must verify, match this browser's cookie and not have been
+/// used; the code is then exchanged with the PKCE verifier.
 pub async fn callback(
     State(state): State<IngressState>,
+    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(services) = state.services.as_ref() else {
@@ -102,12 +308,26 @@ pub async fn callback(
             ),
         );
     }
-    if let Err(e) = verified {
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "bad_state")
+                .increment(1);
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Zoom account not connected",
+                &format!("{e}. Nothing was stored."),
+            );
+        }
+    };
+    let bound = cookie(&headers, state_cookie_name(services))
+        .is_some_and(|c| bool::from(c.as_bytes().ct_eq(verified.nonce.as_bytes())));
+    if !bound {
         metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "bad_state").increment(1);
         return page(
             StatusCode::BAD_REQUEST,
             "Zoom account not connected",
-            &format!("{e}. Nothing was stored."),
+            "This authorization was not started in this browser (or its cookie expired). Nothing was stored; start again from the link.",
         );
     }
     let Some(code) = params.get("code").filter(|c| !c.is_empty()) else {
@@ -117,7 +337,55 @@ pub async fn callback(
             "The callback carries no authorization code.",
         );
     };
-    match connect(&state, code).await {
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "could not mark an OAuth state used");
+        page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Zoom account not connected",
+            "rectoken could not check the authorization right now; please start again.",
+        )
+    };
+    // Single use: a replayed callback URL (history, logs, a proxy) does
+    // nothing.
+    let ttl = Duration::from_secs(oauth_state::STATE_TTL_SECS.unsigned_abs() + 60);
+    match services
+        .store
+        .try_lock(&state_lock(&verified.nonce), ttl)
+        .await
+    {
+        Ok(Some(_held_until_it_expires)) => {}
+        Ok(None) => {
+            metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "bad_state")
+                .increment(1);
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Zoom account not connected",
+                "This authorization was used already. Nothing more was stored.",
+            );
+        }
+        Err(e) => return unavailable(&e),
+    }
+    // The link, if any, is consumed now; released again if the connect
+    // fails, so the admin can retry with the same link.
+    let link_lease = match &verified.link {
+        None => None,
+        Some(nonce) => {
+            let ttl = Duration::from_secs(connect_link::MAX_TTL_SECS.unsigned_abs());
+            match services.store.try_lock(&link_lock(nonce), ttl).await {
+                Ok(Some(lease)) => Some(lease),
+                Ok(None) => {
+                    return page(
+                        StatusCode::GONE,
+                        "Connect link already used",
+                        "An account was connected through this link already. Ask your rectoken operator for a new one.",
+                    );
+                }
+                Err(e) => return unavailable(&e),
+            }
+        }
+    };
+    let verifier = oauth_state::pkce_verifier(&services.state_key, &verified.nonce);
+    let mut response = match connect(&state, code, &verifier).await {
         Ok(account_id) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "connected")
                 .increment(1);
@@ -131,18 +399,29 @@ pub async fn callback(
         }
         Err((status, message)) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "failed").increment(1);
+            if let Some(lease) = &link_lease {
+                let _ = services.store.unlock(lease).await;
+            }
             page(status, "Zoom account not connected", &message)
         }
+    };
+    if let Ok(clear) = HeaderValue::from_str(&state_cookie(services, "", 0)) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
     }
+    response
 }
 
-async fn connect(state: &IngressState, code: &str) -> Result<String, (StatusCode, String)> {
+async fn connect(
+    state: &IngressState,
+    code: &str,
+    code_verifier: &str,
+) -> Result<String, (StatusCode, String)> {
     let Some(services) = state.services.as_ref() else {
         return Err((StatusCode::NOT_FOUND, "OAuth is not configured".into()));
     };
     let tokens = services
         .zoom
-        .exchange_code(code, &services.redirect_uri())
+        .exchange_code_with_verifier(code, &services.redirect_uri(), code_verifier)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "OAuth code exchange failed");

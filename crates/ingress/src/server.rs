@@ -2,15 +2,22 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use rectoken_bus::Bus;
 use rectoken_runtime::{HealthCheck, HealthState, health_routes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::hardening::{self, Guard, HttpLimits};
 
 use crate::apps::Apps;
 use crate::services::Services;
@@ -34,6 +41,12 @@ pub struct IngressState {
     /// OAuth, admin API and HTTP join (need the store); `None` in a
     /// webhook-only ingress.
     pub services: Option<Arc<Services>>,
+    /// Request timeout and concurrency limit (see [`IngressState::with_limits`]).
+    pub guard: Guard,
+    /// Whether `GET /zoom/oauth/authorize` works without a connect link
+    /// (`RECTOKEN_OPEN_CONNECT=true`, set by `rectoken dev`). Off: only an
+    /// admin's one-time link starts the connect flow.
+    pub open_connect: bool,
 }
 
 impl IngressState {
@@ -46,7 +59,22 @@ impl IngressState {
             metrics: rectoken_telemetry::metrics_handle(),
             now: unix_now,
             services: None,
+            guard: Guard::new(HttpLimits::default()),
+            open_connect: false,
         }
+    }
+
+    /// Let anyone start the connect flow, without a connect link.
+    pub fn with_open_connect(mut self, open: bool) -> Self {
+        self.open_connect = open;
+        self
+    }
+
+    /// With other request limits than [`HttpLimits::default`] (the header
+    /// read timeout is the server's: [`Ingress::with_limits`]).
+    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
+        self.guard = Guard::new(limits);
+        self
     }
 
     /// With the OAuth flow, admin API and join endpoints.
@@ -91,6 +119,10 @@ pub fn router(state: IngressState) -> Router {
         .route("/attendee/zoom-tokens", post(callbacks::post_attendee))
         .merge(admin_routes(state.clone()))
         .merge(health_routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.guard.clone(),
+            hardening::harden,
+        ))
         .with_state(state)
 }
 
@@ -102,6 +134,7 @@ fn admin_routes(state: IngressState) -> Router<IngressState> {
             get(admin::get_account).delete(admin::delete_account),
         )
         .route("/admin/accounts/{id}/resync", post(admin::resync))
+        .route("/admin/connect-links", post(admin::create_connect_link))
         .route("/admin/meetings", get(admin::list_meetings))
         .route("/admin/meetings/{id}", get(admin::get_meeting))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -114,13 +147,25 @@ fn admin_routes(state: IngressState) -> Router<IngressState> {
 pub struct Ingress {
     listener: TcpListener,
     router: Router,
+    header_read_timeout: Duration,
 }
 
 impl Ingress {
     /// Bind `addr` (port 0 picks a free port) and build the router.
     pub async fn bind(addr: SocketAddr, router: Router) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            header_read_timeout: HttpLimits::default().header_read_timeout,
+        })
+    }
+
+    /// With the header read timeout of `limits` (the request limits are
+    /// the router's: [`IngressState::with_limits`]).
+    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
+        self.header_read_timeout = limits.header_read_timeout;
+        self
     }
 
     /// The bound address.
@@ -128,11 +173,61 @@ impl Ingress {
         self.listener.local_addr()
     }
 
-    /// Serve until `shutdown` fires, then stop accepting and finish the
-    /// requests in flight.
+    /// Serve HTTP/1.1 until `shutdown` fires, then stop accepting, let
+    /// every connection finish its request in flight, and return.
+    ///
+    /// Not `axum::serve`: it sets no timer, so hyper's header read timeout
+    /// (the slowloris guard) would never fire.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+        let connections = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                a = self.listener.accept() => a,
+                () = shutdown.cancelled() => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause instead
+                    // of spinning, as axum::serve does.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let router = router.clone();
+                async move { router.oneshot(request.map(axum::body::Body::new)).await }
+            });
+            let header_read_timeout = self.header_read_timeout;
+            let shutdown = shutdown.clone();
+            connections.spawn(async move {
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout);
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                let result = tokio::select! {
+                    r = connection.as_mut() => r,
+                    () = shutdown.cancelled() => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(e) = result {
+                    // A header timeout, a reset by the peer: the client's
+                    // problem, not ours.
+                    tracing::debug!(error = %e, "HTTP connection ended with an error");
+                }
+            });
+        }
+        connections.close();
+        connections.wait().await;
+        Ok(())
     }
 }

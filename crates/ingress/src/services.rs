@@ -60,8 +60,16 @@ pub fn derive_state_key(encryption_key: &[u8; 32]) -> [u8; 32] {
 }
 
 /// Compare a presented secret with the configured one in constant time.
+///
+/// An empty secret never matches, on either side: a Kubernetes Secret key
+/// that is present but empty (or a client that sends `Bearer ` with
+/// nothing after it) must not turn a feature on for everyone. Start-up
+/// refuses empty settings too; this is the second fence.
 pub fn secret_matches(presented: &str, expected: &SecretString) -> bool {
     let expected = expected.expose_secret().as_bytes();
+    if presented.is_empty() || expected.is_empty() {
+        return false;
+    }
     // `ct_eq` on slices of different lengths returns false without leaking
     // where they differ; the length itself is not secret.
     bool::from(presented.as_bytes().ct_eq(expected))
@@ -96,6 +104,17 @@ mod tests {
         assert!(!secret_matches("abd", &s));
         assert!(!secret_matches("ab", &s));
         assert!(!secret_matches("", &s));
+    }
+
+    #[test]
+    fn empty_secrets_never_match() {
+        let empty = SecretString::from(String::new());
+        assert!(!secret_matches("", &empty));
+        assert!(!secret_matches("x", &empty));
+        // A blank configured value trims to nothing in `bearer`, so the
+        // presented side is empty too.
+        let blank = SecretString::from(" ".to_owned());
+        assert!(!secret_matches("", &blank));
     }
 
     #[test]

@@ -149,16 +149,46 @@ pub async fn run(args: AccountsArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Write `bytes` to `path` readable by the owner only, whatever was there.
+///
+/// Not an open-and-truncate of `path`: that keeps an existing file's mode
+/// (a 0644 backup stays world-readable) and follows a symlink planted at
+/// `path` to wherever it points. Instead a new file is created beside it
+/// (`create_new`: never an existing file, never through a symlink) with
+/// mode 0600, synced, and renamed over `path` (a rename replaces a symlink
+/// itself, not its target).
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the export path names no file"))?;
+    let suffix: u64 = rand::random();
+    let temp = dir.join(format!(
+        ".{}.{}-{suffix:016x}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)?.write_all(bytes)
+    let written = (|| {
+        let mut file = options.open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 async fn export(store: &dyn Store) -> anyhow::Result<ExportFile> {
@@ -275,6 +305,48 @@ mod tests {
             refreshed_at_ms: refreshed,
             access_expires_at_ms: refreshed + 3_600_000,
         }
+    }
+
+    /// Issue 15, item 7: an export never keeps an old file's mode nor
+    /// writes through a symlink.
+    #[cfg(unix)]
+    #[test]
+    fn export_file_is_private_and_never_follows_a_symlink() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = std::env::temp_dir().join(format!(
+            "rectoken-export-test-{}-{:x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir(&dir).unwrap();
+        let out = dir.join("export.json");
+        std::fs::write(&out, b"old").unwrap();
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&out, b"new").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let link = dir.join("link.json");
+        symlink(&victim, &link).unwrap();
+        write_private(&link, b"export").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(
+            !std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&link).unwrap(), b"export");
+        // No temporary file left behind.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

@@ -422,6 +422,17 @@ pub struct IngressArgs {
         action = clap::ArgAction::SetTrue
     )]
     pub allow_volatile_redis: bool,
+    /// Let anyone start the OAuth connect flow at /zoom/oauth/authorize,
+    /// without a connect link from POST /admin/connect-links. Off by
+    /// default: every connected account costs sync work.
+    /// `true`/`false`; `rectoken dev` turns it on.
+    #[arg(
+        long = "open-connect",
+        env = "RECTOKEN_OPEN_CONNECT",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
+    pub open_connect: bool,
     #[command(flatten)]
     pub callbacks: CallbackArgs,
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rectoken_bus::{Bus, Topology};
+use rectoken_domain::origin::OriginKeys;
+use rectoken_runtime::origin::SigningBus;
 use rectoken_store::Store;
 use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
@@ -25,6 +27,10 @@ pub struct Core {
     pub access: ZoomAccess,
     /// The key the OAuth state is derived from.
     pub encryption_key: [u8; 32],
+    /// The keys of the sync messages' proof of origin (derived from the
+    /// encryption key and, during a rotation, the previous one). `bus`
+    /// already signs with them.
+    pub origin: OriginKeys,
 }
 
 /// The Zoom client for the `ZOOM_*` settings.
@@ -52,7 +58,19 @@ pub fn build(
     let encryption_key = crate::config::decode_encryption_key(key).map_err(anyhow::Error::msg)?;
     let keyring = Keyring::from_base64(key, crypto.encryption_key_old.as_ref())
         .map_err(|e| anyhow::anyhow!("RECTOKEN_ENCRYPTION_KEY_OLD: {e}"))?;
-    let bus = rectoken_bus::connect(amqp_url, topology).context("RECTOKEN_AMQP_URL")?;
+    let previous_key = crypto
+        .encryption_key_old
+        .as_ref()
+        .map(crate::config::decode_encryption_key)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("RECTOKEN_ENCRYPTION_KEY_OLD: {e}"))?;
+    let origin = OriginKeys::new(&encryption_key, previous_key.as_ref());
+    // Every message this role publishes to the sync queues carries its
+    // proof of origin; sync workers refuse the others.
+    let bus = SigningBus::wrap(
+        rectoken_bus::connect(amqp_url, topology).context("RECTOKEN_AMQP_URL")?,
+        origin.clone(),
+    );
     let store = rectoken_store::connect(redis_url, "").context("RECTOKEN_REDIS_URL")?;
     let zoom = zoom_client(zoom)?;
     let vault = Vault::new(
@@ -72,6 +90,7 @@ pub fn build(
         vault,
         access,
         encryption_key,
+        origin,
     })
 }
 

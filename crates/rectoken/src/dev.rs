@@ -347,7 +347,11 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         callbacks: a.callbacks.callbacks().map_err(anyhow::Error::msg)?,
     };
     let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(StoreCheck(core.store.clone()))];
-    let state = IngressState::new(core.bus.clone(), apps, checks).with_services(services);
+    // Dev connects its demo account through the flow, and whoever runs it
+    // may connect another without a link (issue 15: RECTOKEN_OPEN_CONNECT).
+    let state = IngressState::new(core.bus.clone(), apps, checks)
+        .with_services(services)
+        .with_open_connect(true);
     let ingress = Ingress::bind(ingress_addr, router(state))
         .await
         .with_context(|| format!("cannot listen on {ingress_addr}"))?;
@@ -375,6 +379,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         access: core.access.clone(),
         zoom: core.zoom.clone(),
         apps: app_kinds,
+        origin: core.origin.clone(),
     };
     let stop = shutdown.clone();
     tasks.spawn(async move {
@@ -437,17 +442,13 @@ const BUS_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const BUS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn connect_demo(ingress: SocketAddr) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(5))
-        .build()?;
-    let page = client
-        .get(format!("http://{ingress}/zoom/oauth/authorize"))
-        .send()
-        .await
-        .context("connecting the demo account")?;
-    let status = page.status();
-    let text = page.text().await.unwrap_or_default();
-    if !status.is_success() {
+    // As a browser would: the state cookie goes back with the callback.
+    let (status, text) = rectoken_ingress::oauth::follow_connect_flow(&format!(
+        "http://{ingress}/zoom/oauth/authorize"
+    ))
+    .await
+    .map_err(|e| anyhow::anyhow!("connecting the demo account: {e}"))?;
+    if !(200..300).contains(&status) {
         bail!("connecting the demo account failed (HTTP {status}): {text}");
     }
     tracing::info!("demo account connected through the OAuth flow");

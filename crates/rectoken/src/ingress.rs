@@ -77,7 +77,9 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
         Arc::new(StoreCheck(core.store.clone())),
         Arc::new(crate::durability::DurabilityCheck(core.store.clone())),
     ];
-    let state = IngressState::new(core.bus.clone(), apps, checks).with_services(services);
+    let state = IngressState::new(core.bus.clone(), apps, checks)
+        .with_services(services)
+        .with_open_connect(args.open_connect);
     let ingress = Ingress::bind(args.http_addr, router(state))
         .await
         .with_context(|| format!("cannot listen on {}", args.http_addr))?;

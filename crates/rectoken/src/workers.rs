@@ -113,6 +113,7 @@ pub async fn run_sync(args: SyncWorkerArgs, shutdown: CancellationToken) -> anyh
         access: core.access.clone(),
         zoom: core.zoom.clone(),
         apps,
+        origin: core.origin.clone(),
     };
     tracing::info!(concurrency = options.concurrency, "sync worker started");
     rectoken_sync::run(deps, options, shutdown).await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rectoken_ingress::apps::{App, AppKind, Apps};
 use rectoken_ingress::services::derive_state_key;
-use rectoken_ingress::{Ingress, IngressState, Services, router};
+use rectoken_ingress::{HttpLimits, Ingress, IngressState, Services, router};
 use rectoken_tests::{amqp_url, redis_cluster_url, redis_url, unique_prefix};
 use rectoken_token::harness::Harness;
 use rectoken_vault::ZoomLimits;
@@ -31,6 +31,16 @@ async fn stack(name: &str, with_worker: bool, join_key: Option<&str>) -> Stack {
 }
 
 async fn stack_on(redis: &str, name: &str, with_worker: bool, join_key: Option<&str>) -> Stack {
+    stack_limited(redis, name, with_worker, join_key, HttpLimits::default()).await
+}
+
+async fn stack_limited(
+    redis: &str,
+    name: &str,
+    with_worker: bool,
+    join_key: Option<&str>,
+    limits: HttpLimits,
+) -> Stack {
     let prefix = unique_prefix(name);
     let harness = Harness::start(&amqp_url(), redis, &prefix, |_| {}, ZoomLimits::default())
         .await
@@ -63,10 +73,13 @@ async fn stack_on(redis: &str, name: &str, with_worker: bool, join_key: Option<&
         webhook_secret: "w".into(),
         kind: AppKind::Account,
     });
-    let state = IngressState::new(bus, apps, vec![]).with_services(services);
+    let state = IngressState::new(bus, apps, vec![])
+        .with_services(services)
+        .with_limits(limits);
     let ingress = Ingress::bind("127.0.0.1:0".parse().unwrap(), router(state))
         .await
-        .unwrap();
+        .unwrap()
+        .with_limits(limits);
     let base = format!("http://{}", ingress.local_addr().unwrap());
     tokio::spawn(ingress.run(stop.clone()));
     Stack {
@@ -315,4 +328,102 @@ async fn no_worker_is_504_and_no_key_is_off() {
         .unwrap();
     assert_eq!(r.status(), 404);
     off.finish().await;
+}
+
+/// Reads from `stream` until the server closes it; what it sent. The
+/// close is the signal: a server that keeps the connection open fails the
+/// test at the outer timeout instead.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut got))
+        .await
+        .expect("the server closed the connection")
+        .ok();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+async fn connect(base: &str) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// Issue 15, finding 4: a client that sends headers slowly (slowloris), a
+/// body slowly, or a big body without the key, cannot hold the ingress.
+#[tokio::test]
+async fn slow_or_keyless_clients_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let limits = HttpLimits {
+        header_read_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
+        ..HttpLimits::default()
+    };
+    let s = stack_limited(&redis_url(), "join-slow", false, Some(KEY), limits).await;
+
+    // Half a request line and headers, then nothing: closed without an
+    // answer once the header read timeout passes.
+    let mut slow = connect(&s.base).await;
+    slow.write_all(b"POST /join HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(!answer.contains("200"), "{answer}");
+
+    // An idle connection (nothing sent at all) goes the same way.
+    let mut idle = connect(&s.base).await;
+    read_until_closed(&mut idle).await;
+
+    // A wrong key with a large declared body that never comes: 401 at
+    // once, nothing of the body read.
+    let mut keyless = connect(&s.base).await;
+    keyless
+        .write_all(
+            b"POST /join HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-key\r\n\
+              Connection: close\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut keyless).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    // The right key and a body over 64 KiB: 413 without reading it.
+    let mut big = connect(&s.base).await;
+    big.write_all(
+        format!(
+            "POST /join HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+             Connection: close\r\nContent-Type: application/json\r\nContent-Length: 65537\r\n\r\n{{"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let answer = read_until_closed(&mut big).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // The right key and a body that trickles: the request timeout answers.
+    let mut trickle = connect(&s.base).await;
+    trickle
+        .write_all(
+            format!(
+                "POST /join HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+                 Connection: close\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut trickle).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // Every answer carries the headers that keep it out of caches.
+    let r = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    s.finish().await;
 }

@@ -7,9 +7,12 @@
 //! - [`consumer`]: the queue-consumer loop: bounded concurrency, retries with
 //!   exponential backoff and jitter, dead-lettering, reconnects, and a drain
 //!   on shutdown. A role supplies only a one-step [`consumer::Handler`].
+//! - [`origin`]: signing what roles publish to the sync queues and
+//!   refusing what was not signed.
 
 pub mod consumer;
 pub mod health;
+pub mod origin;
 
 pub use consumer::{Handler, Outcome, RetryPolicy};
 pub use health::{HealthCheck, HealthState, health_routes, serve_health};

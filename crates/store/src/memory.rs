@@ -622,7 +622,7 @@ impl Store for MemoryStore {
     }
 
     async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
-        rules::check_id("lock name", name)?;
+        rules::check_lock_name(name)?;
         let mut inner = self.lock();
         let now = Instant::now();
         if matches!(inner.locks.get(name), Some((_, expires)) if *expires > now) {

@@ -1375,7 +1375,7 @@ impl Store for RedisStore {
     }
 
     async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
-        rules::check_id("lock name", name)?;
+        rules::check_lock_name(name)?;
         let mut con = self.con().await?;
         let fence: u64 = scripts::TRY_LOCK
             .key(self.keys.lock(name))

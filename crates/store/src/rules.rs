@@ -126,11 +126,40 @@ pub fn check_version(version_ms: i64) -> Result<()> {
     Ok(())
 }
 
-/// Reject an empty or oversized identifier.
+/// Reject an empty or oversized identifier, or one with a character
+/// outside printable ASCII or a brace.
+///
+/// Why the characters: identifiers become parts of Redis keys whose
+/// `{…}` hash tag picks the Redis Cluster slot; a `{` or `}` inside an
+/// account ID would move its keys to another slot (and break the one-slot
+/// multi-key scripts), and control characters or spaces have no business
+/// in Zoom's IDs (letters, digits, `-`, `_`) or ours (`account~user`,
+/// `sync:<account>`).
 pub fn check_id(what: &str, value: &str) -> Result<()> {
     if value.is_empty() || value.len() > 256 {
         return Err(StoreError::InvalidInput(format!(
             "{what} must be 1..=256 bytes, got {}",
+            value.len()
+        )));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || *c == '{' || *c == '}')
+    {
+        return Err(StoreError::InvalidInput(format!(
+            "{what} has the character {c:?}: only printable ASCII without braces"
+        )));
+    }
+    Ok(())
+}
+
+/// Reject an empty or oversized lock name. Lock names are ours, built
+/// around an account's hash tag (`refresh:{a:<account>}`), so braces are
+/// allowed here; the account ID inside was checked with [`check_id`].
+pub fn check_lock_name(value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 512 {
+        return Err(StoreError::InvalidInput(format!(
+            "lock name must be 1..=512 bytes, got {}",
             value.len()
         )));
     }
@@ -172,6 +201,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn ids_keep_to_printable_ascii_without_braces() {
+        for ok in ["aBcD123", "acct~user-1_x", "sync:abc", "connect-link:00ff"] {
+            assert!(check_id("account_id", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "a{b",
+            "a}b",
+            "{slot}",
+            "a b",
+            "a\nb",
+            "é",
+            "",
+            &"x".repeat(257),
+        ] {
+            assert!(check_id("account_id", bad).is_err(), "{bad:?}");
+        }
+    }
     use crate::model::Source;
 
     fn m(account: &str, owner: &str, v: i64) -> Mapping {

@@ -45,6 +45,11 @@ fn now_ms() -> i64 {
     crate::worker::now_ms()
 }
 
+/// The proof-of-origin keys of every rig (a fixed test key).
+pub fn rig_origin_keys() -> rectoken_domain::origin::OriginKeys {
+    rectoken_domain::origin::OriginKeys::new(&[0x42; 32], None)
+}
+
 /// A simulator, the bus and store under one prefix, and a vault.
 #[derive(Clone)]
 pub struct Rig {
@@ -52,8 +57,12 @@ pub struct Rig {
     pub sim: Sim,
     /// A client of the simulator as the app.
     pub zoom: ZoomClient,
-    /// The bus (declared topology under `prefix`).
+    /// The bus (declared topology under `prefix`), signing what it
+    /// publishes to the sync queues as a rectoken role does.
     pub bus: Arc<dyn Bus>,
+    /// The same connection without signing: what a party without the key
+    /// publishes.
+    pub unsigned_bus: Arc<dyn Bus>,
     /// The store (keys under `prefix`).
     pub store: Arc<dyn Store>,
     /// Calls for accounts within `limits`.
@@ -80,7 +89,11 @@ impl Rig {
             .await
             .context("spawn the simulator")?;
         let zoom = client_for(&sim)?;
-        let bus = rectoken_bus::connect(amqp_url, Topology::new(prefix))?;
+        // Signed as a role's bus is, so the worker accepts what the rig
+        // publishes.
+        let unsigned_bus = rectoken_bus::connect(amqp_url, Topology::new(prefix))?;
+        let bus =
+            rectoken_runtime::origin::SigningBus::wrap(unsigned_bus.clone(), rig_origin_keys());
         tokio::time::timeout(Duration::from_secs(20), bus.wait_connected())
             .await
             .context("RabbitMQ did not connect within 20 s")?;
@@ -97,6 +110,7 @@ impl Rig {
             sim,
             zoom,
             bus,
+            unsigned_bus,
             store,
             access: ZoomAccess::new(vault, limits),
             prefix: prefix.to_owned(),
@@ -116,6 +130,7 @@ impl Rig {
             access: self.access.clone(),
             zoom: self.zoom.clone(),
             apps: HashMap::from([("default".to_owned(), false)]),
+            origin: rig_origin_keys(),
         }
     }
 

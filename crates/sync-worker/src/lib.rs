@@ -46,8 +46,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rectoken_bus::Bus;
+use rectoken_domain::origin::OriginKeys;
 use rectoken_runtime::RetryPolicy;
 use rectoken_runtime::consumer::{self, ConsumerOptions};
+use rectoken_runtime::origin::VerifyOrigin;
 use rectoken_store::Store;
 use rectoken_vault::ZoomAccess;
 use rectoken_zoom::ZoomClient;
@@ -135,6 +137,11 @@ pub struct SyncDeps {
     /// Configured Zoom apps: name → user-level (`true`) or account-level.
     /// Messages without `x-rectoken-app` belong to `"default"`.
     pub apps: HashMap<String, bool>,
+    /// The keys of the messages' proof of origin: messages on the sync
+    /// queues whose `x-rectoken-origin` does not verify are dead-lettered.
+    /// `deps.bus` should be a [`rectoken_runtime::origin::SigningBus`] with
+    /// the same keys, so the jobs this worker publishes verify.
+    pub origin: OriginKeys,
 }
 
 /// Run a sync worker until `shutdown`: the consumers of `rectoken.sync`
@@ -142,13 +149,19 @@ pub struct SyncDeps {
 /// finishes those in flight; the scheduler releases its lease. Returns when
 /// both have stopped.
 pub async fn run(deps: SyncDeps, options: SyncOptions, shutdown: CancellationToken) {
-    let handler = Arc::new(SyncHandler::new(
-        deps.bus.clone(),
-        deps.store.clone(),
-        deps.access.clone(),
-        deps.zoom.clone(),
-        deps.apps.clone(),
-        options.handler_settings(),
+    // Only what a rectoken role signed reaches the handler: a party that
+    // can publish to the sync queues without the key (a bot given too much
+    // broker permission, a stray script) gets its messages dead-lettered.
+    let handler: Arc<dyn rectoken_runtime::Handler> = Arc::new(VerifyOrigin::new(
+        SyncHandler::new(
+            deps.bus.clone(),
+            deps.store.clone(),
+            deps.access.clone(),
+            deps.zoom.clone(),
+            deps.apps.clone(),
+            options.handler_settings(),
+        ),
+        deps.origin.clone(),
     ));
     // Two consumers sharing one handler: webhook events and full-sync jobs,
     // and a full sync's per-user jobs. Each has its own prefetch, so events

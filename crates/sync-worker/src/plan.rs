@@ -71,6 +71,12 @@ pub fn app_user_level(apps: &HashMap<String, bool>, header: Option<&str>) -> Res
     }
 }
 
+/// The app a delivery came through: its `x-rectoken-app` header, or
+/// [`DEFAULT_APP`] when absent or empty (as [`app_user_level`] reads it).
+pub fn app_name(header: Option<&str>) -> &str {
+    header.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_APP)
+}
+
 /// The `x-rectoken-app` header of a delivery.
 pub fn app_header(delivery: &Delivery) -> Option<&str> {
     delivery.headers.get(APP_HEADER).map(String::as_str)
@@ -130,6 +136,23 @@ pub enum EventPlan {
     Poison(String),
 }
 
+/// How far ahead of the worker's clock an event's `event_ts` may be: the
+/// same allowance as the webhook's signed timestamp (clock skew between
+/// Zoom and us). Later events are dead-lettered, not applied.
+pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+
+/// The time an event carries (`event_ts`), if any.
+pub fn event_time(event: &ZoomEvent) -> Option<i64> {
+    match event {
+        ZoomEvent::MeetingCreated { at_ms, .. }
+        | ZoomEvent::MeetingDeleted { at_ms, .. }
+        | ZoomEvent::UserUpdated { at_ms, .. }
+        | ZoomEvent::UserRemoved { at_ms, .. }
+        | ZoomEvent::AppDeauthorized { at_ms, .. } => *at_ms,
+        ZoomEvent::UrlValidation { .. } | ZoomEvent::Other { .. } => None,
+    }
+}
+
 /// Plan one event.
 ///
 /// `received_at_ms` stands in for the event's time when Zoom sent none
@@ -140,6 +163,18 @@ pub enum EventPlan {
 /// right for a fresh event; a timeless event that arrives very late could
 /// override a newer one, which the next full sync corrects.
 pub fn plan_event(event: &ZoomEvent, user_level: bool, received_at_ms: i64) -> EventPlan {
+    if let Some(at) = event_time(event)
+        && at > received_at_ms.saturating_add(MAX_FUTURE_MS)
+    {
+        // A version from the future would win over every later event and
+        // sync until that time comes: one forged or buggy timestamp would
+        // pin a mapping (or, for app_deauthorized, outlive reconnects).
+        return EventPlan::Poison(format!(
+            "event_ts {at} is {} s ahead of this worker's clock (at most {} s allowed)",
+            (at - received_at_ms) / 1000,
+            MAX_FUTURE_MS / 1000
+        ));
+    }
     let version = |at: Option<i64>| (at.unwrap_or(received_at_ms), at.is_none());
     match event {
         ZoomEvent::MeetingCreated {
@@ -458,6 +493,37 @@ mod tests {
     }
 
     const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn future_event_times_are_refused_not_applied() {
+        let at = |ts: i64, name: &str| {
+            event(&format!(
+                r#"{{"event":"{name}","event_ts":{ts},"payload":{{"account_id":"A","object":{{"id":85123456789,"host_id":"h"}}}}}}"#
+            ))
+        };
+        // Up to five minutes ahead: clock skew, applied with its own time.
+        let EventPlan::Apply { version_ms, .. } =
+            plan_event(&at(NOW + MAX_FUTURE_MS, "meeting.created"), false, NOW)
+        else {
+            panic!("skew within the allowance is applied");
+        };
+        assert_eq!(version_ms, NOW + MAX_FUTURE_MS);
+        // A millisecond more, or a year: dead-lettered with the reason.
+        for ts in [NOW + MAX_FUTURE_MS + 1, NOW + 365 * 86_400_000, i64::MAX] {
+            match plan_event(&at(ts, "meeting.created"), false, NOW) {
+                EventPlan::Poison(reason) => assert!(reason.contains("ahead"), "{reason}"),
+                other => panic!("{ts}: {other:?}"),
+            }
+        }
+        let deauth = event(&format!(
+            r#"{{"event":"app_deauthorized","event_ts":{},"payload":{{"account_id":"A"}}}}"#,
+            NOW + 3_600_000
+        ));
+        assert!(matches!(
+            plan_event(&deauth, false, NOW),
+            EventPlan::Poison(_)
+        ));
+    }
 
     #[test]
     fn classify_jobs_events_and_poison() {

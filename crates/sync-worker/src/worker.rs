@@ -162,6 +162,7 @@ impl SyncHandler {
             Ok(u) => u,
             Err(reason) => return Step::poison(reason),
         };
+        let app = plan::app_name(plan::app_header(delivery));
         match plan::plan_event(event, user_level, now_ms()) {
             EventPlan::Skip(label) => Step::skip(label),
             EventPlan::Poison(reason) => Step::poison(reason),
@@ -174,13 +175,13 @@ impl SyncHandler {
                 if receipt_time {
                     tracing::debug!(account_id = %connection, "event without a time: versioned by its receipt time");
                 }
-                match self.apply(&connection, version_ms, &ops).await {
+                match self.apply(&connection, app, version_ms, &ops).await {
                     Ok(step) => step,
                     Err(e) => Step::store_error(&e),
                 }
             }
             EventPlan::Deauthorize { connection, at_ms } => {
-                match self.deauthorize(&connection, at_ms).await {
+                match self.deauthorize(&connection, app, at_ms).await {
                     Ok(step) => step,
                     Err(e) => Step::store_error(&e),
                 }
@@ -194,14 +195,25 @@ impl SyncHandler {
     /// no token could be minted for their meetings, and mapping them would
     /// only make a join answer `account_disconnected` instead of
     /// `not_found`. The full sync at connect time picks their meetings up.
+    ///
+    /// Apps are fenced: an event that came through app B changes nothing of
+    /// an account connected through app A (`other_app`). Zoom signs each
+    /// app's events with that app's secret, so without the fence one app's
+    /// webhook secret would reach every account.
     async fn apply(
         &self,
         connection: &str,
+        app: &str,
         version_ms: i64,
         ops: &[Op],
     ) -> Result<Step, StoreError> {
-        if self.store.account(connection).await?.is_none() {
-            return Ok(Step::skip("unknown_account"));
+        match self.store.account(connection).await? {
+            None => return Ok(Step::skip("unknown_account")),
+            Some(record) if record.app != app => {
+                tracing::info!(account_id = %connection, app, connected_through = %record.app, "event of another app than the account's; ignored");
+                return Ok(Step::skip("other_app"));
+            }
+            Some(_) => {}
         }
         let mut writes = Writes::default();
         for op in ops {
@@ -255,8 +267,21 @@ impl SyncHandler {
         Ok(true)
     }
 
-    async fn deauthorize(&self, connection: &str, at_ms: i64) -> Result<Step, StoreError> {
+    async fn deauthorize(
+        &self,
+        connection: &str,
+        app: &str,
+        at_ms: i64,
+    ) -> Result<Step, StoreError> {
         let record = self.store.account(connection).await?;
+        // Deauthorizing app B says nothing of the connection made through
+        // app A.
+        if let Some(r) = &record
+            && r.app != app
+        {
+            tracing::info!(account_id = %connection, app, connected_through = %r.app, "app_deauthorized of another app than the account's; ignored");
+            return Ok(Step::skip("other_app"));
+        }
         if !plan::deauthorization_applies(record.as_ref().map(|r| r.connected_at_ms), at_ms) {
             tracing::info!(account_id = %connection, "app_deauthorized older than the current connection; ignored");
             return Ok(Step::skip("stale"));

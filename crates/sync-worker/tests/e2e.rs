@@ -1000,3 +1000,106 @@ async fn scheduler_resyncs_and_keeps_tokens_alive_under_one_lease() {
     assert!(lease.is_some(), "the lease is released on shutdown");
     teardown(&rig).await;
 }
+
+/// The first delivery on `rig`'s sync DLQ: its message ID and reason.
+async fn next_dead_letter(rig: &Rig) -> (String, String) {
+    let dlq = Topology::dlq(&rig.bus.topology().sync_queue());
+    let mut dead = rig.bus.consume(&dlq, 1).await.unwrap();
+    let d = tokio::time::timeout(WAIT, dead.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let got = (
+        d.message_id.clone().unwrap_or_default(),
+        d.headers.get(REASON_HEADER).cloned().unwrap_or_default(),
+    );
+    d.ack().await.unwrap();
+    got
+}
+
+/// Issue 15, findings 1 and 6: a message on `rectoken.sync` that no
+/// rectoken role signed (a bot with write permission on the default
+/// exchange, a script) changes nothing and lands in the DLQ with the
+/// reason; an event of another app than the one the account was connected
+/// through changes nothing; an `event_ts` far in the future is refused
+/// instead of pinning the mapping.
+#[tokio::test]
+async fn forged_foreign_and_future_events_change_nothing() {
+    use rectoken_bus::topology::APP_HEADER;
+    let rig = rig("sync-forged").await;
+    let (account, _) = generated(&rig, 1, 0, 23).await;
+    let mut deps = rig.deps();
+    // A second configured app, account-level like the first.
+    deps.apps.insert("other".to_owned(), false);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(rectoken_sync::run(deps, options(1), shutdown.clone()));
+    let mapped = MapKey::meeting(mid(89_100_000_001));
+    rig.publish_event(&created(&account, 89_100_000_001, "h", now_ms()))
+        .await
+        .unwrap();
+    wait_mapped(&rig, mapped, "h").await;
+
+    let deauth = format!(
+        r#"{{"event":"app_deauthorized","event_ts":{},"payload":{{"account_id":"{account}","client_id":"x"}}}}"#,
+        now_ms()
+    );
+    let to_events = |key: &str, body: &str, id: &str| {
+        OutgoingMessage::json(
+            rig.bus.topology().events_exchange(),
+            key,
+            body.as_bytes().to_vec(),
+            id,
+        )
+    };
+    // 1. Unsigned, as a bot with too much broker permission would send it.
+    rig.unsigned_bus
+        .publish(
+            to_events("app_deauthorized", &deauth, "forged-1").with_header(APP_HEADER, "default"),
+        )
+        .await
+        .unwrap();
+    let (id, reason) = next_dead_letter(&rig).await;
+    assert_eq!(id, "forged-1");
+    assert!(
+        reason.contains("origin") && reason.contains("unsigned"),
+        "{reason}"
+    );
+
+    // 2. Signed, but through another app than the account's.
+    rig.bus
+        .publish(
+            to_events("app_deauthorized", &deauth, "other-app-1").with_header(APP_HEADER, "other"),
+        )
+        .await
+        .unwrap();
+    // 3. Signed, far in the future: would pin the mapping for a year.
+    let future = created(
+        &account,
+        89_100_000_001,
+        "mallory",
+        now_ms() + 365 * 86_400_000,
+    );
+    rig.bus
+        .publish(
+            to_events("meeting.created", &future, "future-1").with_header(APP_HEADER, "default"),
+        )
+        .await
+        .unwrap();
+    let (id, reason) = next_dead_letter(&rig).await;
+    assert_eq!(id, "future-1");
+    assert!(reason.contains("ahead"), "{reason}");
+
+    // Work goes on, and nothing above changed the account.
+    let later = MapKey::meeting(mid(89_100_000_002));
+    rig.publish_event(&created(&account, 89_100_000_002, "h2", now_ms()))
+        .await
+        .unwrap();
+    wait_mapped(&rig, later, "h2").await;
+    assert!(rig.store.account(&account).await.unwrap().is_some());
+    assert!(rig.store.credentials(&account).await.unwrap().is_some());
+    assert_eq!(mapping(&rig, mapped).await.unwrap().owner_id, "h");
+    shutdown.cancel();
+    worker.await.unwrap();
+    assert_eq!(dlq_depth(&rig).await, 0);
+    teardown(&rig).await;
+}

@@ -20,6 +20,9 @@ pub const STATUS_EXPIRED: &str = "expired";
 pub const STATUS_REQUESTER_GONE: &str = "requester_gone";
 /// See [`REQUESTS_TOTAL`].
 pub const STATUS_NO_REPLY_TO: &str = "no_reply_to";
+/// Metric status: a request whose `reply_to` names a queue replies may not
+/// go to (dead-lettered).
+pub const STATUS_BAD_REPLY_TO: &str = "bad_reply_to";
 /// See [`REQUESTS_TOTAL`].
 pub const STATUS_RETRY: &str = "retry";
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use rectoken_bus::topology::reply_to_allowed;
 use rectoken_bus::{Delivery, OutgoingMessage};
 use rectoken_domain::join::{
     FailureStatus, JoinReply, JoinStatus, MintedToken, TokenError, TokenKind, ValidJoinRequest,
@@ -31,7 +32,8 @@ use crate::classify::{
 };
 use crate::kinds::{self, Via};
 use crate::telemetry::{
-    self, InFlight, STATUS_EXPIRED, STATUS_NO_REPLY_TO, STATUS_REQUESTER_GONE, STATUS_RETRY,
+    self, InFlight, STATUS_BAD_REPLY_TO, STATUS_EXPIRED, STATUS_NO_REPLY_TO, STATUS_REQUESTER_GONE,
+    STATUS_RETRY,
 };
 use crate::{TokenDeps, TokenOptions};
 
@@ -651,6 +653,15 @@ impl Handler for TokenWorker {
         let _in_flight = InFlight::start();
         // An empty reply_to routes nowhere: the same as none.
         let reply_to = delivery.reply_to.as_deref().filter(|r| !r.is_empty());
+        // The worker's broker user writes to every queue through the
+        // default exchange: a reply_to naming one of rectoken's own queues
+        // would let a bot drop replies there. Dead-letter instead.
+        if let Some(r) = reply_to
+            && let Err(why) = reply_to_allowed(self.deps.bus.topology(), r)
+        {
+            telemetry::count(STATUS_BAD_REPLY_TO);
+            return Outcome::Poison(why);
+        }
         let req = match decode_join_request(&delivery.body) {
             Ok(req) => req,
             Err(e) => {

@@ -327,7 +327,8 @@ impl Env {
         match role {
             Role::Ingress => {
                 cmd.env("RECTOKEN_HTTP_ADDR", format!("127.0.0.1:{port}"))
-                    .env("RECTOKEN_ADMIN_TOKEN", ADMIN_TOKEN);
+                    .env("RECTOKEN_ADMIN_TOKEN", ADMIN_TOKEN)
+                    .env("RECTOKEN_OPEN_CONNECT", "true");
             }
             Role::SyncWorker | Role::TokenWorker => {
                 cmd.env("RECTOKEN_METRICS_ADDR", format!("127.0.0.1:{port}"));
@@ -510,17 +511,14 @@ impl Stack {
     /// Connect the account the way an admin does: the ingress's authorize
     /// URL → the simulator's consent → the ingress's callback.
     pub async fn connect_account(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .timeout(Duration::from_secs(20))
-            .build()?;
-        let r = client
-            .get(format!("{}/zoom/oauth/authorize", self.ingress))
-            .send()
-            .await?;
-        let status = r.status();
-        let body = r.text().await.unwrap_or_default();
-        if !status.is_success() {
+        // A browser's walk: the state cookie goes back with the callback.
+        let (status, body) = rectoken_ingress::oauth::follow_connect_flow(&format!(
+            "{}/zoom/oauth/authorize",
+            self.ingress
+        ))
+        .await
+        .map_err(|e| anyhow::anyhow!("OAuth connect: {e}"))?;
+        if !(200..300).contains(&status) {
             bail!("OAuth connect failed: HTTP {status}: {body}");
         }
         Ok(())

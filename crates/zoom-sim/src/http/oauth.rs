@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use super::{injected_latency, injected_response};
 use crate::Sim;
-use crate::auth::{NewGrant, OAuthError};
+use crate::auth::{CodeChallenge, NewGrant, OAuthError};
 use crate::faults::Endpoint;
 
 pub(super) fn routes() -> Router<Sim> {
@@ -113,6 +113,13 @@ fn authorize_inner(sim: &Sim, q: &HashMap<String, String>) -> Response {
     let expires = now.saturating_add(cfg.auth_code_ttl_secs.saturating_mul(1000));
     st.auth
         .issue_code(code.clone(), grant, redirect_uri.clone(), expires);
+    if let Some(challenge) = q.get("code_challenge").filter(|c| !c.is_empty()) {
+        let challenge = match q.get("code_challenge_method").map(String::as_str) {
+            Some("S256") => CodeChallenge::S256(challenge.clone()),
+            _ => CodeChallenge::Plain(challenge.clone()),
+        };
+        st.auth.set_challenge(&code, challenge);
+    }
     {
         let mut pairs = target.query_pairs_mut();
         pairs.append_pair("code", &code);
@@ -235,7 +242,9 @@ fn token_inner(
         "authorization_code" => {
             let code = form.get("code").ok_or(OAuthError::MissingParam("code"))?;
             let redirect = form.get("redirect_uri").map(String::as_str);
-            st.auth.exchange_code(code, redirect, now, life, &mut mint)
+            let verifier = form.get("code_verifier").map(String::as_str);
+            st.auth
+                .exchange_code_pkce(code, redirect, verifier, now, life, &mut mint)
         }
         "refresh_token" => {
             let token = form
