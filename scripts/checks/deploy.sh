@@ -295,7 +295,13 @@ KNOWN_ENV = {
 for rs in glob.glob("crates/**/*.rs", recursive=True):
     KNOWN_ENV |= set(re.findall(r'\benv\s*=\s*"([A-Z][A-Z0-9_]+)"', Path(rs).read_text(errors="replace")))
 REQUIRED_ENV = {"RECTOKEN_AMQP_URL", "RECTOKEN_REDIS_URL", "RECTOKEN_ENCRYPTION_KEY",
-                "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET", "ZOOM_WEBHOOK_SECRET"}
+                "ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET"}
+
+
+def required_env(role):
+    """What a role refuses to start without: workers never verify webhooks,
+    so only the ingress needs the webhook secret (least privilege)."""
+    return REQUIRED_ENV | ({"ZOOM_WEBHOOK_SECRET"} if role == "ingress" else set())
 ROLES = {"ingress": 8080, "sync-worker": 9100, "token-worker": 9100}
 QUEUES_OF = {"sync-worker": {"rectoken.sync", "rectoken.sync.users"}, "token-worker": {"rectoken.join"}}
 
@@ -458,7 +464,7 @@ if svcs and all(not e.startswith(C) for e in errors):
             err(C, f"{n}: unknown variables {unknown} (typo? not in the README nor the binary's flags)")
         role = cmd(s)[:1]
         if role and role[0] in ROLES:
-            miss = sorted(REQUIRED_ENV - set(e))
+            miss = sorted(required_env(role[0]) - set(e))
             if miss:
                 err(C, f"{n}: missing {miss}")
         for k in ("ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET", "ZOOM_WEBHOOK_SECRET", "RECTOKEN_ENCRYPTION_KEY"):
@@ -620,7 +626,7 @@ for arg in sys.argv[2:]:
             unknown = sorted(k for k in provided if k not in KNOWN_ENV)
             if unknown:
                 err(W, f"{where}: unknown variables {unknown}")
-            miss = sorted(REQUIRED_ENV - provided)
+            miss = sorted(required_env(role) - provided)
             if miss:
                 err(W, f"{where}: required variables not provided: {miss}")
             cm_env = {k: v for cm in cms.values() for k, v in (cm.get("data") or {}).items()}
