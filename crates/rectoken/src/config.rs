@@ -41,8 +41,10 @@ impl LogArgs {
 /// Connections to RabbitMQ and Redis.
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// RabbitMQ URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`;
-    /// `memory://` for the in-process bus (single process only).
+    /// RabbitMQ URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`, or the
+    /// comma-separated URLs of a RabbitMQ cluster's nodes (the bus moves to
+    /// another node when its node dies); `memory://` for the in-process bus
+    /// (single process only).
     #[arg(long = "amqp-url", env = "RECTOKEN_AMQP_URL", hide_env_values = true)]
     pub amqp_url: SecretString,
     /// Redis URL (or `redis+cluster://…`); `memory://` for the in-process
