@@ -27,7 +27,9 @@ pub struct BrokerNodes {
 
 impl std::fmt::Debug for BrokerNodes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("BrokerNodes").field(&self.describe()).finish()
+        f.debug_tuple("BrokerNodes")
+            .field(&self.describe())
+            .finish()
     }
 }
 
@@ -228,7 +230,10 @@ mod tests {
             .unwrap();
         let dbg = format!("{n:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
-        assert!(dbg.contains("amqp://a:1/v") && dbg.contains("amqps://b:2"), "{dbg}");
+        assert!(
+            dbg.contains("amqp://a:1/v") && dbg.contains("amqps://b:2"),
+            "{dbg}"
+        );
         assert_eq!(redact("user:hunter2@host"), "…@host");
         assert_eq!(redact("host:hunter2"), "<unparseable>");
         assert_eq!(redact("host"), "host");

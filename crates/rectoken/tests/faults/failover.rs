@@ -22,8 +22,8 @@
 //! joins refused meanwhile.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rectoken_bus::nodes::BrokerNodes;
@@ -85,8 +85,11 @@ impl Clusters {
         let mut cmd = Command::new(&self.services);
         cmd.args(args);
         let what = format!("scripts/services {}", args.join(" "));
-        let status =
-            tokio::time::timeout(Duration::from_secs(240), tokio::task::spawn_blocking(move || cmd.status())).await;
+        let status = tokio::time::timeout(
+            Duration::from_secs(240),
+            tokio::task::spawn_blocking(move || cmd.status()),
+        )
+        .await;
         match status {
             Ok(Ok(Ok(s))) if s.success() => Ok(()),
             other => Err(format!("{what} failed: {other:?}")),
@@ -98,7 +101,9 @@ impl Drop for Clusters {
     fn drop(&mut self) {
         if self.touched.load(Ordering::SeqCst) {
             for service in ["redis-ha", "rabbitmq-cluster"] {
-                let _ = Command::new(&self.services).args(["start", service]).status();
+                let _ = Command::new(&self.services)
+                    .args(["start", service])
+                    .status();
             }
         }
     }
@@ -338,11 +343,16 @@ async fn kill_redis_primary(clusters: &Clusters) -> Result<Fault, String> {
     let outage = loop {
         version += 1;
         let call = Instant::now();
-        let result = tokio::time::timeout(HUNG, store.put_mapping(key, &probe_mapping(version), None)).await;
+        let result =
+            tokio::time::timeout(HUNG, store.put_mapping(key, &probe_mapping(version), None)).await;
         let took = call.elapsed();
         slowest = slowest.max(took);
         match result {
-            Err(_) => return Err(format!("a store call hung for {HUNG:?} with primary {primary} down")),
+            Err(_) => {
+                return Err(format!(
+                    "a store call hung for {HUNG:?} with primary {primary} down"
+                ));
+            }
             Ok(Ok(_)) => break start.elapsed(),
             Ok(Err(e)) => {
                 failed += 1;
@@ -358,7 +368,9 @@ async fn kill_redis_primary(clusters: &Clusters) -> Result<Fault, String> {
     };
     let promoted = primary_of(&clusters.redis_url, &redis_key).await?;
     if promoted == primary {
-        return Err(format!("slot of {redis_key} still served by the killed {primary}"));
+        return Err(format!(
+            "slot of {redis_key} still served by the killed {primary}"
+        ));
     }
     let stored = store
         .get_mapping(key)

@@ -631,8 +631,8 @@ impl Stack {
     pub async fn cleanup(&self, extra_queues: &[String]) {
         let amqp = first_node(&self.env.amqp_url);
         rectoken_tests::delete_topology(&amqp, self.topology()).await;
-        if let Ok(conn) = lapin::Connection::connect(&amqp, lapin::ConnectionProperties::default())
-            .await
+        if let Ok(conn) =
+            lapin::Connection::connect(&amqp, lapin::ConnectionProperties::default()).await
         {
             if let Ok(ch) = conn.create_channel().await {
                 for q in extra_queues {
@@ -958,7 +958,9 @@ pub fn remote_ports(pid: u32) -> Vec<u16> {
     for line in table.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
         // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-        if f.len() > 9 && f[3] == "01" && inodes.contains(f[9])
+        if f.len() > 9
+            && f[3] == "01"
+            && inodes.contains(f[9])
             && let Some((addr, port)) = f[2].split_once(':')
             && addr == "0100007F"
             && let Ok(port) = u16::from_str_radix(port, 16)
