@@ -521,10 +521,12 @@ impl Bus for RabbitBus {
         let mut live = match self.shared.live() {
             Some(live) => live,
             // Between nodes: wait for the move, within the budget.
-            None if failover => self
-                .wait_for_other(0, budget)
-                .await
-                .ok_or_else(|| BusError::Unavailable("no RabbitMQ node connected".into()))?,
+            None if failover => {
+                metrics::counter!("rectoken_broker_publish_waited_total").increment(1);
+                self.wait_for_other(0, budget)
+                    .await
+                    .ok_or_else(|| BusError::Unavailable("no RabbitMQ node connected".into()))?
+            }
             None => return Err(BusError::Unavailable("not connected to RabbitMQ".into())),
         };
         loop {

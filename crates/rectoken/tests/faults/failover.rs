@@ -163,7 +163,52 @@ pub async fn inject(
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (fault, _) = kill_broker_node(clusters, stack, &ports, Some(first)).await?;
     faults.push(fault);
+    eprintln!("failover: {}", bus_counters(stack).await);
     Ok(faults)
+}
+
+/// The roles' own count of what the broker failovers made them do (their
+/// `/metrics`), summed: connections lost, publishes that waited for the
+/// move to another node, publishes sent again after it. Printed, not
+/// asserted: how many publishes a kill catches mid-flight is chance.
+async fn bus_counters(stack: &Stack) -> String {
+    let names = [
+        "rectoken_broker_connection_lost_total",
+        "rectoken_broker_publish_waited_total",
+        "rectoken_broker_republished_total",
+    ];
+    let ports: Vec<(String, u16)> = lock(&stack.procs)
+        .iter()
+        .map(|p| (p.name.clone(), p.port))
+        .collect();
+    let mut totals = [0f64; 3];
+    for (_, port) in ports {
+        let Ok(r) = stack
+            .http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let text = r.text().await.unwrap_or_default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            for (i, name) in names.iter().enumerate() {
+                if line.starts_with(name)
+                    && let Some(v) = line
+                        .split_whitespace()
+                        .last()
+                        .and_then(|v| v.parse::<f64>().ok())
+                {
+                    totals[i] += v;
+                }
+            }
+        }
+    }
+    format!(
+        "over all roles: {} broker connections lost, {} publishes waited for the move to another node, {} sent again after it",
+        totals[0], totals[1], totals[2]
+    )
 }
 
 /// Which broker node (index into `ports`) each role process talks to.
