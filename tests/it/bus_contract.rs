@@ -347,3 +347,34 @@ contract!(
     request_gets_its_reply,
     request_without_responder_times_out,
 );
+
+/// `RECTOKEN_AMQP_URL` as a list of nodes (issue 17): with the first node
+/// dead (a closed port), the bus connects to the next, and works there.
+/// Failover under load between live nodes is the cluster fault test's
+/// (`crates/rectoken/tests/faults/failover.rs`).
+#[tokio::test]
+async fn a_node_list_skips_a_dead_node() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // the listener is dropped: nothing accepts on this port
+    let list = format!("amqp://guest:guest@127.0.0.1:{dead}/%2f, {}", amqp_url());
+    let topology = Topology::new(unique_prefix("node-list"));
+    let bus = rectoken_bus::connect(&list, topology.clone()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), bus.wait_connected())
+        .await
+        .expect("the bus did not move past the dead first node within 20 s");
+    let queue = topology.join_queue();
+    bus.publish(OutgoingMessage::json(
+        "",
+        queue.clone(),
+        "{}",
+        "node-list-1",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(bus.queue_depth(&queue).await.unwrap(), 1);
+    bus.close().await;
+    delete_topology(&amqp_url(), &topology).await;
+}

@@ -46,6 +46,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+use rectoken_bus::nodes::BrokerNodes;
 use rectoken_bus::rabbit::{RabbitBus, RabbitOptions, declare_topology};
 use rectoken_bus::topology::APP_HEADER;
 use rectoken_bus::{Bus, Topology};
@@ -77,9 +78,16 @@ const KEPT_ERRORS: usize = 3;
 /// Options of `rectoken bench webhooks`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WebhookBenchOptions {
-    /// RabbitMQ to benchmark against, e.g. amqp://guest:guest@127.0.0.1:5672/%2f.
+    /// RabbitMQ to benchmark against, e.g. amqp://guest:guest@127.0.0.1:5672/%2f,
+    /// or a cluster's comma-separated node URLs (ingress N starts on node
+    /// N of the list; the raw phase uses the first node).
     #[arg(long, env = "RECTOKEN_AMQP_URL")]
     pub amqp_url: String,
+
+    /// In-process ingresses, each with its own broker connection; the
+    /// load is spread over them round-robin.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub ingresses: u16,
 
     /// Concurrent HTTP connections (ingress phase) and in-flight confirmed
     /// publishes (raw phase).
@@ -110,6 +118,7 @@ impl WebhookBenchOptions {
     pub fn new(amqp_url: impl Into<String>) -> Self {
         Self {
             amqp_url: amqp_url.into(),
+            ingresses: 1,
             concurrency: 64,
             rate: None,
             duration: Duration::from_secs(10),
@@ -203,11 +212,12 @@ pub async fn run_webhook_bench(opts: WebhookBenchOptions) -> anyhow::Result<Webh
         anyhow::Ok((ingress, raw))
     }
     .await;
-    let cleanup = delete_topology(&opts.amqp_url, &topology).await;
+    let cleanup = delete_topology(&first_node(&opts.amqp_url), &topology).await;
     let (ingress, raw) = phases?;
     Ok(WebhookBenchReport {
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         concurrency: usize::from(opts.concurrency),
+        ingresses: usize::from(opts.ingresses),
         rate: opts.rate,
         warmup: opts.warmup,
         duration: opts.duration,
@@ -220,38 +230,56 @@ pub async fn run_webhook_bench(opts: WebhookBenchOptions) -> anyhow::Result<Webh
     })
 }
 
+/// The first node of an AMQP URL list (the raw phase and the clean-up).
+fn first_node(amqp_url: &str) -> String {
+    BrokerNodes::parse(amqp_url).map_or_else(|_| amqp_url.to_owned(), |n| n.urls()[0].clone())
+}
+
 /// Ingress phase: the production ingress in-process, driven over loopback.
 async fn ingress_phase(
     opts: &WebhookBenchOptions,
     topology: &Topology,
 ) -> anyhow::Result<PhaseReport> {
-    let bus = Arc::new(RabbitBus::start(
-        &opts.amqp_url,
-        topology.clone(),
-        RabbitOptions::default(),
-    ));
-    if tokio::time::timeout(CONNECT_TIMEOUT, bus.wait_connected())
-        .await
-        .is_err()
-    {
-        bus.close().await;
-        anyhow::bail!(
-            "RabbitMQ at {} not reachable (or topology not declared) within {CONNECT_TIMEOUT:?}",
-            broker_display(&opts.amqp_url)
-        );
-    }
-    let app = App {
-        name: String::new(),
-        client_id: "bench-client".into(),
-        client_secret: "bench-client-secret".into(),
-        webhook_secret: WEBHOOK_SECRET.into(),
-        kind: AppKind::Account,
-    };
-    let state = IngressState::new(bus.clone(), Apps::single(app), vec![]);
-    let ingress = Ingress::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router(state)).await?;
-    let url: Arc<str> = format!("http://{}/zoom/webhook", ingress.local_addr()?).into();
+    let nodes = BrokerNodes::parse(&opts.amqp_url)?;
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(ingress.run(shutdown.clone()));
+    let (mut buses, mut servers, mut urls) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..usize::from(opts.ingresses) {
+        // Ingress i starts on node i of the list (then the others, in order).
+        let rotated: Vec<String> = nodes
+            .order_from(i)
+            .map(|n| nodes.urls()[n].clone())
+            .collect();
+        let bus = Arc::new(RabbitBus::start(
+            &rotated.join(","),
+            topology.clone(),
+            RabbitOptions::default(),
+        ));
+        buses.push(bus.clone());
+        if tokio::time::timeout(CONNECT_TIMEOUT, bus.wait_connected())
+            .await
+            .is_err()
+        {
+            for bus in &buses {
+                bus.close().await;
+            }
+            anyhow::bail!(
+                "RabbitMQ at {} not reachable (or topology not declared) within {CONNECT_TIMEOUT:?}",
+                nodes.describe()
+            );
+        }
+        let app = App {
+            name: String::new(),
+            client_id: "bench-client".into(),
+            client_secret: "bench-client-secret".into(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            kind: AppKind::Account,
+        };
+        let state = IngressState::new(bus, Apps::single(app), vec![]);
+        let ingress = Ingress::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router(state)).await?;
+        urls.push(format!("http://{}/zoom/webhook", ingress.local_addr()?));
+        servers.push(tokio::spawn(ingress.run(shutdown.clone())));
+    }
+    let urls: Arc<[String]> = urls.into();
 
     let concurrency = usize::from(opts.concurrency);
     let client = reqwest::Client::builder()
@@ -263,8 +291,10 @@ async fn ingress_phase(
         .build()?;
     let send = move |n: u64| {
         let client = client.clone();
-        let url = url.clone();
+        let urls = urls.clone();
         async move {
+            #[allow(clippy::cast_possible_truncation)] // n % len < len
+            let url = &urls[(n % urls.len() as u64) as usize];
             let event_ts_ms = unix_millis();
             let body = body::meeting_created(n, event_ts_ms);
             let timestamp = (event_ts_ms / 1000).to_string();
@@ -274,7 +304,7 @@ async fn ingress_phase(
                 body.as_bytes(),
             );
             let response = client
-                .post(&*url)
+                .post(url)
                 .header("content-type", "application/json")
                 .header("x-zm-request-timestamp", timestamp)
                 .header("x-zm-signature", signature)
@@ -298,20 +328,24 @@ async fn ingress_phase(
     let outcome = drive(concurrency, opts.rate, opts.window(), send).await;
 
     shutdown.cancel();
-    match tokio::time::timeout(Duration::from_secs(10), server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => eprintln!("warning: ingress server ended with {e}"),
-        Ok(Err(e)) => eprintln!("warning: ingress server task failed: {e}"),
-        Err(_) => eprintln!("warning: ingress server did not drain within 10 s"),
+    for server in servers {
+        match tokio::time::timeout(Duration::from_secs(10), server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("warning: ingress server ended with {e}"),
+            Ok(Err(e)) => eprintln!("warning: ingress server task failed: {e}"),
+            Err(_) => eprintln!("warning: ingress server did not drain within 10 s"),
+        }
     }
-    bus.close().await;
+    for bus in buses {
+        bus.close().await;
+    }
     Ok(outcome.into_report("ingress", opts))
 }
 
 /// Raw phase: the same messages through lapin on one confirm-mode channel.
 async fn raw_phase(opts: &WebhookBenchOptions, topology: &Topology) -> anyhow::Result<PhaseReport> {
     let connection = Connection::connect(
-        &opts.amqp_url,
+        &first_node(&opts.amqp_url),
         ConnectionProperties::default().with_connection_name("rectoken-bench-raw".into()),
     )
     .await

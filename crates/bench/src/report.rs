@@ -61,6 +61,8 @@ pub struct WebhookBenchReport {
     pub cores: usize,
     /// Connections (ingress) and in-flight publishes (raw).
     pub concurrency: usize,
+    /// In-process ingresses the ingress phase spread its load over.
+    pub ingresses: usize,
     /// Offered rate, or `None` for closed loop.
     pub rate: Option<u32>,
     /// Unmeasured time at the start of each phase.
@@ -134,8 +136,9 @@ impl fmt::Display for WebhookBenchReport {
         writeln!(f, "load:    {mode}")?;
         writeln!(
             f,
-            "         {} connections / in-flight publishes, warm-up {:.1} s, measured {:.1} s per phase, {} B meeting.created bodies",
+            "         {} connections / in-flight publishes ({} ingress(es)), warm-up {:.1} s, measured {:.1} s per phase, {} B meeting.created bodies",
             self.concurrency,
+            self.ingresses,
             self.warmup.as_secs_f64(),
             self.duration.as_secs_f64(),
             self.body_bytes
@@ -253,6 +256,7 @@ mod tests {
         WebhookBenchReport {
             cores: 2,
             concurrency: 64,
+            ingresses: 1,
             rate: Some(1000),
             warmup: Duration::from_secs(2),
             duration: Duration::from_secs(10),

@@ -22,8 +22,9 @@
 
 pub mod memory;
 pub mod message;
-mod probe;
+pub mod nodes;
 pub mod permissions;
+mod probe;
 pub mod rabbit;
 pub mod topic;
 pub mod topology;
@@ -113,14 +114,16 @@ pub trait Bus: Send + Sync + 'static {
 }
 
 /// Connect to the bus named by `url`: `memory://` for the in-process bus,
-/// `amqp://` or `amqps://` for RabbitMQ. The RabbitMQ bus connects in the
-/// background, so this returns at once even while the broker is down.
+/// `amqp://` or `amqps://` for RabbitMQ, or a comma-separated list of such
+/// URLs for the nodes of a RabbitMQ cluster (see [`nodes`]). The RabbitMQ
+/// bus connects in the background, so this returns at once even while the
+/// broker is down.
 pub fn connect(url: &str, topology: Topology) -> Result<Arc<dyn Bus>> {
     if url.starts_with("memory:") {
         Ok(Arc::new(memory::MemoryBus::new(topology)))
     } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
-        Ok(Arc::new(rabbit::RabbitBus::start(
-            url,
+        Ok(Arc::new(rabbit::RabbitBus::start_nodes(
+            nodes::BrokerNodes::parse(url)?,
             topology,
             rabbit::RabbitOptions::default(),
         )))

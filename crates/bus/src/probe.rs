@@ -17,15 +17,11 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<()> {
     if url.starts_with("memory:") {
         return Ok(());
     }
+    let nodes = crate::nodes::BrokerNodes::parse(url)?;
     let mut last = BusError::InvalidUrl("no broker address given".into());
-    for node in url.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if !(node.starts_with("amqp://") || node.starts_with("amqps://")) {
-            return Err(BusError::InvalidUrl(
-                "expected amqp://…, amqps://… or memory://".into(),
-            ));
-        }
+    for node in nodes.urls() {
         let props = ConnectionProperties::default().with_connection_name("rectoken-probe".into());
-        match tokio::time::timeout(timeout, Connection::connect(node, props)).await {
+        match tokio::time::timeout(timeout, Connection::connect(node.as_str(), props)).await {
             Ok(Ok(connection)) => {
                 let _ = connection.close(200, "probe done".into()).await;
                 return Ok(());

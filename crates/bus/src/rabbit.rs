@@ -2,13 +2,23 @@
 //!
 //! A supervisor task owns the connection: it connects with backoff, declares
 //! the topology, opens a confirm-mode publishing channel, and on any
-//! connection error drops it and starts over. Publishers never wait for a
-//! reconnect: while disconnected, `publish` fails at once with
-//! [`BusError::Unavailable`], so the ingress can answer 503 within Zoom's
-//! 3-second budget and Zoom retries.
+//! connection error drops it and starts over. With one broker node,
+//! publishers never wait for a reconnect: while disconnected, `publish`
+//! fails at once with [`BusError::Unavailable`], so the ingress can answer
+//! 503 within Zoom's 3-second budget and Zoom retries.
+//!
+//! With several nodes (a RabbitMQ cluster, see [`crate::nodes`]) the
+//! supervisor connects to one of them and, when that node dies, moves on to
+//! the next at once, declares the topology again (consumers then subscribe
+//! again, see [`Bus::consume`]). A `publish` whose connection died before the
+//! broker confirmed waits for that move and publishes again on the new node,
+//! all within [`RabbitOptions::confirm_timeout`]: at-least-once (a message
+//! the dead node had taken may be enqueued twice, which every consumer
+//! tolerates), and `Ok` still only for a message some node confirmed.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -25,6 +35,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::message::{Delivery, JSON, OutgoingMessage, Settle};
+use crate::nodes::BrokerNodes;
 use crate::topology::{DELIVERY_LIMIT, Topology};
 use crate::{Bus, BusError, DIRECT_REPLY_TO, DeliveryStream, Result};
 
@@ -38,6 +49,9 @@ pub struct RabbitOptions {
     pub reconnect_min: Duration,
     /// Longest reconnect delay.
     pub reconnect_max: Duration,
+    /// How long connecting to one node, then declaring the topology there,
+    /// may each take before the node counts as unreachable.
+    pub connect_timeout: Duration,
     /// Shown in the RabbitMQ management UI.
     pub connection_name: String,
 }
@@ -48,6 +62,7 @@ impl Default for RabbitOptions {
             confirm_timeout: Duration::from_secs(2),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
             connection_name: "rectoken".into(),
         }
     }
@@ -61,6 +76,10 @@ pub struct RabbitBus {
 
 struct Shared {
     topology: Topology,
+    nodes: BrokerNodes,
+    /// Counts connections made; each [`Live`] carries its number, so a
+    /// publisher can tell a new connection from the one that failed it.
+    generation: AtomicU64,
     options: RabbitOptions,
     live: RwLock<Option<Live>>,
     connected: watch::Sender<bool>,
@@ -70,6 +89,8 @@ struct Shared {
 
 #[derive(Clone)]
 struct Live {
+    /// Which connection this is (see [`Shared::generation`]).
+    generation: u64,
     connection: Arc<Connection>,
     publisher: Channel,
     /// Confirm-mode channel consuming direct reply-to, for [`Bus::request`].
@@ -94,46 +115,107 @@ impl Shared {
 
 impl RabbitBus {
     /// Start the supervisor and return at once. The bus becomes connected
-    /// when the broker answers; see [`Bus::wait_connected`].
+    /// when the broker answers; see [`Bus::wait_connected`]. `url` is one
+    /// AMQP URL or a comma-separated list of a cluster's nodes (see
+    /// [`crate::nodes`]); [`crate::connect`] refuses an invalid list, here it
+    /// is logged and tried as one URL.
     pub fn start(url: &str, topology: Topology, options: RabbitOptions) -> Self {
+        let nodes = BrokerNodes::parse(url).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "RECTOKEN_AMQP_URL is not a valid node list; trying it as one URL");
+            BrokerNodes::unchecked(url)
+        });
+        Self::start_nodes(nodes, topology, options)
+    }
+
+    /// [`RabbitBus::start`] with the nodes already parsed.
+    pub fn start_nodes(nodes: BrokerNodes, topology: Topology, options: RabbitOptions) -> Self {
         let (connected, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             topology,
+            nodes,
+            generation: AtomicU64::new(0),
             options,
             live: RwLock::new(None),
             connected,
             shutdown: CancellationToken::new(),
             pending: Arc::new(Mutex::new(HashMap::new())),
         });
-        tokio::spawn(supervise(shared.clone(), url.to_owned()));
+        tokio::spawn(supervise(shared.clone()));
         Self { shared }
+    }
+
+    /// The nodes this bus connects to.
+    pub fn nodes(&self) -> &BrokerNodes {
+        &self.shared.nodes
+    }
+
+    /// Wait until the bus is connected over a connection other than
+    /// `failed` (a generation), or `limit` passes; the new connection.
+    async fn wait_for_other(&self, failed: u64, limit: Duration) -> Option<Live> {
+        let mut rx = self.shared.connected.subscribe();
+        let wait = async {
+            loop {
+                if let Some(live) = self.shared.live()
+                    && live.generation != failed
+                {
+                    return Some(live);
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait).await.ok().flatten()
     }
 }
 
-/// Connect, declare, wait for failure, repeat, until shutdown.
-async fn supervise(shared: Arc<Shared>, url: String) {
+/// Connect to a node, declare, wait for failure, move on, until shutdown.
+/// After losing a node the next one in the list is tried first, at once;
+/// only when a whole round of nodes failed does it wait (with backoff).
+async fn supervise(shared: Arc<Shared>) {
     let mut delay = shared.options.reconnect_min;
+    let mut next = 0usize;
     loop {
-        if shared.shutdown.is_cancelled() {
-            return;
-        }
-        match connect_once(&shared, &url).await {
-            Ok(live) => {
-                delay = shared.options.reconnect_min;
-                tracing::info!("connected to RabbitMQ");
-                let connection = live.connection.clone();
-                shared.set_live(Some(live));
-                wait_for_failure(&shared, &connection).await;
-                shared.set_live(None);
-                if shared.shutdown.is_cancelled() {
-                    let _ = connection.close(200, "shutdown".into()).await;
-                    return;
+        let mut lost_one = false;
+        let order: Vec<usize> = shared.nodes.order_from(next).collect();
+        for i in order {
+            if shared.shutdown.is_cancelled() {
+                return;
+            }
+            let node = shared.nodes.node_label(i);
+            let url = &shared.nodes.urls()[i];
+            match connect_once(&shared, url).await {
+                Ok(live) => {
+                    delay = shared.options.reconnect_min;
+                    tracing::info!(node = %node, "connected to RabbitMQ");
+                    let connection = live.connection.clone();
+                    shared.set_live(Some(live));
+                    wait_for_failure(&shared, &connection).await;
+                    shared.set_live(None);
+                    if shared.shutdown.is_cancelled() {
+                        let _ = connection.close(200, "shutdown".into()).await;
+                        return;
+                    }
+                    metrics::counter!("rectoken_broker_connection_lost_total").increment(1);
+                    tracing::warn!(node = %node, nodes = shared.nodes.len(), "lost the RabbitMQ connection; reconnecting");
+                    next = i + 1;
+                    lost_one = true;
+                    break;
                 }
-                tracing::warn!("lost the RabbitMQ connection; reconnecting");
+                Err(e) => {
+                    tracing::warn!(node = %node, error = %e, "RabbitMQ connect failed");
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ connect failed");
-            }
+        }
+        // Another node may well be up: try it now. One node: a short pause.
+        if lost_one && shared.nodes.len() > 1 {
+            continue;
+        }
+        if !lost_one {
+            tracing::warn!(
+                retry_in_ms = delay.as_millis() as u64,
+                "no RabbitMQ node reachable"
+            );
         }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
@@ -168,10 +250,38 @@ async fn wait_for_failure(shared: &Shared, connection: &Connection) {
     }
 }
 
-async fn connect_once(shared: &Shared, url: &str) -> lapin::Result<Live> {
+/// Connect to one node and set up there, each step bounded by
+/// [`RabbitOptions::connect_timeout`]; a connection whose setup failed is
+/// closed, not leaked.
+async fn connect_once(shared: &Shared, url: &str) -> std::result::Result<Live, String> {
+    let limit = shared.options.connect_timeout;
     let props = ConnectionProperties::default()
         .with_connection_name(shared.options.connection_name.clone().into());
-    let connection = Connection::connect(url, props).await?;
+    let connection = match tokio::time::timeout(limit, Connection::connect(url, props)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("connect timed out after {limit:?}")),
+    };
+    match tokio::time::timeout(limit, set_up(shared, &connection)).await {
+        Ok(Ok((publisher, rpc))) => Ok(Live {
+            generation: shared.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            connection: Arc::new(connection),
+            publisher,
+            rpc,
+        }),
+        failed => {
+            let _ = connection.close(200, "setup failed".into()).await;
+            Err(match failed {
+                Ok(Err(e)) => format!("setting up: {e}"),
+                _ => format!("declaring the topology took over {limit:?}"),
+            })
+        }
+    }
+}
+
+/// Declare the topology, open the confirm-mode publisher and the
+/// direct reply-to channel.
+async fn set_up(shared: &Shared, connection: &Connection) -> lapin::Result<(Channel, Channel)> {
     let publisher = connection.create_channel().await?;
     declare_topology(&publisher, &shared.topology).await?;
     publisher
@@ -207,11 +317,7 @@ async fn connect_once(shared: &Shared, url: &str) -> lapin::Result<Live> {
             }
         }
     });
-    Ok(Live {
-        connection: Arc::new(connection),
-        publisher,
-        rpc,
-    })
+    Ok((publisher, rpc))
 }
 
 fn long_string(s: &str) -> AMQPValue {
@@ -433,16 +539,41 @@ impl Settle for RabbitSettle {
 #[async_trait]
 impl Bus for RabbitBus {
     async fn publish(&self, message: OutgoingMessage) -> Result<()> {
-        let live = self
-            .shared
-            .live()
-            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
-        publish_on(
-            &live.publisher,
-            &message,
-            self.shared.options.confirm_timeout,
-        )
-        .await
+        let budget = self.shared.options.confirm_timeout;
+        let failover = self.shared.nodes.len() > 1;
+        let started = tokio::time::Instant::now();
+        let mut live = match self.shared.live() {
+            Some(live) => live,
+            // Between nodes: wait for the move, within the budget.
+            None if failover => {
+                metrics::counter!("rectoken_broker_publish_waited_total").increment(1);
+                self.wait_for_other(0, budget)
+                    .await
+                    .ok_or_else(|| BusError::Unavailable("no RabbitMQ node connected".into()))?
+            }
+            None => return Err(BusError::Unavailable("not connected to RabbitMQ".into())),
+        };
+        loop {
+            let left = budget.saturating_sub(started.elapsed());
+            let result = publish_on(&live.publisher, &message, left).await;
+            // The connection died before the confirm: the message may or may
+            // not be on the old node. Publish again on the next one.
+            let Err(BusError::Unavailable(why)) = &result else {
+                return result;
+            };
+            if !failover {
+                return result;
+            }
+            let left = budget.saturating_sub(started.elapsed());
+            match self.wait_for_other(live.generation, left).await {
+                Some(next) => {
+                    tracing::debug!(error = %why, "publishing again after a node change");
+                    metrics::counter!("rectoken_broker_republished_total").increment(1);
+                    live = next;
+                }
+                None => return result,
+            }
+        }
     }
 
     async fn request(&self, mut message: OutgoingMessage, timeout: Duration) -> Result<Bytes> {

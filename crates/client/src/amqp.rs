@@ -51,7 +51,20 @@ impl Drop for AmqpTransport {
 }
 
 impl AmqpTransport {
-    pub(crate) async fn connect(url: &str) -> Result<Self, ClientError> {
+    /// Connect to the first reachable node of `RECTOKEN_AMQP_URL`: one URL,
+    /// or a RabbitMQ cluster's node URLs separated by commas.
+    pub(crate) async fn connect(urls: &str) -> Result<Self, ClientError> {
+        let mut last = ClientError::Connect("no RabbitMQ URL given".into());
+        for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            match Self::connect_one(url).await {
+                Ok(transport) => return Ok(transport),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn connect_one(url: &str) -> Result<Self, ClientError> {
         // lapin's parse errors quote the whole URL, password included; only
         // URLs it parses without complaint about their shape get that far.
         if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {

@@ -21,6 +21,6 @@ pub mod jobs;
 pub mod join;
 pub mod meeting_id;
 pub mod oauth_state;
-pub mod pyjson;
 pub mod origin;
+pub mod pyjson;
 pub mod webhook;

@@ -173,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         Stack::start(StackOptions {
             bin,
             amqp_url: args.amqp_url.clone(),
+            redis_url: None,
             prefix: prefix.clone(),
             dir: dir.path.clone(),
             webhook_retry_scale: 0.002,

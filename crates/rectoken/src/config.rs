@@ -45,8 +45,10 @@ impl LogArgs {
 /// through [`BackendArgs::require`], which names the missing variable.
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// RabbitMQ URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`
-    /// (required; `rectoken dev`: in-process when unset).
+    /// RabbitMQ URL, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`, or the
+    /// comma-separated URLs of a RabbitMQ cluster's nodes (the bus moves to
+    /// another node when its node dies). Required; `rectoken dev`:
+    /// in-process when unset.
     #[arg(long = "amqp-url", env = "RECTOKEN_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<SecretString>,
     /// Redis URL: `redis://`, `rediss://` or `redis+cluster://HOST:PORT,…/`

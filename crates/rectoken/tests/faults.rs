@@ -28,6 +28,12 @@
 //! `cluster` (a submodule) SIGKILLs a node of the shared Redis Cluster and
 //! checks that the store fails fast and recovers.
 //!
+//! `failover` (a submodule, issue 17) runs the same stack and checks on the
+//! optional clusters of `scripts/services` (`start clusters`): a three-node
+//! RabbitMQ cluster and a Redis Cluster with a replica per primary, killing
+//! the broker node the roles are connected to, later another, and a Redis
+//! primary whose replica takes over.
+//!
 //! It restarts the shared broker, so it must run alone:
 //! `cargo test -p rectoken --test faults -- --test-threads=1` after the
 //! main suite. Bounded: about two minutes, every wait has a timeout, every
@@ -38,6 +44,8 @@
 
 #[path = "faults/cluster.rs"]
 mod cluster;
+#[path = "faults/failover.rs"]
+mod failover;
 #[path = "faults/stack.rs"]
 mod stack;
 
@@ -183,7 +191,7 @@ struct Raw {
     tombstone: bool,
 }
 
-async fn read_raw(con: &mut redis::aio::MultiplexedConnection, key: Key) -> Option<Raw> {
+async fn read_raw<C: redis::aio::ConnectionLike + Send>(con: &mut C, key: Key) -> Option<Raw> {
     let keys = Keys::new("").unwrap();
     let map_key = match key {
         Key::Meeting(id) => MapKey::meeting(MeetingId::new(id).ok()?),
@@ -237,7 +245,16 @@ async fn the_stack_survives_crashes_restarts_and_zoom_faults() {
     };
     let mut dir = stack::ScratchDir::new("faults").unwrap();
     eprintln!("faults: logs in {}", dir.path.display());
-    let outcome = tokio::time::timeout(Duration::from_secs(330), run(&broker, &dir.path)).await;
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(330),
+        run(
+            Schedule::SingleNode(&broker),
+            rectoken_tests::amqp_url(),
+            None,
+            &dir.path,
+        ),
+    )
+    .await;
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(failures)) => {
@@ -252,15 +269,30 @@ async fn the_stack_survives_crashes_restarts_and_zoom_faults() {
     drop(broker);
 }
 
+/// Which faults a run injects.
+#[derive(Clone, Copy)]
+enum Schedule<'a> {
+    /// The shared single-node broker and the stack's own Redis.
+    SingleNode(&'a Broker),
+    /// The optional clusters (`failover`).
+    Clusters(&'a failover::Clusters),
+}
+
 /// Run the suite; `Err` holds every failed check plus the logs' tails.
-async fn run(broker: &Broker, dir: &std::path::Path) -> Result<(), String> {
+async fn run(
+    schedule: Schedule<'_>,
+    amqp_url: String,
+    redis_url: Option<String>,
+    dir: &std::path::Path,
+) -> Result<(), String> {
     let started = Instant::now();
     let seed: u64 = rand::random();
     eprintln!("faults: seed {seed}");
     let prefix = rectoken_tests::unique_prefix("faults");
     let stack = Stack::start(StackOptions {
         bin: env!("CARGO_BIN_EXE_rectoken").into(),
-        amqp_url: rectoken_tests::amqp_url(),
+        amqp_url,
+        redis_url,
         prefix: prefix.clone(),
         dir: dir.to_owned(),
         webhook_retry_scale: 0.002,
@@ -273,7 +305,7 @@ async fn run(broker: &Broker, dir: &std::path::Path) -> Result<(), String> {
     .await
     .map_err(|e| format!("{e:#}"))?;
     let stack = Arc::new(stack);
-    let result = exercise(broker, &stack, seed, started).await;
+    let result = exercise(schedule, &stack, seed, started).await;
     let joiner_queue = format!("{prefix}test.replies");
     let result = result.map_err(|f| format!("{f}\n\nlogs:\n{}", stack.log_tails(25)));
     stack.cleanup(&[joiner_queue]).await;
@@ -281,7 +313,7 @@ async fn run(broker: &Broker, dir: &std::path::Path) -> Result<(), String> {
 }
 
 async fn exercise(
-    broker: &Broker,
+    schedule: Schedule<'_>,
     stack: &Arc<Stack>,
     seed: u64,
     started: Instant,
@@ -387,7 +419,10 @@ async fn exercise(
     };
 
     // ---- faults, one after the other, while the traffic runs
-    let faults = inject(broker, stack, &joiner, t0).await?;
+    let faults = match schedule {
+        Schedule::SingleNode(broker) => inject(broker, stack, &joiner, t0).await?,
+        Schedule::Clusters(clusters) => failover::inject(clusters, stack, &joiner, t0).await?,
+    };
     tokio::time::sleep(TAIL).await;
     stop.cancel();
     let _ = tokio::join!(hooks, joins);
@@ -441,6 +476,7 @@ async fn exercise(
         ));
     }
     let webhook_summary = check_webhooks(stack, &mut failures).await;
+    let refused = failover::refused_during(stack, &joiner, &faults);
     let join_summary = check_joins(stack, &joiner, &faults, &mut failures);
 
     // Processes: none died on its own; all ready.
@@ -472,6 +508,7 @@ async fn exercise(
         "faults: {traffic_secs:.0}s of traffic; events fired {:?} ({} in all)\n\
          faults: {webhook_summary}\n\
          faults: {join_summary}\n\
+         faults: refused while each fault lasted (+5 s): {refused}\n\
          faults: injected {} faults: {}\n\
          faults: simulator served {} requests ({} injected 5xx, {} injected 429, {} rate-limited 429, {} tokens minted, {} token refreshes)\n\
          faults: total {:.1}s",
@@ -623,14 +660,44 @@ async fn check_webhooks(stack: &Stack, failures: &mut Vec<String>) -> String {
             });
         }
     }
-    let client = redis::Client::open(lock(&stack.redis).url()).unwrap();
-    let mut con = match client.get_multiplexed_async_connection().await {
-        Ok(c) => c,
-        Err(e) => {
-            failures.push(format!("cannot read Redis: {e}"));
-            return String::new();
+    let url = stack.env.redis_url.clone();
+    let stored = if rectoken_store::cluster_url::is_cluster_url(&url) {
+        let seeds = rectoken_store::cluster_url::seed_urls(&url).unwrap();
+        let client = redis::cluster::ClusterClient::new(seeds).unwrap();
+        match client.get_async_connection().await {
+            Ok(mut con) => check_stored(stack, &mut con, by_key, failures).await,
+            Err(e) => {
+                failures.push(format!("cannot read the Redis Cluster: {e}"));
+                String::new()
+            }
+        }
+    } else {
+        let client = redis::Client::open(url).unwrap();
+        match client.get_multiplexed_async_connection().await {
+            Ok(mut con) => check_stored(stack, &mut con, by_key, failures).await,
+            Err(e) => {
+                failures.push(format!("cannot read Redis: {e}"));
+                String::new()
+            }
         }
     };
+    stored.replace(
+        "{deliveries}",
+        &format!(
+            "{} deliveries, {delivered} answered 200, {failed} never (Zoom gave up), {retried} needed retries",
+            deliveries.len()
+        ),
+    )
+}
+
+/// Check 1's second half: what Redis holds per key against the events.
+async fn check_stored<C: redis::aio::ConnectionLike + Send>(
+    stack: &Stack,
+    con: &mut C,
+    by_key: BTreeMap<Key, Vec<KeyEvent>>,
+    failures: &mut Vec<String>,
+) -> String {
+    let sim = &stack.sim;
     let (mut checked, mut exact, mut newer, mut stale_vs_sim) = (0, 0, 0, 0);
     for (key, events) in &by_key {
         let Some(newest) = events
@@ -642,7 +709,7 @@ async fn check_webhooks(stack: &Stack, failures: &mut Vec<String>) -> String {
         };
         checked += 1;
         let truth = sim_truth(sim, &stack.users, *key);
-        let Some(raw) = read_raw(&mut con, *key).await else {
+        let Some(raw) = read_raw(con, *key).await else {
             failures.push(format!(
                 "{key:?}: delivery {} ({:?} at {}) answered 200 but nothing is stored",
                 newest.delivery, newest.effect, newest.version
@@ -695,10 +762,9 @@ async fn check_webhooks(stack: &Stack, failures: &mut Vec<String>) -> String {
         }
     }
     format!(
-        "webhooks: {} deliveries, {delivered} answered 200, {failed} never (Zoom gave up), {retried} needed retries; \
+        "webhooks: {{deliveries}}; \
          {checked} keys checked: {exact} at the newest 200-answered version, {newer} newer since; \
-         {stale_vs_sim} differ from the simulator (their latest event never got a 200)",
-        deliveries.len()
+         {stale_vs_sim} differ from the simulator (their latest event never got a 200)"
     )
 }
 

@@ -63,6 +63,13 @@ const RETRIES: u32 = 3;
 /// After a failed connect, how long further callers fail at once rather
 /// than each trying (and waiting out [`CONNECT_TIMEOUT`]) again.
 const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest and longest pause between a Cluster request's retries, in ms
+/// (the client waits `rand(min .. min(max, 100 × 2^retry))`). The redis
+/// crate's default minimum, 1,280 ms, made a request to a dead primary wait
+/// out the whole [`RESPONSE_TIMEOUT`] (10 s, measured) while its replica was
+/// taking over; with these, such a request fails after about a second and
+/// the caller retries against the new primary.
+const CLUSTER_RETRY_WAIT_MS: (u64, u64) = (100, 1_000);
 
 /// Which Redis deployment the store talks to.
 // One per store, built once: the variants' sizes do not matter.
@@ -178,6 +185,9 @@ impl RedisStore {
                 .connection_timeout(CONNECT_TIMEOUT)
                 .response_timeout(RESPONSE_TIMEOUT)
                 .retries(RETRIES)
+                .min_retry_wait(CLUSTER_RETRY_WAIT_MS.0)
+                .max_retry_wait(CLUSTER_RETRY_WAIT_MS.1)
+                .retry_wait_formula(100, 2)
                 .build()
                 .map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
             Target::Cluster(client)

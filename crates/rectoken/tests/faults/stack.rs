@@ -353,7 +353,11 @@ impl Env {
 
 pub struct StackOptions {
     pub bin: PathBuf,
+    /// One AMQP URL or a cluster's comma-separated node URLs.
     pub amqp_url: String,
+    /// The roles' Redis; `None`: a redis-server of the stack's own
+    /// ([`Stack::redis`], which is started either way).
+    pub redis_url: Option<String>,
     pub prefix: String,
     pub dir: PathBuf,
     /// Simulator's webhook retry scale (Zoom's 5/20/60 min times this).
@@ -418,7 +422,7 @@ impl Stack {
         let env = Env {
             bin: o.bin,
             amqp_url: o.amqp_url.clone(),
-            redis_url: redis.url(),
+            redis_url: o.redis_url.clone().unwrap_or_else(|| redis.url()),
             prefix: o.prefix.clone(),
             api_url: sim.api_url().context("sim not serving")?,
             oauth_url: sim.oauth_url().context("sim not serving")?,
@@ -623,10 +627,10 @@ impl Stack {
 
     /// Delete the test's queues and exchange; stop the bus.
     pub async fn cleanup(&self, extra_queues: &[String]) {
-        rectoken_tests::delete_topology(&self.env.amqp_url, self.topology()).await;
+        let amqp = first_node(&self.env.amqp_url);
+        rectoken_tests::delete_topology(&amqp, self.topology()).await;
         if let Ok(conn) =
-            lapin::Connection::connect(&self.env.amqp_url, lapin::ConnectionProperties::default())
-                .await
+            lapin::Connection::connect(&amqp, lapin::ConnectionProperties::default()).await
         {
             if let Ok(ch) = conn.create_channel().await {
                 for q in extra_queues {
@@ -683,9 +687,11 @@ pub struct Joiner {
 impl Joiner {
     pub async fn start(stack: &Stack) -> anyhow::Result<Arc<Joiner>> {
         let reply_queue = format!("{}test.replies", stack.env.prefix);
-        let conn =
-            lapin::Connection::connect(&stack.env.amqp_url, lapin::ConnectionProperties::default())
-                .await?;
+        let conn = lapin::Connection::connect(
+            &first_node(&stack.env.amqp_url),
+            lapin::ConnectionProperties::default(),
+        )
+        .await?;
         let ch = conn.create_channel().await?;
         let mut args = lapin::types::FieldTable::default();
         args.insert(
@@ -921,6 +927,48 @@ impl Driver {
     pub fn total_fired(&self) -> u64 {
         lock(&self.fired).values().sum()
     }
+}
+
+/// The first node of an AMQP URL list (the test's direct lapin calls).
+pub fn first_node(amqp_url: &str) -> String {
+    rectoken_bus::nodes::BrokerNodes::parse(amqp_url)
+        .map(|n| n.urls()[0].clone())
+        .unwrap_or_else(|_| amqp_url.to_owned())
+}
+
+/// The remote ports of the established IPv4 TCP connections of process
+/// `pid` to 127.0.0.1 (which broker node a role talks to), from
+/// `/proc/PID/fd` and `/proc/net/tcp`.
+pub fn remote_ports(pid: u32) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let t = target.to_string_lossy();
+                if let Some(inode) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                    inodes.insert(inode.to_owned());
+                }
+            }
+        }
+    }
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let mut ports = Vec::new();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+        if f.len() > 9
+            && f[3] == "01"
+            && inodes.contains(f[9])
+            && let Some((addr, port)) = f[2].split_once(':')
+            && addr == "0100007F"
+            && let Ok(port) = u16::from_str_radix(port, 16)
+        {
+            ports.push(port);
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// Percentile (nearest rank) of sorted values.
