@@ -109,6 +109,7 @@ impl TokenWorker {
                 FailureStatus::ZoomError,
                 format!("rectoken's state store is unavailable ({m}); retry"),
             )
+            .with_reason(reason::STORE_UNAVAILABLE)
             .with_meeting_id(req.meeting_id()),
         }
     }
