@@ -178,7 +178,7 @@ pub async fn get_join_token(
 ) -> Response {
     let services = match crate::callbacks::recall_authorized(&state, &headers, &q) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let not_found = || (StatusCode::NOT_FOUND, "no join token for this meeting").into_response();
     let Some(meeting) = q.get("meeting_id") else {

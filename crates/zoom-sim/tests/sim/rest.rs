@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
+use reqwest::Method;
 use serde_json::{Value, json};
 use zoom_sim::generate::{DEMO_PMIS, demo_meeting_id};
 use zoom_sim::{GenerateSpec, NewAccount, NewMeeting, NewUser, OAuthSettings, Plan, TokenKind};
@@ -315,7 +316,25 @@ async fn bypass_waiting_room_is_honoured() {
 async fn onbehalf_and_zak_tokens() {
     let env = Env::demo().await;
     let at = env.access_token().await;
+    // A meeting of another company's account: OBF is for exactly those.
+    let other = env
+        .sim
+        .create_account(zoom_sim::NewAccount::default())
+        .unwrap();
+    let host = env
+        .sim
+        .create_user(&other.id, zoom_sim::NewUser::default())
+        .unwrap();
     let external = 81_234_567_890u64;
+    env.sim
+        .create_meeting(
+            &host.id,
+            zoom_sim::NewMeeting {
+                id: Some(external),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let (status, obf) = env
         .get(
             &at,
@@ -349,6 +368,61 @@ async fn onbehalf_and_zak_tokens() {
         env.get(&at, "/users/nobody/token?type=zak").await.1["code"],
         1001
     );
+    // Zoom cannot mint OBF for a meeting that does not exist anywhere.
+    let (status, body) = env
+        .get(&at, "/users/me/token?type=onbehalf&meeting_id=81234567891")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (StatusCode::NOT_FOUND, Some(3001))
+    );
+
+    // The control API says whether a bot presenting the OBF token gets in:
+    // only while its user is in the meeting.
+    let obf_token = obf["token"].as_str().unwrap();
+    let admission_path = format!("/tokens/{obf_token}/admission");
+    let (status, a) = env.control(Method::GET, &admission_path, None).await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    assert_eq!(
+        (a["admitted"].as_bool(), a["verdict"].as_str()),
+        (Some(false), Some("user_not_in_meeting"))
+    );
+    assert_eq!(a["token"]["user_id"], "demo-admin");
+    let path = format!("/meetings/{external}/participants/demo-admin");
+    let (status, _) = env.control(Method::PUT, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, a) = env.control(Method::GET, &admission_path, None).await;
+    assert_eq!(
+        (a["admitted"].as_bool(), a["verdict"].as_str()),
+        (Some(true), Some("admitted"))
+    );
+    let (_, a) = env
+        .control(
+            Method::GET,
+            &format!(
+                "/tokens/{obf_token}/admission?meeting_id={}",
+                demo_meeting_id(1, 3)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(a["verdict"], "wrong_meeting");
+    let (status, _) = env.control(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, a) = env.control(Method::GET, &admission_path, None).await;
+    assert_eq!(a["admitted"], false);
+    let (status, _) = env
+        .control(
+            Method::PUT,
+            "/meetings/81234567891/participants/demo-admin",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, a) = env
+        .control(Method::GET, "/tokens/sim_bogus/admission", None)
+        .await;
+    assert_eq!(a["verdict"], "unknown_token");
 }
 
 #[tokio::test]
