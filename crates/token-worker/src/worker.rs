@@ -12,7 +12,7 @@ use rectoken_domain::join::{
 };
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
-use rectoken_store::{MapKey, Mapping, Source};
+use rectoken_store::{DirectoryKey, MapKey, Mapping, Source};
 use rectoken_zoom::UserTokenKind;
 use rectoken_zoom::endpoint::{LABEL_GET_MEETING, LABEL_JOIN_TOKEN, LABEL_USER_TOKEN};
 use secrecy::{ExposeSecret, SecretString};
@@ -22,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{ACCOUNTS_TTL, AccountCache};
 use crate::classify::{
-    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, Verdict, classify_call_error,
-    deadline_instant, expires_at, is_expired, pick_mapping, probe_miss, probed_key,
-    publish_failure, zoom_account_id,
+    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_PERSONAL_LINK_UNKNOWN, Verdict,
+    classify_call_error, deadline_instant, expires_at, is_expired, personal_link_request,
+    pick_mapping, probe_miss, probed_key, publish_failure, with_resolved_pmi, zoom_account_id,
 };
 use crate::telemetry::{
     self, InFlight, STATUS_EXPIRED, STATUS_NO_REPLY_TO, STATUS_REQUESTER_GONE, STATUS_RETRY,
@@ -145,6 +145,8 @@ impl TokenWorker {
                     FailureStatus::NotFound,
                     format!("{message}; its stale mapping was removed; join without a token"),
                 )
+                .with_reason(crate::classify::refusal_reason::MEETING_GONE)
+                .with_zoom_code(rectoken_zoom::error::CODE_MEETING_NOT_FOUND)
                 .with_meeting_id(id))
             }
             Err(verdict) => settle(rid, id, Some(&owner), verdict),
@@ -384,12 +386,24 @@ fn settle(
     owner: Option<&Owner>,
     verdict: Verdict,
 ) -> Result<JoinReply, Transient> {
-    let (status, message) = match verdict {
+    let (status, message, reason, zoom_code) = match verdict {
         Verdict::Transient { message } => return Err(Transient(message)),
-        Verdict::Stale { message } => (FailureStatus::NotFound, message),
-        Verdict::Reply { status, message } => (status, message),
+        Verdict::Stale { message } => (FailureStatus::NotFound, message, None, None),
+        Verdict::Reply { status, message } => (status, message, None, None),
+        Verdict::Refused {
+            status,
+            reason,
+            zoom_code,
+            message,
+        } => (status, message, Some(reason), zoom_code),
     };
-    let reply = JoinReply::failure(rid, status, message).with_meeting_id(id);
+    let mut reply = JoinReply::failure(rid, status, message).with_meeting_id(id);
+    if let Some(reason) = reason {
+        reply = reply.with_reason(reason);
+    }
+    if let Some(code) = zoom_code {
+        reply = reply.with_zoom_code(code);
+    }
     Ok(match owner {
         Some(o) => reply
             .with_account_id(zoom_account_id(&o.account))
@@ -410,7 +424,44 @@ impl Handler for TokenWorker {
         let _in_flight = InFlight::start();
         // An empty reply_to routes nowhere: the same as none.
         let reply_to = delivery.reply_to.as_deref().filter(|r| !r.is_empty());
-        let req = match decode_join_request(&delivery.body) {
+        // A personal link (`zoom.us/my/NAME`) names a user, not a meeting:
+        // the user directory (vanity names from the sync and `user.updated`)
+        // turns it into that user's PMI before the request is decoded.
+        let mut resolved = None;
+        if let Some((request, name)) = personal_link_request(&delivery.body) {
+            match self
+                .deps
+                .store
+                .find_directory_user(&DirectoryKey::Vanity(name.clone()))
+                .await
+            {
+                Ok(Some(user)) if user.pmi.is_some() => {
+                    if let Some(pmi) = user.pmi {
+                        resolved = Some(with_resolved_pmi(request, pmi));
+                    }
+                }
+                Ok(_) => {
+                    if let Some(reply_to) = reply_to {
+                        let rid = extract_request_id(&delivery.body).unwrap_or_default();
+                        let reply = JoinReply::failure(
+                            rid,
+                            FailureStatus::NotFound,
+                            format!(
+                                "no user of a connected account has the personal link /my/{name}; join without a token"
+                            ),
+                        )
+                        .with_reason(REASON_PERSONAL_LINK_UNKNOWN);
+                        return self.deliver(delivery, reply_to, reply, started).await;
+                    }
+                }
+                Err(e) => {
+                    telemetry::count(STATUS_RETRY);
+                    return Outcome::Retry(format!("user directory: {e}"));
+                }
+            }
+        }
+        let body = resolved.as_deref().unwrap_or(&delivery.body);
+        let req = match decode_join_request(body) {
             Ok(req) => req,
             Err(e) => {
                 let Some(reply_to) = reply_to else {
