@@ -34,6 +34,9 @@ pub struct IngressState {
     /// OAuth, admin API and HTTP join (need the store); `None` in a
     /// webhook-only ingress.
     pub services: Option<Arc<Services>>,
+    /// The accepted range of `x-zm-request-timestamp`
+    /// (`RECTOKEN_WEBHOOK_MAX_AGE` back, 5 minutes ahead).
+    pub webhook_window: rectoken_domain::webhook::Window,
 }
 
 impl IngressState {
@@ -46,7 +49,14 @@ impl IngressState {
             metrics: rectoken_telemetry::metrics_handle(),
             now: unix_now,
             services: None,
+            webhook_window: rectoken_domain::webhook::Window::DEFAULT,
         }
+    }
+
+    /// With another webhook timestamp window.
+    pub fn with_webhook_window(mut self, window: rectoken_domain::webhook::Window) -> Self {
+        self.webhook_window = window;
+        self
     }
 
     /// With the OAuth flow, admin API and join endpoints.

@@ -342,7 +342,8 @@ mod tests {
         assert_eq!(hash_tag(&k.fence("sched")), Some("sched"));
         assert!(Keys::new("bad{").is_err());
         // The directory's record and indexes share one slot, whatever the user ID.
-        let tag = hash_tag(&k.directory_user("u{x}"));
+        let user_key = k.directory_user("u{x}");
+        let tag = hash_tag(&user_key);
         assert_eq!(tag, Some("d"));
         assert_eq!(hash_tag(&k.directory_email()), tag);
         assert_eq!(hash_tag(&k.directory_vanity()), tag);

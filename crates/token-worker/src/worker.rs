@@ -12,7 +12,7 @@ use rectoken_domain::join::{
 };
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
-use rectoken_store::{MapKey, Mapping, Source};
+use rectoken_store::{DirectoryKey, MapKey, Mapping, Source};
 use rectoken_vault::CallError;
 use rectoken_zoom::endpoint::{
     LABEL_GET_MEETING, LABEL_GET_USER, LABEL_JOIN_TOKEN, LABEL_USER_TOKEN,
@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{ACCOUNTS_TTL, AccountCache};
 use crate::classify::{
-    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, Verdict, classify_call_error,
-    deadline_instant, expires_at, is_expired, pick_mapping, probe_miss, probed_key,
-    publish_failure, zoom_account_id,
+    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_PERSONAL_LINK_UNKNOWN, Verdict,
+    classify_call_error, deadline_instant, expires_at, is_expired, personal_link_request,
+    pick_mapping, probe_miss, probed_key, publish_failure, with_resolved_pmi, zoom_account_id,
 };
 use crate::kinds::{self, Via};
 use crate::telemetry::{
@@ -172,6 +172,18 @@ impl TokenWorker {
                 let error = match verdict {
                     Verdict::Reply { status, message } => {
                         TokenError::new(status, reason::of_status(status), message)
+                    }
+                    Verdict::Refused {
+                        status,
+                        reason,
+                        zoom_code,
+                        message,
+                    } => {
+                        let e = TokenError::new(status, reason, message);
+                        match zoom_code {
+                            Some(c) => e.with_zoom_code(c),
+                            None => e,
+                        }
                     }
                     Verdict::Stale { message } | Verdict::Transient { message } => {
                         TokenError::new(FailureStatus::NotFound, reason::MEETING_NOT_FOUND, message)
@@ -644,7 +656,44 @@ impl Handler for TokenWorker {
         let _in_flight = InFlight::start();
         // An empty reply_to routes nowhere: the same as none.
         let reply_to = delivery.reply_to.as_deref().filter(|r| !r.is_empty());
-        let req = match decode_join_request(&delivery.body) {
+        // A personal link (`zoom.us/my/NAME`) names a user, not a meeting:
+        // the user directory (vanity names from the sync and `user.updated`)
+        // turns it into that user's PMI before the request is decoded.
+        let mut resolved = None;
+        if let Some((request, name)) = personal_link_request(&delivery.body) {
+            match self
+                .deps
+                .store
+                .find_directory_user(&DirectoryKey::Vanity(name.clone()))
+                .await
+            {
+                Ok(Some(user)) if user.pmi.is_some() => {
+                    if let Some(pmi) = user.pmi {
+                        resolved = Some(with_resolved_pmi(request, pmi));
+                    }
+                }
+                Ok(_) => {
+                    if let Some(reply_to) = reply_to {
+                        let rid = extract_request_id(&delivery.body).unwrap_or_default();
+                        let reply = JoinReply::failure(
+                            rid,
+                            FailureStatus::NotFound,
+                            format!(
+                                "no user of a connected account has the personal link /my/{name}; join without a token"
+                            ),
+                        )
+                        .with_reason(REASON_PERSONAL_LINK_UNKNOWN);
+                        return self.deliver(delivery, reply_to, reply, started).await;
+                    }
+                }
+                Err(e) => {
+                    telemetry::count(STATUS_RETRY);
+                    return Outcome::Retry(format!("user directory: {e}"));
+                }
+            }
+        }
+        let body = resolved.as_deref().unwrap_or(&delivery.body);
+        let req = match decode_join_request(body) {
             Ok(req) => req,
             Err(e) => {
                 let Some(reply_to) = reply_to else {

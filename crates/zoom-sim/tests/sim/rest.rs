@@ -196,9 +196,109 @@ async fn missing_scope_is_4711() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body,
-        json!({"code": 4711, "message": "Invalid access token, does not contain scopes:[meeting:read:local_recording_token, meeting:read:local_recording_token:admin]."})
+        json!({"code": 4711, "message": "Invalid access token, does not contain scopes:[meeting:read:local_recording_token:admin]."})
     );
     assert_eq!(env.sim.stats().tokens_minted, 0);
+    assert_eq!(env.sim.stats().missing_scope, 1);
+}
+
+/// The default grant is rectoken's README list, nothing more: the optional
+/// token kinds are refused with 4711, and an account-level app's plain
+/// (user-level) scope reaches only the authorizing user.
+#[tokio::test]
+async fn the_default_grant_is_the_readme_list_and_scopes_are_checked_everywhere() {
+    let env = Env::start(zoom_sim::SimConfig::for_tests(
+        crate::common::CLIENT_ID,
+        crate::common::CLIENT_SECRET,
+        crate::common::WEBHOOK_SECRET,
+    ))
+    .await;
+    env.sim.seed_demo().unwrap();
+    let at = env.access_token().await;
+    let id = demo_meeting_id(0, 1);
+    for ok in [
+        "/users/me".to_owned(),
+        "/users/demo-bob".to_owned(),
+        "/users?page_size=300".to_owned(),
+        "/users/demo-bob/meetings".to_owned(),
+        format!("/meetings/{id}"),
+        format!("/meetings/{id}/jointoken/local_recording"),
+    ] {
+        assert_eq!(env.get(&at, &ok).await.0, StatusCode::OK, "{ok}");
+    }
+    for (refused, scope) in [
+        (
+            format!("/meetings/{id}/jointoken/local_archiving"),
+            "meeting:read:local_archiving_token:admin",
+        ),
+        (
+            format!("/meetings/{id}/jointoken/live_streaming"),
+            "meeting:read:live_streaming_token:admin",
+        ),
+        (
+            "/users/demo-bob/token?type=zak".to_owned(),
+            "user:read:zak:admin",
+        ),
+        (
+            format!("/users/demo-bob/token?type=onbehalf&meeting_id={id}"),
+            "user:read:token:admin",
+        ),
+    ] {
+        let (status, body) = env.get(&at, &refused).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(body["code"], 4711, "{refused}");
+        assert!(body["message"].as_str().unwrap().contains(scope), "{body}");
+    }
+    // An account-level grant with only the plain user scope reads its own
+    // user, nobody else.
+    env.sim.set_oauth_settings(OAuthSettings {
+        scopes: Some(vec!["user:read:user".into()]),
+        ..OAuthSettings::default()
+    });
+    let at = env.access_token().await;
+    assert_eq!(env.get(&at, "/users/me").await.0, StatusCode::OK);
+    let (status, body) = env.get(&at, "/users/demo-bob").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 4711);
+}
+
+/// The join-token endpoints check the host's settings: 3000 with the
+/// setting of the token kind off, 3161 for a user who may not host.
+#[tokio::test]
+async fn host_settings_refuse_join_tokens_like_zoom() {
+    let env = Env::demo().await;
+    let at = env.access_token().await;
+    let id = demo_meeting_id(0, 1);
+    let path = |kind: &str| format!("/meetings/{id}/jointoken/{kind}");
+    let host = env.sim.meeting(id).unwrap().host_id;
+    let off = zoom_sim::model::UserSettings {
+        local_recording: false,
+        ..zoom_sim::model::UserSettings::default()
+    };
+    env.sim.set_user_settings(&host, off).unwrap();
+    let (status, body) = env.get(&at, &path("local_recording")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 3000, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Local Recording"),
+        "{body}"
+    );
+    assert_eq!(
+        env.get(&at, &path("live_streaming")).await.0,
+        StatusCode::OK,
+        "other kinds unaffected"
+    );
+    let barred = zoom_sim::model::UserSettings {
+        host_allowed: false,
+        ..zoom_sim::model::UserSettings::default()
+    };
+    env.sim.set_user_settings(&host, barred).unwrap();
+    let (status, body) = env.get(&at, &path("local_recording")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 3161, "{body}");
 }
 
 #[tokio::test]
