@@ -20,8 +20,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rectoken_bus::{BusError, OutgoingMessage};
 use rectoken_domain::join::{
-    JoinReply, JoinStatus, TokenKind, decode_join_request, extract_request_id,
+    JoinReply, JoinRequestError, JoinStatus, TokenKind, decode_join_request, extract_request_id,
 };
+use rectoken_domain::meeting_id::MeetingUrlError;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -142,8 +143,13 @@ pub async fn post_join(
     if !key_ok(services, bearer(&headers)) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong join key");
     }
-    let request = match decode_join_request(&body) {
-        Ok(r) => r,
+    let wait = match decode_join_request(&body) {
+        Ok(r) => wait_for(r.deadline(), services.join_timeout),
+        // A personal link (`zoom.us/my/NAME`) names a user, not a meeting:
+        // the token worker resolves it through the user directory.
+        Err(JoinRequestError::InvalidMeetingUrl(MeetingUrlError::PersonalLink { .. })) => {
+            wait_for(None, services.join_timeout)
+        }
         Err(e) => {
             let reply =
                 JoinReply::invalid_request(extract_request_id(&body).unwrap_or_default(), &e);
@@ -152,7 +158,6 @@ pub async fn post_join(
             return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
         }
     };
-    let wait = wait_for(request.deadline(), services.join_timeout);
     match ask(&state, body, wait).await {
         Ok(reply) => {
             let status = reply.status();
@@ -190,8 +195,10 @@ pub async fn get_join_token(
         "tokens": ["local_recording"],
     });
     let body = Bytes::from(body.to_string());
-    if decode_join_request(&body).is_err() {
-        return not_found();
+    match decode_join_request(&body) {
+        // A personal link is resolved by the token worker (user directory).
+        Ok(_) | Err(JoinRequestError::InvalidMeetingUrl(MeetingUrlError::PersonalLink { .. })) => {}
+        Err(_) => return not_found(),
     }
     match ask(&state, body, wait_for(None, services.join_timeout)).await {
         Ok(reply) if reply.status() == JoinStatus::Ok => {

@@ -227,10 +227,12 @@ async fn connect(
         tracing::warn!(error = %e, "GET /users/me failed after the code exchange");
         match &e {
             ApiError::MissingScope { message } => {
-                let mut named = scopes::scopes_in_message(message);
-                if named.is_empty() {
-                    named = report.missing_scopes().iter().map(|s| (*s).to_owned()).collect();
-                }
+                // The scope rectoken's table asks for; Zoom's message (which
+                // may list every variant) when the table has none.
+                let named = match scopes::scope_for("GET /users/me", services.user_level) {
+                    Some(s) => vec![s.to_owned()],
+                    None => scopes::scopes_in_message(message),
+                };
                 (
                     StatusCode::BAD_REQUEST,
                     format!(

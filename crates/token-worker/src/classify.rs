@@ -469,6 +469,38 @@ pub fn with_resolved_pmi(mut request: serde_json::Value, pmi: MeetingId) -> Vec<
     serde_json::to_vec(&request).unwrap_or_default()
 }
 
+/// Reason of a reply to a meeting link of the other Zoom cloud (ZoomGov vs
+/// commercial).
+pub const REASON_OTHER_CLOUD: &str = "other_cloud";
+
+/// Whether a join request's `meeting_url` belongs to the other Zoom cloud
+/// than the deployment's app (`api_base`, i.e. `ZOOM_API_URL`): ZoomGov
+/// (`zoomgov.com`) is a separate cloud with its own apps and API, so a gov
+/// meeting must never be looked up (or minted) among commercial accounts,
+/// nor the other way round (issue 14). `Some(message)` when it does; bare
+/// meeting IDs say nothing and pass.
+pub fn other_cloud(body: &[u8], api_base: &str) -> Option<String> {
+    use rectoken_domain::meeting_id::is_zoomgov_link;
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let url = value.get("meeting_url")?.as_str()?;
+    if !url.contains(['.', '/']) {
+        return None;
+    }
+    let gov_meeting = is_zoomgov_link(url);
+    let gov_app = is_zoomgov_link(api_base);
+    (gov_meeting != gov_app).then(|| {
+        if gov_meeting {
+            "the meeting is on ZoomGov (zoomgov.com), but this rectoken's Zoom app is on Zoom's \
+             commercial cloud; join without a token"
+                .to_owned()
+        } else {
+            "the meeting is on Zoom's commercial cloud, but this rectoken's Zoom app is on ZoomGov; \
+             join without a token"
+                .to_owned()
+        }
+    })
+}
+
 /// Reason of a reply to a personal link no connected account's user has.
 pub const REASON_PERSONAL_LINK_UNKNOWN: &str = "personal_link_unknown";
 
@@ -526,6 +558,31 @@ mod tests {
             }
             other => panic!("expected {status:?}/{reason}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn gov_and_commercial_links_stay_in_their_cloud() {
+        let commercial = "https://api.zoom.us/v2";
+        let gov = "https://api.zoomgov.com/v2";
+        let body = |url: &str| format!(r#"{{"meeting_url":"{url}"}}"#).into_bytes();
+        let gov_link = body("https://agency.zoomgov.com/j/1612345678");
+        let link = body("https://us02web.zoom.us/j/85012345678");
+        assert!(
+            other_cloud(&gov_link, commercial)
+                .unwrap()
+                .contains("ZoomGov")
+        );
+        assert!(other_cloud(&link, gov).is_some());
+        assert_eq!(other_cloud(&gov_link, gov), None);
+        assert_eq!(other_cloud(&link, commercial), None);
+        assert_eq!(
+            other_cloud(&body("85012345678"), gov),
+            None,
+            "a bare ID says nothing"
+        );
+        assert_eq!(other_cloud(br#"{"meeting_id":"85012345678"}"#, gov), None);
+        // The simulator's address counts as commercial.
+        assert!(other_cloud(&gov_link, "http://127.0.0.1:9090/v2").is_some());
     }
 
     #[test]

@@ -25,9 +25,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{ACCOUNTS_TTL, AccountCache};
 use crate::classify::{
-    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_PERSONAL_LINK_UNKNOWN, Verdict,
-    classify_call_error, deadline_instant, expires_at, is_expired, personal_link_request,
-    pick_mapping, probe_miss, probed_key, publish_failure, with_resolved_pmi, zoom_account_id,
+    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_OTHER_CLOUD,
+    REASON_PERSONAL_LINK_UNKNOWN, Verdict, classify_call_error, deadline_instant, expires_at,
+    is_expired, other_cloud, personal_link_request, pick_mapping, probe_miss, probed_key,
+    publish_failure, with_resolved_pmi, zoom_account_id,
 };
 use crate::kinds::{self, Via};
 use crate::telemetry::{
@@ -656,6 +657,17 @@ impl Handler for TokenWorker {
         let _in_flight = InFlight::start();
         // An empty reply_to routes nowhere: the same as none.
         let reply_to = delivery.reply_to.as_deref().filter(|r| !r.is_empty());
+        // ZoomGov is a separate cloud: a link of the other cloud than this
+        // deployment's app is never looked up or minted here.
+        if let (Some(message), Some(reply_to)) = (
+            other_cloud(&delivery.body, self.deps.zoom.api_base()),
+            reply_to,
+        ) {
+            let rid = extract_request_id(&delivery.body).unwrap_or_default();
+            let reply = JoinReply::failure(rid, FailureStatus::NotFound, message)
+                .with_reason(REASON_OTHER_CLOUD);
+            return self.deliver(delivery, reply_to, reply, started).await;
+        }
         // A personal link (`zoom.us/my/NAME`) names a user, not a meeting:
         // the user directory (vanity names from the sync and `user.updated`)
         // turns it into that user's PMI before the request is decoded.

@@ -839,3 +839,26 @@ async fn a_personal_link_resolves_through_the_user_directory() {
     assert_eq!(json["request_id"], "nobody");
     env.finish().await;
 }
+
+/// ZoomGov is a separate cloud: a zoomgov.com link is never looked up or
+/// minted among this (commercial) deployment's accounts, even when the
+/// number is mapped here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zoomgov_link_is_not_looked_up_among_commercial_accounts() {
+    let env = Env::new("tw-gov").await;
+    let a = env.mapped_account(1).await;
+    env.worker().await;
+    let id = a.meetings[0];
+    let minted = env.h.sim.stats().tokens_minted;
+    let (reply, json) = env
+        .request(json!({ "request_id": "gov", "meeting_url": format!("https://agency.zoomgov.com/j/{id}") }))
+        .await;
+    assert_eq!(reply.status(), JoinStatus::NotFound, "{json}");
+    assert_eq!(json["reason"], "other_cloud", "{json}");
+    assert_eq!(env.h.sim.stats().tokens_minted, minted, "nothing minted");
+    let (reply, json) = env
+        .request(json!({ "request_id": "us", "meeting_url": format!("https://zoom.us/j/{id}") }))
+        .await;
+    assert_eq!(reply.status(), JoinStatus::Ok, "{json}");
+    env.finish().await;
+}

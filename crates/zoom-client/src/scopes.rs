@@ -162,6 +162,15 @@ pub fn scopes_for(feature: Feature, user_level: bool) -> Vec<&'static str> {
     out
 }
 
+/// The scope to ask for so that `call` (as [`ScopeRow::call`] names it)
+/// works for an app of this kind.
+pub fn scope_for(call: &str, user_level: bool) -> Option<&'static str> {
+    SCOPES
+        .iter()
+        .find(|r| r.call == call)
+        .and_then(|r| r.accepted(user_level).first().copied())
+}
+
 /// The required scopes (what the README asks admins for).
 pub fn required(user_level: bool) -> Vec<&'static str> {
     scopes_for(Feature::Core, user_level)
@@ -395,6 +404,16 @@ mod tests {
         );
         assert!(assess(&user, true).is_complete());
         assert_eq!(ScopeReport::default().summary(), "");
+    }
+
+    #[test]
+    fn the_scope_of_a_call() {
+        assert_eq!(
+            scope_for("GET /users/me", false),
+            Some("user:read:user:admin")
+        );
+        assert_eq!(scope_for("GET /users/me", true), Some("user:read:user"));
+        assert_eq!(scope_for("GET /nothing", false), None);
     }
 
     #[test]

@@ -259,6 +259,7 @@ async fn consenting_user_is_configurable() {
 async fn user_level_app_sees_only_its_user() {
     let mut cfg = config();
     cfg.app_kind = AppKind::User;
+    cfg.scopes = None;
     cfg.authorize_user = Some("demo-bob".into());
     let env = Env::demo_with(cfg).await;
     let t = env.connect().await;
