@@ -28,8 +28,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rectoken_domain::callback_auth::{StandardHeaders, verify_attendee, verify_standard};
 use rectoken_domain::join::{
-    JoinRequest, JoinStatus, MAX_REQUEST_BYTES, TokenKind, decode_join_request,
+    JoinRequest, JoinRequestError, JoinStatus, MAX_REQUEST_BYTES, TokenKind, decode_join_request,
 };
+use rectoken_domain::meeting_id::MeetingUrlError;
 use rectoken_domain::pyjson::{self, PyValue};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -169,8 +170,11 @@ async fn mint(
         Ok(b) => Bytes::from(b),
         Err(_) => return Ok(BTreeMap::new()),
     };
-    if decode_join_request(&body).is_err() {
-        return Ok(BTreeMap::new());
+    match decode_join_request(&body) {
+        // A personal link (`zoom.us/my/NAME`) is resolved by the token
+        // worker through the user directory, as for `POST /join`.
+        Ok(_) | Err(JoinRequestError::InvalidMeetingUrl(MeetingUrlError::PersonalLink { .. })) => {}
+        Err(_) => return Ok(BTreeMap::new()),
     }
     let reply = ask(
         state,
