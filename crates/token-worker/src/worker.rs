@@ -197,7 +197,7 @@ impl TokenWorker {
             Some((Ok(owner), results)) => {
                 let mut stale = false;
                 for (kind, result) in results {
-                    match result {
+                    match result.map_err(|failure| *failure) {
                         Ok(token) => {
                             minted.insert(kind, token);
                         }
@@ -232,7 +232,7 @@ impl TokenWorker {
             }
             Some(Ok(results)) => {
                 for (kind, result) in results {
-                    match result {
+                    match result.map_err(|failure| *failure) {
                         Ok(token) => {
                             minted.insert(kind, token);
                         }
@@ -626,8 +626,9 @@ impl TokenWorker {
     }
 }
 
-/// A minted token, or why not (the verdict, and the error it came from).
-type MintResult = Result<MintedToken, (Verdict, CallError)>;
+/// A minted token, or why not (the verdict, and the error it came from;
+/// boxed: the pair is large and the failure path is the rare one).
+type MintResult = Result<MintedToken, Box<(Verdict, CallError)>>;
 
 /// The token of a successful call, or its classified failure.
 fn minted_or(
@@ -641,7 +642,10 @@ fn minted_or(
             token.expose_secret(),
             expires_at(OffsetDateTime::now_utc(), expire_in),
         )),
-        Err(e) => Err((classify_call_error(&e, account, id, Purpose::Mint(kind)), e)),
+        Err(e) => Err(Box::new((
+            classify_call_error(&e, account, id, Purpose::Mint(kind)),
+            e,
+        ))),
     }
 }
 
