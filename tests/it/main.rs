@@ -7,3 +7,4 @@ mod ingress_rabbit;
 mod oauth;
 mod store_cluster;
 mod store_contract;
+mod zoom_fidelity;

@@ -19,23 +19,23 @@ use rectoken_vault::{Keyring, Vault, VaultError, VaultOptions};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use tokio_util::sync::CancellationToken;
-use zoom_sim::{Sim, SimConfig};
+use zoom_sim::{DeadTokenAnswer, Sim, SimConfig};
 
 const CLIENT_ID: &str = "it-client";
 const CLIENT_SECRET: &str = "it-client-secret";
 const WEBHOOK_SECRET: &str = "it-webhook-secret";
-const ADMIN: &str = "admin-token-for-tests";
+pub(crate) const ADMIN: &str = "admin-token-for-tests";
 
-struct Env {
-    sim: Sim,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    base: String,
+pub(crate) struct Env {
+    pub(crate) sim: Sim,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) base: String,
     prefix: String,
     keyring: Arc<Keyring>,
     zoom: ZoomClient,
     shutdown: CancellationToken,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 fn key(b: u8) -> SecretBox<[u8; 32]> {
@@ -51,7 +51,7 @@ fn zoom_for(sim_addr: std::net::SocketAddr) -> ZoomClient {
 
 impl Env {
     /// An ingress with open connect (no link needed), as most tests want.
-    async fn start(name: &str) -> Env {
+    pub(crate) async fn start(name: &str) -> Env {
         Self::start_with(name, true).await
     }
 
@@ -129,7 +129,7 @@ impl Env {
     }
 
     /// Authorize → Zoom (sim) → callback; returns the callback's status and page.
-    async fn connect(&self) -> (u16, String) {
+    pub(crate) async fn connect(&self) -> (u16, String) {
         let (cookie, back) = self
             .start_flow(&format!("{}/zoom/oauth/authorize", self.base))
             .await;
@@ -185,7 +185,7 @@ impl Env {
         (page.status().as_u16(), page.text().await.unwrap())
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.shutdown.cancel();
         self.bus.close().await;
         delete_topology(&amqp_url(), &Topology::new(self.prefix.clone())).await;
@@ -397,36 +397,60 @@ async fn concurrent_requests_for_an_expired_token_refresh_once() {
 
 #[tokio::test]
 async fn refresh_token_that_died_elsewhere_disconnects_the_account() {
-    let env = Env::start("oauth-dead").await;
-    assert_eq!(env.connect().await.0, 200);
-    // Someone else (an old deployment, a copied database) refreshes with our
-    // refresh token: Zoom rotates it and ours is dead.
-    let creds = env.store.credentials("demo").await.unwrap().unwrap();
-    let plain: serde_json::Value =
-        serde_json::from_slice(&env.keyring.open(&creds.sealed, "demo").unwrap()).unwrap();
-    let stolen = SecretString::from(plain["refresh_token"].as_str().unwrap().to_owned());
-    env.zoom.refresh(&stolen).await.unwrap();
+    // Every shape Zoom answers a dead refresh token with (issue 14): each
+    // must end in `disconnected` with Zoom's reason, never in endless
+    // retries behind a `connected` account.
+    for (i, answer) in [
+        DeadTokenAnswer::InvalidGrant,
+        DeadTokenAnswer::InvalidGrant401,
+        DeadTokenAnswer::InvalidRequest,
+        DeadTokenAnswer::ReasonOnly401,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let env = Env::start(&format!("oauth-dead-{i}")).await;
+        env.sim.set_oauth_settings(zoom_sim::OAuthSettings {
+            dead_refresh_token: answer,
+            ..env.sim.oauth_settings()
+        });
+        assert_eq!(env.connect().await.0, 200);
+        // Someone else (an old deployment, a copied database) refreshes with our
+        // refresh token: Zoom rotates it and ours is dead.
+        let creds = env.store.credentials("demo").await.unwrap().unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&env.keyring.open(&creds.sealed, "demo").unwrap()).unwrap();
+        let stolen = SecretString::from(plain["refresh_token"].as_str().unwrap().to_owned());
+        env.zoom.refresh(&stolen).await.unwrap();
 
-    expire_access_token(&env.store, "demo").await;
-    let vault = Vault::new(
-        env.store.clone(),
-        env.keyring.clone(),
-        env.zoom.clone(),
-        VaultOptions::default(),
-    );
-    let err = vault.access_token("demo").await.unwrap_err();
-    assert!(matches!(err, VaultError::Disconnected { .. }), "{err:?}");
-    let account = env.store.account("demo").await.unwrap().unwrap();
-    assert_eq!(account.status, AccountStatus::Disconnected);
-    assert!(account.last_error.unwrap().contains("invalid_grant"));
-    // Later callers learn it without calling Zoom again.
-    let refreshes = env.sim.stats().oauth_refreshes;
-    assert!(matches!(
-        vault.access_token("demo").await,
-        Err(VaultError::Disconnected { .. })
-    ));
-    assert_eq!(env.sim.stats().oauth_refreshes, refreshes);
-    env.finish().await;
+        expire_access_token(&env.store, "demo").await;
+        let vault = Vault::new(
+            env.store.clone(),
+            env.keyring.clone(),
+            env.zoom.clone(),
+            VaultOptions::default(),
+        );
+        let err = vault.access_token("demo").await.unwrap_err();
+        assert!(
+            matches!(err, VaultError::Disconnected { .. }),
+            "{answer:?}: {err:?}"
+        );
+        let account = env.store.account("demo").await.unwrap().unwrap();
+        assert_eq!(account.status, AccountStatus::Disconnected, "{answer:?}");
+        let reason = account.last_error.unwrap();
+        assert!(
+            reason.contains("Invalid Token!") && reason.contains("reconnect the account"),
+            "{answer:?}: {reason}"
+        );
+        // Later callers learn it without calling Zoom again.
+        let refreshes = env.sim.stats().oauth_refreshes;
+        assert!(matches!(
+            vault.access_token("demo").await,
+            Err(VaultError::Disconnected { .. })
+        ));
+        assert_eq!(env.sim.stats().oauth_refreshes, refreshes);
+        env.finish().await;
+    }
 }
 
 #[tokio::test]

@@ -122,7 +122,15 @@ pub async fn run(args: JoinArgs) -> anyhow::Result<JoinReply> {
 async fn run_within(args: &JoinArgs) -> anyhow::Result<JoinReply> {
     let req = args.request();
     let body = serde_json::to_vec(&req).context("encoding the join request")?;
-    decode_join_request(&body).map_err(|e| anyhow!("invalid join request: {e}"))?;
+    match decode_join_request(&body) {
+        // A personal link (`zoom.us/my/NAME`) is resolved by the token
+        // worker through its user directory.
+        Ok(_)
+        | Err(rectoken_domain::join::JoinRequestError::InvalidMeetingUrl(
+            rectoken_domain::meeting_id::MeetingUrlError::PersonalLink { .. },
+        )) => {}
+        Err(e) => return Err(anyhow!("invalid join request: {e}")),
+    }
 
     let (client, via) = match &args.amqp_url {
         Some(amqp_url) if !amqp_url.expose_secret().trim().is_empty() => {

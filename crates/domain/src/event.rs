@@ -184,10 +184,41 @@ pub enum ZoomEvent {
         new_pmi: Option<MeetingId>,
         /// `old_object.pmi` when present.
         old_pmi: Option<MeetingId>,
+        /// `object.email` when the email is among the changed fields.
+        email: Option<String>,
+        /// `object.vanity_name` when among the changed fields (`Some("")`:
+        /// the personal link was removed).
+        vanity_name: Option<String>,
         /// Event time.
         at_ms: Option<i64>,
     },
-    /// `user.deleted` or `user.deactivated`: the user's PMI goes away.
+    /// `user.created` or `user.activated`: a user (re)joins the account;
+    /// `object {id, first_name, last_name, email, type}` (zoom-api.md,
+    /// "User lifecycle events").
+    UserAdded {
+        /// The account.
+        account_id: String,
+        /// `object.id`.
+        user_id: String,
+        /// `object.email`, when present.
+        email: Option<String>,
+        /// Event time.
+        at_ms: Option<i64>,
+    },
+    /// `meeting.updated` (only the changed fields are present): a new
+    /// `host_id` moves the meeting to that host.
+    MeetingUpdated {
+        /// Owning account.
+        account_id: String,
+        /// `object.id`.
+        meeting_id: MeetingId,
+        /// `object.host_id` when the host changed.
+        host_id: Option<String>,
+        /// Event time.
+        at_ms: Option<i64>,
+    },
+    /// `user.deleted`, `user.deactivated` or `user.disassociated`: the
+    /// user's PMI and directory entry go away.
     UserRemoved {
         /// The account.
         account_id: String,
@@ -247,7 +278,9 @@ impl ZoomEvent {
                     .ok_or_else(|| bad("payload.plainToken is missing"))?
                     .to_owned(),
             },
-            "meeting.created" => ZoomEvent::MeetingCreated {
+            // A recovered meeting (restored from the trash) carries the
+            // meeting object like `meeting.created` (zoom-api.md §3, rivet).
+            "meeting.created" | "meeting.recovered" => ZoomEvent::MeetingCreated {
                 account_id: account()?,
                 meeting_id: meeting_id()?,
                 host_id: object_str("host_id")
@@ -296,10 +329,24 @@ impl ZoomEvent {
                     user_id: object_str("id").ok_or_else(|| bad("payload.object.id is missing"))?,
                     new_pmi: pmi_of(object)?,
                     old_pmi: pmi_of(p.get("old_object"))?,
+                    email: object_str("email"),
+                    vanity_name: object_str("vanity_name"),
                     at_ms: at_ms.or_else(|| p.get("time_stamp").and_then(as_i64)),
                 }
             }
-            "user.deleted" | "user.deactivated" => ZoomEvent::UserRemoved {
+            "user.created" | "user.activated" => ZoomEvent::UserAdded {
+                account_id: account()?,
+                user_id: object_str("id").ok_or_else(|| bad("payload.object.id is missing"))?,
+                email: object_str("email"),
+                at_ms,
+            },
+            "meeting.updated" => ZoomEvent::MeetingUpdated {
+                account_id: account()?,
+                meeting_id: meeting_id()?,
+                host_id: object_str("host_id"),
+                at_ms: at_ms.or_else(|| p.get("time_stamp").and_then(as_i64)),
+            },
+            "user.deleted" | "user.deactivated" | "user.disassociated" => ZoomEvent::UserRemoved {
                 account_id: account()?,
                 user_id: object_str("id").ok_or_else(|| bad("payload.object.id is missing"))?,
                 at_ms,
@@ -427,6 +474,8 @@ mod tests {
                 user_id: "uLobbbbbbbb_qQsQ".into(),
                 new_pmi: Some(mid(5_559_876_543)),
                 old_pmi: Some(mid(5_551_234_567)),
+                email: None,
+                vanity_name: None,
                 at_ms: Some(1_739_923_528_000),
             }
         );
@@ -439,8 +488,70 @@ mod tests {
                 user_id: "u".into(),
                 new_pmi: None,
                 old_pmi: None,
+                email: None,
+                vanity_name: None,
                 at_ms: Some(5)
             }
+        );
+        let vanity = r#"{"event":"user.updated","event_ts":9,"payload":{"account_id":"A",
+            "object":{"id":"u","vanity_name":"jillsmith","email":"J@x.com"},"old_object":{"id":"u","vanity_name":""}}}"#;
+        assert!(matches!(
+            parse(vanity).unwrap(),
+            ZoomEvent::UserUpdated { vanity_name: Some(v), email: Some(e), .. } if v == "jillsmith" && e == "J@x.com"
+        ));
+    }
+
+    #[test]
+    fn user_lifecycle_and_meeting_recovery_events() {
+        for name in ["user.created", "user.activated"] {
+            let json = format!(
+                r#"{{"event":"{name}","event_ts":8,"payload":{{"account_id":"A","operator":"a@x.com",
+                "object":{{"id":"u2","first_name":"J","last_name":"S","email":"j@x.com","type":1}}}}}}"#
+            );
+            assert_eq!(
+                parse(&json).unwrap(),
+                ZoomEvent::UserAdded {
+                    account_id: "A".into(),
+                    user_id: "u2".into(),
+                    email: Some("j@x.com".into()),
+                    at_ms: Some(8)
+                },
+                "{name}"
+            );
+        }
+        let disassociated = r#"{"event":"user.disassociated","event_ts":9,"payload":{"account_id":"A","object":{"id":"u3","email":"x@y.com"}}}"#;
+        assert!(matches!(
+            parse(disassociated).unwrap(),
+            ZoomEvent::UserRemoved { at_ms: Some(9), .. }
+        ));
+        let recovered = r#"{"event":"meeting.recovered","event_ts":10,"payload":{"account_id":"A",
+            "object":{"id":85123456789,"uuid":"u==","host_id":"h","type":2}}}"#;
+        assert!(matches!(
+            parse(recovered).unwrap(),
+            ZoomEvent::MeetingCreated { host_id, at_ms: Some(10), .. } if host_id == "h"
+        ));
+        let updated = r#"{"event":"meeting.updated","event_ts":11,"payload":{"account_id":"A",
+            "object":{"id":85123456789,"host_id":"h2"},"old_object":{"id":85123456789,"host_id":"h"}}}"#;
+        assert_eq!(
+            parse(updated).unwrap(),
+            ZoomEvent::MeetingUpdated {
+                account_id: "A".into(),
+                meeting_id: mid(85_123_456_789),
+                host_id: Some("h2".into()),
+                at_ms: Some(11)
+            }
+        );
+        let topic = r#"{"event":"meeting.updated","payload":{"account_id":"A","time_stamp":12,"object":{"id":85123456789,"topic":"t"}}}"#;
+        assert!(matches!(
+            parse(topic).unwrap(),
+            ZoomEvent::MeetingUpdated {
+                host_id: None,
+                at_ms: Some(12),
+                ..
+            }
+        ));
+        assert!(
+            parse(r#"{"event":"user.created","payload":{"account_id":"A","object":{}}}"#).is_err()
         );
     }
 
@@ -469,7 +580,7 @@ mod tests {
 
     #[test]
     fn user_removed_and_other_events() {
-        for name in ["user.deleted", "user.deactivated"] {
+        for name in ["user.deleted", "user.deactivated", "user.disassociated"] {
             let json = format!(
                 r#"{{"event":"{name}","event_ts":7,"payload":{{"account_id":"A","object":{{"id":"u1"}}}}}}"#
             );

@@ -41,6 +41,10 @@ pub enum SyncJob {
         user_id: String,
         /// The user's PMI, as `GET /users` listed it.
         pmi: Option<MeetingId>,
+        /// The user's email, as `GET /users` listed it (for the user
+        /// directory; absent in jobs of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
     },
 }
 
@@ -102,6 +106,7 @@ mod tests {
             sync_started_ms: 5,
             user_id: "u".into(),
             pmi: Some("5551234567".parse().unwrap()),
+            email: None,
         };
         let json = serde_json::to_value(&job).unwrap();
         assert_eq!(json["job"], "sync_user");

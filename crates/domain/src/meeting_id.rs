@@ -579,6 +579,76 @@ fn parse_web_link(url: &Url) -> Result<MeetingRef, MeetingUrlError> {
     })
 }
 
+/// The vanity name of a personal link (`https://zoom.us/my/NAME`, any Zoom
+/// host, with or without scheme), full length and as written; `None` for
+/// anything else. A personal link names a user, whose PMI it opens
+/// (zoom-api.md "Personal links"): rectoken resolves it through its user
+/// directory. Names are case-insensitive at Zoom; callers compare them so.
+pub fn personal_link_name(input: &str) -> Option<String> {
+    let s = input.trim();
+    let s = s
+        .strip_prefix('<')
+        .and_then(|r| r.strip_suffix('>'))
+        .map_or(s, str::trim);
+    if s.is_empty() || s.len() > MAX_REF_LEN || s.contains(char::is_whitespace) {
+        return None;
+    }
+    let candidate = if has_scheme(s) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(format!("https://{s}"))
+    };
+    let url = Url::parse(&candidate).ok()?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    match url.host() {
+        Some(Host::Domain(host)) if is_zoom_host(host) => {}
+        _ => return None,
+    }
+    match segments(&url).as_slice() {
+        [my, name] if my.eq_ignore_ascii_case("my") && !name.is_empty() => {
+            let name = percent_decode(name)?;
+            name.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .then_some(name)
+        }
+        _ => None,
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("n={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether a meeting link (or personal link) is on ZoomGov
+/// (`zoomgov.com` or a subdomain), Zoom's separate cloud for US government
+/// accounts with its own apps and API (`api.zoomgov.com`). A bare ID says
+/// nothing: `false`.
+pub fn is_zoomgov_link(input: &str) -> bool {
+    let s = input.trim();
+    let candidate = if has_scheme(s) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(format!("https://{s}"))
+    };
+    let Ok(url) = Url::parse(&candidate) else {
+        return false;
+    };
+    let host = match url.host() {
+        Some(Host::Domain(h)) => h.to_ascii_lowercase(),
+        _ => return false,
+    };
+    let host = host.strip_suffix('.').unwrap_or(&host);
+    host == "zoomgov.com" || host.ends_with(".zoomgov.com")
+}
+
 fn parse_app_link(url: &Url) -> Result<MeetingRef, MeetingUrlError> {
     if let Some(host) = url.host_str().filter(|h| !h.is_empty())
         && !is_zoom_host(host)
@@ -621,6 +691,55 @@ mod tests {
     }
 
     // ---- MeetingId ----
+
+    #[test]
+    fn personal_link_names() {
+        for (input, want) in [
+            ("https://zoom.us/my/jillsmith", Some("jillsmith")),
+            ("zoom.us/my/JillSmith", Some("JillSmith")),
+            (
+                "https://acme.zoom.us/my/acme.sales?pwd=x",
+                Some("acme.sales"),
+            ),
+            ("<https://us02web.zoom.us/my/jill_s-1/>", Some("jill_s-1")),
+            ("https://zoomgov.com/my/agency", Some("agency")),
+            ("HTTPS://ZOOM.US/MY/Bob", Some("Bob")),
+            ("https://zoom.us/j/85012345678", None),
+            ("https://evil.com/my/jill", None),
+            ("https://zoom.us@evil.com/my/jill", None),
+            ("https://zoom.us/my/", None),
+            ("https://zoom.us/my/a/b", None),
+            ("https://zoom.us/my/a%20b", None),
+            ("https://zoom.us/my/a%2Fb", None),
+            ("ftp://zoom.us/my/jill", None),
+            ("85012345678", None),
+            ("", None),
+            ("my/jill", None),
+        ] {
+            assert_eq!(personal_link_name(input).as_deref(), want, "{input}");
+        }
+        // The parser still refuses it as a meeting reference.
+        assert!(matches!(
+            parse_meeting_ref("https://zoom.us/my/jill"),
+            Err(MeetingUrlError::PersonalLink { .. })
+        ));
+    }
+
+    #[test]
+    fn zoomgov_links() {
+        for (input, gov) in [
+            ("https://zoomgov.com/j/1612345678", true),
+            ("https://agency.zoomgov.com/j/1612345678?pwd=x", true),
+            ("agency.ZOOMGOV.com/my/x", true),
+            ("https://zoom.us/j/85012345678", false),
+            ("https://zoomgov.com.evil.com/j/1", false),
+            ("https://evilzoomgov.com/j/1", false),
+            ("85012345678", false),
+            ("", false),
+        ] {
+            assert_eq!(is_zoomgov_link(input), gov, "{input}");
+        }
+    }
 
     #[test]
     fn id_bounds() {

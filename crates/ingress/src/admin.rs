@@ -64,6 +64,7 @@ fn account_json(
     mappings: Option<u64>,
     creds: Option<&rectoken_store::StoredCredentials>,
 ) -> Value {
+    let report = rectoken_zoom::scopes::assess(&rec.scopes, rec.kind == "user");
     json!({
         "account_id": rec.account_id,
         "app": rec.app,
@@ -72,6 +73,15 @@ fn account_json(
         "status": rec.status,
         "connected_at_ms": rec.connected_at_ms,
         "scopes": rec.scopes,
+        // What the granted scopes leave out (rectoken_zoom::scopes): core
+        // calls that will fail, and optional token kinds unavailable, each
+        // with the scope that would enable it.
+        "missing_scopes": report.missing_required.iter().map(|m| json!({
+            "scope": m.scope, "call": m.call, "purpose": m.purpose,
+        })).collect::<Vec<_>>(),
+        "unavailable_features": report.unavailable_features().iter().map(|(f, scope)| json!({
+            "feature": f.as_str(), "scope": scope,
+        })).collect::<Vec<_>>(),
         "last_error": rec.last_error,
         "sync": rec.sync,
         "mappings": mappings,

@@ -28,8 +28,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rectoken_domain::callback_auth::{StandardHeaders, verify_attendee, verify_standard};
 use rectoken_domain::join::{
-    JoinRequest, JoinStatus, MAX_REQUEST_BYTES, TokenKind, decode_join_request,
+    JoinRequest, JoinRequestError, JoinStatus, MAX_REQUEST_BYTES, TokenKind, decode_join_request,
 };
+use rectoken_domain::meeting_id::MeetingUrlError;
 use rectoken_domain::pyjson::{self, PyValue};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -123,11 +124,11 @@ pub(crate) fn recall_authorized<'a>(
     state: &'a IngressState,
     headers: &HeaderMap,
     q: &HashMap<String, String>,
-) -> Result<&'a Services, Response> {
+) -> Result<&'a Services, Refusal> {
     let services = match state.services.as_deref() {
         Some(s) if s.join_key.is_some() || s.callbacks.recall_key.is_some() => s,
         _ => {
-            return Err(json_error(
+            return Err(Refusal(
                 StatusCode::NOT_FOUND,
                 "the token callbacks are off (set RECTOKEN_JOIN_KEY or RECTOKEN_RECALL_SECRET)",
             ));
@@ -143,17 +144,14 @@ pub(crate) fn recall_authorized<'a>(
             Ok(()) => Ok(services),
             Err(e) => {
                 tracing::info!(error = %e, "Recall callback refused");
-                Err(json_error(
-                    StatusCode::UNAUTHORIZED,
-                    "bad Recall.ai signature",
-                ))
+                Err(Refusal(StatusCode::UNAUTHORIZED, "bad Recall.ai signature"))
             }
         };
     }
     if key_ok(services, presented_key(headers, q)) {
         Ok(services)
     } else {
-        Err(json_error(
+        Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "missing or wrong key (or Recall.ai signature)",
         ))
@@ -172,8 +170,11 @@ async fn mint(
         Ok(b) => Bytes::from(b),
         Err(_) => return Ok(BTreeMap::new()),
     };
-    if decode_join_request(&body).is_err() {
-        return Ok(BTreeMap::new());
+    match decode_join_request(&body) {
+        // A personal link (`zoom.us/my/NAME`) is resolved by the token
+        // worker through the user directory, as for `POST /join`.
+        Ok(_) | Err(JoinRequestError::InvalidMeetingUrl(MeetingUrlError::PersonalLink { .. })) => {}
+        Err(_) => return Ok(BTreeMap::new()),
     }
     let reply = ask(
         state,
@@ -213,7 +214,7 @@ pub async fn get_obf_token(
 ) -> Response {
     let services = match recall_authorized(&state, &headers, &q) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let not_found = || {
         plain(
@@ -244,7 +245,7 @@ pub async fn get_zak(
 ) -> Response {
     let services = match recall_authorized(&state, &headers, &q) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let not_found = || plain(StatusCode::NOT_FOUND, "no ZAK for this user".into());
     if !services.callbacks.allow_zak {

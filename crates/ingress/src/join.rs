@@ -20,8 +20,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rectoken_bus::{BusError, OutgoingMessage};
 use rectoken_domain::join::{
-    FailureStatus, JoinReply, JoinStatus, TokenKind, decode_join_request, extract_request_id,
+    FailureStatus, JoinReply, JoinRequestError, JoinStatus, TokenKind, decode_join_request,
+    extract_request_id,
 };
+use rectoken_domain::meeting_id::MeetingUrlError;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -168,8 +170,12 @@ pub async fn post_join(
         Ok(b) => b,
         Err(_) => return too_large(),
     };
-    let request = match decode_join_request(&body) {
-        Ok(r) => r,
+    // The request's deadline, when it could be read here.
+    let deadline = match decode_join_request(&body) {
+        Ok(r) => r.deadline(),
+        // A personal link (`zoom.us/my/NAME`) names a user, not a meeting:
+        // the token worker resolves it through the user directory.
+        Err(JoinRequestError::InvalidMeetingUrl(MeetingUrlError::PersonalLink { .. })) => None,
         Err(e) => {
             let reply =
                 JoinReply::invalid_request(extract_request_id(&body).unwrap_or_default(), &e);
@@ -180,10 +186,7 @@ pub async fn post_join(
     };
     // A deadline already past: no worker would answer (they drop expired
     // requests), so say so now instead of a 504 after the grace period.
-    if request
-        .deadline()
-        .is_some_and(|d| d <= OffsetDateTime::now_utc())
-    {
+    if deadline.is_some_and(|d| d <= OffsetDateTime::now_utc()) {
         let reply = JoinReply::failure(
             extract_request_id(&body).unwrap_or_default(),
             FailureStatus::InvalidRequest,
@@ -192,7 +195,7 @@ pub async fn post_join(
         metrics::counter!("rectoken_http_join_total", "status" => "invalid_request").increment(1);
         return (StatusCode::BAD_REQUEST, Json(reply)).into_response();
     }
-    let wait = wait_for(request.deadline(), services.join_timeout);
+    let wait = wait_for(deadline, services.join_timeout);
     match ask(&state, body, wait).await {
         Ok(reply) => {
             let status = reply.status();
@@ -218,7 +221,7 @@ pub async fn get_join_token(
 ) -> Response {
     let services = match crate::callbacks::recall_authorized(&state, &headers, &q) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let not_found = || (StatusCode::NOT_FOUND, "no join token for this meeting").into_response();
     let Some(meeting) = q.get("meeting_id") else {
@@ -230,8 +233,10 @@ pub async fn get_join_token(
         "tokens": ["local_recording"],
     });
     let body = Bytes::from(body.to_string());
-    if decode_join_request(&body).is_err() {
-        return not_found();
+    match decode_join_request(&body) {
+        // A personal link is resolved by the token worker (user directory).
+        Ok(_) | Err(JoinRequestError::InvalidMeetingUrl(MeetingUrlError::PersonalLink { .. })) => {}
+        Err(_) => return not_found(),
     }
     match ask(&state, body, wait_for(None, services.join_timeout)).await {
         Ok(reply) if reply.status() == JoinStatus::Ok => {

@@ -18,6 +18,8 @@ use rectoken_bus::OutgoingMessage;
 use rectoken_domain::jobs::{JOB_HEADER, SyncJob, connection_id};
 use rectoken_domain::{connect_link, oauth_state};
 use rectoken_store::{AccountRecord, AccountStatus};
+use rectoken_zoom::scopes::{self, ScopeReport};
+use rectoken_zoom::{ApiError, OAuthError};
 use subtle::ConstantTimeEq;
 
 use crate::apps::DEFAULT_APP;
@@ -386,16 +388,37 @@ pub async fn callback(
     };
     let verifier = oauth_state::pkce_verifier(&services.state_key, &verified.nonce);
     let mut response = match connect(&state, code, &verifier).await {
-        Ok(account_id) => {
+        Ok((account_id, report)) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "connected")
                 .increment(1);
-            page(
-                StatusCode::OK,
-                "Zoom account connected",
-                &format!(
-                    "Account {account_id} is connected. rectoken is syncing its meetings now; bots can ask for join tokens for them."
-                ),
-            )
+            let mut text = format!(
+                "Account {account_id} is connected. rectoken is syncing its meetings now; bots can ask for join tokens for them."
+            );
+            if !report.is_complete() {
+                text = format!(
+                    "Account {account_id} is connected, but the authorization lacks scopes rectoken needs: {}. \
+                     Add them to the Zoom app (Scopes) and connect again; until then {}.",
+                    report.missing_scopes().join(", "),
+                    report
+                        .missing_required
+                        .iter()
+                        .map(|m| format!("{} fails ({})", m.call, m.purpose))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+            }
+            let optional = report.unavailable_features();
+            if !optional.is_empty() {
+                text.push_str(&format!(
+                    " Token kinds not available with this authorization: {}.",
+                    optional
+                        .iter()
+                        .map(|(f, scope)| format!("{} (needs {scope})", f.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            page(StatusCode::OK, "Zoom account connected", &text)
         }
         Err((status, message)) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "failed").increment(1);
@@ -411,25 +434,93 @@ pub async fn callback(
     response
 }
 
+/// The callback page's answer to a failed code exchange, by what Zoom's
+/// answer means (`OAuthError`'s classification).
+fn exchange_failure(e: &OAuthError, redirect_uri: &str) -> (StatusCode, String) {
+    match e {
+        OAuthError::InvalidGrant(d) => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Zoom refused the authorization code ({d}): codes work once and live 5 minutes. \
+                 Nothing was stored; start again from the authorize link."
+            ),
+        ),
+        OAuthError::InvalidClient(d) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "Zoom refused rectoken's app credentials ({d}). Nothing was stored; the operator \
+                 must check ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET and that the app is enabled."
+            ),
+        ),
+        OAuthError::Misconfigured(d) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "Zoom refused the app's OAuth configuration ({d}). Nothing was stored; the app's \
+                 OAuth Redirect URL must be exactly {redirect_uri} (RECTOKEN_PUBLIC_URL)."
+            ),
+        ),
+        e if e.is_retryable() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Zoom's token endpoint failed ({e}). Nothing was stored; please try again."),
+        ),
+        e => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "Zoom did not accept the authorization: {e}. Nothing was stored; please try again."
+            ),
+        ),
+    }
+}
+
 async fn connect(
     state: &IngressState,
     code: &str,
     code_verifier: &str,
-) -> Result<String, (StatusCode, String)> {
+) -> Result<(String, ScopeReport), (StatusCode, String)> {
     let Some(services) = state.services.as_ref() else {
         return Err((StatusCode::NOT_FOUND, "OAuth is not configured".into()));
     };
+    let redirect_uri = services.redirect_uri();
     let tokens = services
         .zoom
-        .exchange_code_with_verifier(code, &services.redirect_uri(), code_verifier)
+        .exchange_code_with_verifier(code, &redirect_uri, code_verifier)
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "OAuth code exchange failed");
-            (StatusCode::BAD_GATEWAY, format!("Zoom did not accept the authorization: {e}. Nothing was stored; please try again."))
+            tracing::warn!(error = %e, outcome = e.outcome(), "OAuth code exchange failed");
+            exchange_failure(&e, &redirect_uri)
         })?;
+    // The granted scopes, against the calls rectoken makes: a missing one
+    // is named now, not discovered later as a failing sync or join.
+    let report = scopes::assess(&tokens.scope, services.user_level);
+    if !report.summary().is_empty() {
+        tracing::warn!(
+            granted = %tokens.scope.join(" "),
+            scopes = %report.summary(),
+            "the Zoom authorization lacks scopes"
+        );
+    }
     let me = services.zoom.me(&tokens.access_token).await.map_err(|e| {
         tracing::warn!(error = %e, "GET /users/me failed after the code exchange");
-        (StatusCode::BAD_GATEWAY, format!("Zoom did not tell us which account this is: {e}. Nothing was stored; please try again."))
+        match &e {
+            ApiError::MissingScope { message } => {
+                // The scope rectoken's table asks for; Zoom's message (which
+                // may list every variant) when the table has none.
+                let named = match scopes::scope_for("GET /users/me", services.user_level) {
+                    Some(s) => vec![s.to_owned()],
+                    None => scopes::scopes_in_message(message),
+                };
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "The authorization lacks the scope {} that rectoken needs to read which \
+                         account this is (GET /users/me). Nothing was stored; add it to the Zoom \
+                         app's scopes and connect again.",
+                        named.join(", ")
+                    ),
+                )
+            }
+            _ => (StatusCode::BAD_GATEWAY, format!("Zoom did not tell us which account this is: {e}. Nothing was stored; please try again.")),
+        }
     })?;
     let id = connection_id(services.user_level, &me.account_id, &me.id);
     let now = now_ms();
@@ -472,12 +563,17 @@ async fn connect(
         .upsert_account(&record)
         .await
         .map_err(|e| internal(&e))?;
-    tracing::info!(account_id = %id, outcome = "connected", "Zoom account connected");
+    tracing::info!(
+        account_id = %id,
+        outcome = "connected",
+        missing_scopes = %report.missing_scopes().join(" "),
+        "Zoom account connected"
+    );
     if let Err(e) = enqueue_full_sync(state, &id, "connect").await {
         // Stored anyway; the scheduler syncs it on its next round.
         tracing::warn!(account_id = %id, error = %e, "could not enqueue the first sync");
     }
-    Ok(id)
+    Ok((id, report))
 }
 
 /// Publish a full-sync job for an account.

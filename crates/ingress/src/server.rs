@@ -47,6 +47,9 @@ pub struct IngressState {
     /// (`RECTOKEN_OPEN_CONNECT=true`, set by `rectoken dev`). Off: only an
     /// admin's one-time link starts the connect flow.
     pub open_connect: bool,
+    /// The accepted range of `x-zm-request-timestamp`
+    /// (`RECTOKEN_WEBHOOK_MAX_AGE` back, 5 minutes ahead).
+    pub webhook_window: rectoken_domain::webhook::Window,
 }
 
 impl IngressState {
@@ -61,7 +64,14 @@ impl IngressState {
             services: None,
             guard: Guard::new(HttpLimits::default()),
             open_connect: false,
+            webhook_window: rectoken_domain::webhook::Window::DEFAULT,
         }
+    }
+
+    /// With another webhook timestamp window.
+    pub fn with_webhook_window(mut self, window: rectoken_domain::webhook::Window) -> Self {
+        self.webhook_window = window;
+        self
     }
 
     /// Let anyone start the connect flow, without a connect link.

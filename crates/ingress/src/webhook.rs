@@ -140,12 +140,13 @@ async fn process(
         .apps
         .get(app_name)
         .ok_or_else(|| WebhookError::UnknownApp(app_name.to_owned()))?;
-    signing::verify(
+    signing::verify_within(
         app.webhook_secret_bytes(),
         header(headers, "x-zm-request-timestamp"),
         header(headers, "x-zm-signature"),
         &body,
         (state.now)(),
+        state.webhook_window,
     )?;
     let envelope = Envelope::parse(&body)?;
     if envelope.event == URL_VALIDATION {

@@ -147,6 +147,31 @@ async fn url_validation_is_answered_without_publishing() {
 }
 
 #[tokio::test]
+async fn a_retry_90_minutes_late_is_accepted_within_the_configured_window() {
+    let bus = bus();
+    let state = state_with(Arc::new(bus.clone()), vec![]);
+    let late = NOW - 90 * 60;
+    let (status, body) = send(
+        &state,
+        signed_request("/zoom/webhook", SECRET, late, CREATED),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(bus.queue_depth("rectoken.sync").await.unwrap(), 1);
+    // RECTOKEN_WEBHOOK_MAX_AGE=1h refuses it.
+    let strict = state_with(Arc::new(bus.clone()), vec![]).with_webhook_window(
+        rectoken_domain::webhook::Window::with_max_age(std::time::Duration::from_secs(3600)),
+    );
+    let (status, _) = send(
+        &strict,
+        signed_request("/zoom/webhook", SECRET, late, CREATED),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bus.queue_depth("rectoken.sync").await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn bad_signatures_are_401_and_publish_nothing() {
     let bus = bus();
     let state = state_with(Arc::new(bus.clone()), vec![]);
@@ -157,8 +182,9 @@ async fn bad_signatures_are_401_and_publish_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // Stale and future timestamps.
-    for ts in [NOW - 301, NOW + 301] {
+    // Timestamps older than RECTOKEN_WEBHOOK_MAX_AGE (2 h by default: Zoom
+    // retries up to ~85 minutes late) or more than 5 minutes ahead.
+    for ts in [NOW - 7201, NOW + 301, NOW - 86_400] {
         let (status, body) =
             send(&state, signed_request("/zoom/webhook", SECRET, ts, CREATED)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -389,11 +415,12 @@ async fn hostile_bodies_are_typed_errors_not_crashes() {
         .body(Body::from(raw))
         .unwrap();
     assert_eq!(send(&state, req).await.0, StatusCode::BAD_REQUEST);
-    // A replayed webhook (same body, old timestamp) is refused; a fresh
-    // retry of the same body gets the same message ID (deduplicable).
+    // A replayed webhook (same body, a timestamp past the window) is
+    // refused; a fresh retry of the same body gets the same message ID
+    // (deduplicable).
     let (status, _) = send(
         &state,
-        signed_request("/zoom/webhook", SECRET, NOW - 3600, CREATED),
+        signed_request("/zoom/webhook", SECRET, NOW - 7201, CREATED),
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -435,6 +435,16 @@ pub struct IngressArgs {
         action = clap::ArgAction::SetTrue
     )]
     pub open_connect: bool,
+    /// Oldest signed webhook timestamp accepted, e.g. `2h`, `90m`, `300s`:
+    /// Zoom retries a failed delivery after about 5, 25 and 85 minutes and
+    /// may keep the first timestamp (at most 5 minutes ahead is accepted).
+    #[arg(
+        long = "webhook-max-age",
+        env = "RECTOKEN_WEBHOOK_MAX_AGE",
+        default_value = "2h",
+        value_parser = parse_max_age
+    )]
+    pub webhook_max_age: std::time::Duration,
     #[command(flatten)]
     pub callbacks: CallbackArgs,
 }
@@ -513,6 +523,18 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
             "{s} is out of range: the share of Zoom's limits must be more than 0 and at most 1 (e.g. 0.95)"
         ))
     }
+}
+
+/// `RECTOKEN_WEBHOOK_MAX_AGE`: a duration of at least 5 minutes (a shorter
+/// window would refuse Zoom's first retry).
+pub fn parse_max_age(raw: &str) -> Result<std::time::Duration, String> {
+    let d = rectoken_domain::webhook::parse_duration(raw).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_secs(300) {
+        return Err(format!(
+            "{raw:?} is shorter than 5 minutes; Zoom's first retry comes about 5 minutes after a failed delivery"
+        ));
+    }
+    Ok(d)
 }
 
 /// Decode and check `RECTOKEN_ENCRYPTION_KEY`: exactly 32 bytes of base64.
@@ -595,6 +617,24 @@ mod tests {
         assert!(e.contains("RECTOKEN_ATTENDEE_SECRET"), "{e}");
         let e = args(None, Some(&b64)).callbacks().unwrap_err();
         assert!(e.contains("whsec_"), "{e}");
+    }
+
+    #[test]
+    fn webhook_max_age_parses_and_refuses_short_windows() {
+        assert_eq!(
+            parse_max_age("2h"),
+            Ok(std::time::Duration::from_secs(7200))
+        );
+        assert_eq!(
+            parse_max_age("90m"),
+            Ok(std::time::Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_max_age("300s"),
+            Ok(std::time::Duration::from_secs(300))
+        );
+        assert!(parse_max_age("299s").is_err());
+        assert!(parse_max_age("soon").is_err());
     }
 
     #[test]

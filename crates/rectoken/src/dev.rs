@@ -351,7 +351,10 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
     // may connect another without a link (issue 15: RECTOKEN_OPEN_CONNECT).
     let state = IngressState::new(core.bus.clone(), apps, checks)
         .with_services(services)
-        .with_open_connect(true);
+        .with_open_connect(true)
+        .with_webhook_window(rectoken_domain::webhook::Window::with_max_age(
+            a.webhook_max_age,
+        ));
     let ingress = Ingress::bind(ingress_addr, router(state))
         .await
         .with_context(|| format!("cannot listen on {ingress_addr}"))?;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rectoken_bus::Topology;
+use rectoken_domain::webhook::Window;
 use rectoken_ingress::apps::{App, Apps};
 use rectoken_ingress::services::derive_state_key;
 use rectoken_ingress::{AppKind, HealthCheck, Ingress, IngressState, Services, router};
@@ -79,7 +80,8 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
     ];
     let state = IngressState::new(core.bus.clone(), apps, checks)
         .with_services(services)
-        .with_open_connect(args.open_connect);
+        .with_open_connect(args.open_connect)
+        .with_webhook_window(Window::with_max_age(args.webhook_max_age));
     let ingress = Ingress::bind(args.http_addr, router(state))
         .await
         .with_context(|| format!("cannot listen on {}", args.http_addr))?;

@@ -68,11 +68,15 @@ struct Stack {
 
 async fn stack(name: &str, allow_zak: bool) -> Stack {
     let prefix = unique_prefix(name);
+    // Every scope rectoken can use: the OBF and ZAK ones are optional.
+    let all_scopes = |c: &mut zoom_sim::SimConfig| {
+        c.scopes = Some(zoom_sim::AppKind::Account.all_scopes().join(" "));
+    };
     let h = Harness::start(
         &amqp_url(),
         &redis_url(),
         &prefix,
-        |_| {},
+        all_scopes,
         ZoomLimits::default(),
     )
     .await

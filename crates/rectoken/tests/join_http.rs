@@ -427,3 +427,61 @@ async fn slow_or_keyless_clients_are_cut_off() {
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     s.finish().await;
 }
+
+/// A personal link over HTTP (`POST /join` and Recall.ai's
+/// `join_token_url`): the ingress lets it through and the token worker
+/// resolves it through the user directory to the user's PMI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_links_work_over_http() {
+    let s = stack("join-http-mylink", true, Some(KEY)).await;
+    let account = s.harness.connect_account(1, None).await.unwrap();
+    s.harness.map_all(&account).await.unwrap();
+    s.harness
+        .store
+        .put_directory_user(&rectoken_store::DirectoryUser {
+            account_id: account.account_id.clone(),
+            user_id: account.owner_id.clone(),
+            email: None,
+            vanity_name: Some("jill".into()),
+            pmi: Some(account.pmi),
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let (status, reply) = s
+        .post(
+            serde_json::json!({"request_id": "my", "meeting_url": "https://zoom.us/my/Jill"}),
+            KEY,
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    s.assert_minted(&reply, &account.account_id);
+    assert_eq!(reply["meeting_id"], account.pmi.to_string());
+    let (status, reply) = s
+        .post(
+            serde_json::json!({"meeting_url": "https://zoom.us/my/nobody"}),
+            KEY,
+        )
+        .await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (404, Some("not_found")),
+        "{reply}"
+    );
+    let r = s
+        .http
+        .get(format!(
+            "{}/zoom/join-token?meeting_id=https://zoom.us/my/jill&key={KEY}",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.text().await.unwrap();
+    assert_eq!(
+        s.harness.sim.token(&token).unwrap().meeting_id,
+        Some(account.pmi.get())
+    );
+    s.finish().await;
+}

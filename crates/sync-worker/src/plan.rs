@@ -106,6 +106,33 @@ pub enum Op {
         /// A PMI not to remove (the user's new one).
         keep: Option<MeetingId>,
     },
+    /// Change the user's directory entry: the fields given replace the
+    /// stored ones (`user.updated` carries only what changed; an empty
+    /// vanity name removes the personal link).
+    UpdateDirectory {
+        /// The user.
+        user_id: String,
+        /// New email.
+        email: Option<String>,
+        /// New vanity name (`""`: none).
+        vanity_name: Option<String>,
+        /// New PMI.
+        pmi: Option<MeetingId>,
+    },
+    /// Remove the user from the directory.
+    RemoveDirectory {
+        /// The user.
+        user_id: String,
+    },
+    /// Read the user from Zoom (`GET /users/{id}`) and record their
+    /// directory entry and PMI mapping: a user was created or activated,
+    /// and the event itself carries no PMI.
+    FetchUser {
+        /// The user.
+        user_id: String,
+        /// The email the event gave, if Zoom cannot be asked.
+        email: Option<String>,
+    },
 }
 
 /// What to do with one event.
@@ -148,6 +175,8 @@ pub fn event_time(event: &ZoomEvent) -> Option<i64> {
         | ZoomEvent::MeetingDeleted { at_ms, .. }
         | ZoomEvent::UserUpdated { at_ms, .. }
         | ZoomEvent::UserRemoved { at_ms, .. }
+        | ZoomEvent::UserAdded { at_ms, .. }
+        | ZoomEvent::MeetingUpdated { at_ms, .. }
         | ZoomEvent::AppDeauthorized { at_ms, .. } => *at_ms,
         ZoomEvent::UrlValidation { .. } | ZoomEvent::Other { .. } => None,
     }
@@ -235,38 +264,88 @@ pub fn plan_event(event: &ZoomEvent, user_level: bool, received_at_ms: i64) -> E
             user_id,
             new_pmi,
             old_pmi,
+            email,
+            vanity_name,
             at_ms,
         } => {
-            // Only a PMI change matters here (attendee and Recall do the same).
-            let Some(new) = new_pmi else {
-                return EventPlan::Skip("no_pmi_change");
-            };
-            if *old_pmi == Some(*new) {
+            // A PMI change moves the PMI mapping (attendee and Recall do the
+            // same); a PMI, email or vanity-name change updates the user
+            // directory (personal links, `on_behalf_of` by email).
+            let pmi_changed = new_pmi.is_some_and(|new| *old_pmi != Some(new));
+            let mut ops = Vec::new();
+            if let (true, Some(new)) = (pmi_changed, new_pmi) {
+                // The old PMI goes first: `RemoveUserPmi` reads the user's PMI
+                // index, which the put of the new PMI overwrites.
+                ops.push(match old_pmi {
+                    Some(old) => Op::Remove {
+                        key: MapKey::pmi(*old),
+                    },
+                    None => Op::RemoveUserPmi {
+                        user_id: user_id.clone(),
+                        keep: Some(*new),
+                    },
+                });
+                ops.push(Op::Put {
+                    key: MapKey::pmi(*new),
+                    owner_id: user_id.clone(),
+                });
+            }
+            if pmi_changed || email.is_some() || vanity_name.is_some() {
+                ops.push(Op::UpdateDirectory {
+                    user_id: user_id.clone(),
+                    email: email.clone(),
+                    vanity_name: vanity_name.clone(),
+                    pmi: if pmi_changed { *new_pmi } else { None },
+                });
+            }
+            if ops.is_empty() {
                 return EventPlan::Skip("no_pmi_change");
             }
-            // The old PMI goes first: `RemoveUserPmi` reads the user's PMI
-            // index, which the put of the new PMI overwrites.
-            let remove_old = match old_pmi {
-                Some(old) => Op::Remove {
-                    key: MapKey::pmi(*old),
-                },
-                None => Op::RemoveUserPmi {
-                    user_id: user_id.clone(),
-                    keep: Some(*new),
-                },
-            };
             let (version_ms, receipt_time) = version(*at_ms);
             EventPlan::Apply {
                 connection: connection_id(user_level, account_id, user_id),
                 version_ms,
                 receipt_time,
-                ops: vec![
-                    remove_old,
-                    Op::Put {
-                        key: MapKey::pmi(*new),
-                        owner_id: user_id.clone(),
-                    },
-                ],
+                ops,
+            }
+        }
+        ZoomEvent::UserAdded {
+            account_id,
+            user_id,
+            email,
+            at_ms,
+        } => {
+            let (version_ms, receipt_time) = version(*at_ms);
+            EventPlan::Apply {
+                connection: connection_id(user_level, account_id, user_id),
+                version_ms,
+                receipt_time,
+                ops: vec![Op::FetchUser {
+                    user_id: user_id.clone(),
+                    email: email.clone(),
+                }],
+            }
+        }
+        ZoomEvent::MeetingUpdated {
+            account_id,
+            meeting_id,
+            host_id,
+            at_ms,
+        } => {
+            // Only a new host changes the map (the meeting's number never
+            // changes); the meeting moves to that host's connection.
+            let Some(host) = host_id else {
+                return EventPlan::Skip("no_host_change");
+            };
+            let (version_ms, receipt_time) = version(*at_ms);
+            EventPlan::Apply {
+                connection: connection_id(user_level, account_id, host),
+                version_ms,
+                receipt_time,
+                ops: vec![Op::Put {
+                    key: MapKey::meeting(*meeting_id),
+                    owner_id: host.clone(),
+                }],
             }
         }
         ZoomEvent::UserRemoved {
@@ -279,10 +358,15 @@ pub fn plan_event(event: &ZoomEvent, user_level: bool, received_at_ms: i64) -> E
                 connection: connection_id(user_level, account_id, user_id),
                 version_ms,
                 receipt_time,
-                ops: vec![Op::RemoveUserPmi {
-                    user_id: user_id.clone(),
-                    keep: None,
-                }],
+                ops: vec![
+                    Op::RemoveUserPmi {
+                        user_id: user_id.clone(),
+                        keep: None,
+                    },
+                    Op::RemoveDirectory {
+                        user_id: user_id.clone(),
+                    },
+                ],
             }
         }
         ZoomEvent::AppDeauthorized {
@@ -443,6 +527,27 @@ pub enum Failure {
     Fatal(String),
     /// The user no longer exists (HTTP 404): counts as visited.
     UserGone,
+}
+
+/// How many times one listing restarts after its `next_page_token`
+/// expired before the sync gives up on it.
+pub const MAX_CURSOR_RESTARTS: u32 = 3;
+
+/// Whether a failed list call means its `next_page_token` expired: Zoom's
+/// cursors live 15 minutes (issue 14); a page fetched later gets 400 with
+/// code 300 naming the token. The listing restarts from its first page.
+pub fn is_expired_cursor(e: &CallError) -> bool {
+    match e {
+        CallError::Zoom(ApiError::Other {
+            status: 400,
+            code: Some(300),
+            message,
+        }) => {
+            let m = message.to_ascii_lowercase();
+            m.contains("page token") || m.contains("next_page_token")
+        }
+        _ => false,
+    }
 }
 
 /// Classify a failed call.
@@ -670,6 +775,12 @@ mod tests {
                         key: MapKey::pmi(mid(5_559_876_543)),
                         owner_id: "u".into()
                     },
+                    Op::UpdateDirectory {
+                        user_id: "u".into(),
+                        email: None,
+                        vanity_name: None,
+                        pmi: Some(mid(5_559_876_543)),
+                    },
                 ],
             }
         );
@@ -692,11 +803,35 @@ mod tests {
                         key: MapKey::pmi(mid(5_559_876_543)),
                         owner_id: "u".into()
                     },
+                    Op::UpdateDirectory {
+                        user_id: "u".into(),
+                        email: None,
+                        vanity_name: None,
+                        pmi: Some(mid(5_559_876_543)),
+                    },
                 ],
             }
         );
+        // An email or personal-link change updates only the directory.
+        let email = event(
+            r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","email":"x@y","vanity_name":"jill"},"old_object":{"id":"u","email":"a@b","vanity_name":""}}}"#,
+        );
+        assert_eq!(
+            plan_event(&email, false, NOW),
+            EventPlan::Apply {
+                connection: "A".into(),
+                version_ms: 5,
+                receipt_time: false,
+                ops: vec![Op::UpdateDirectory {
+                    user_id: "u".into(),
+                    email: Some("x@y".into()),
+                    vanity_name: Some("jill".into()),
+                    pmi: None,
+                }],
+            }
+        );
         for unchanged in [
-            r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","email":"x@y"},"old_object":{"id":"u","email":"a@b"}}}"#,
+            r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","first_name":"X"},"old_object":{"id":"u","first_name":"Y"}}}"#,
             r#"{"event":"user.updated","event_ts":5,"payload":{"account_id":"A","object":{"id":"u","pmi":5551234567},"old_object":{"id":"u","pmi":"5551234567"}}}"#,
         ] {
             assert_eq!(
@@ -707,8 +842,45 @@ mod tests {
     }
 
     #[test]
+    fn expired_cursors_are_told_from_other_400s() {
+        let other = |status, code, message: &str| {
+            CallError::Zoom(ApiError::Other {
+                status,
+                code,
+                message: message.into(),
+            })
+        };
+        assert!(is_expired_cursor(&other(
+            400,
+            Some(300),
+            "The next page token is invalid or expired."
+        )));
+        assert!(is_expired_cursor(&other(
+            400,
+            Some(300),
+            "Invalid field: next_page_token."
+        )));
+        assert!(!is_expired_cursor(&other(
+            400,
+            Some(300),
+            "Invalid field: page_size."
+        )));
+        assert!(!is_expired_cursor(&other(
+            400,
+            Some(124),
+            "The next page token is invalid or expired."
+        )));
+        assert!(!is_expired_cursor(&other(
+            404,
+            Some(300),
+            "The next page token is invalid or expired."
+        )));
+        assert!(!is_expired_cursor(&CallError::RateLimited));
+    }
+
+    #[test]
     fn user_removed_drops_the_pmi() {
-        for name in ["user.deleted", "user.deactivated"] {
+        for name in ["user.deleted", "user.deactivated", "user.disassociated"] {
             let e = event(&format!(
                 r#"{{"event":"{name}","event_ts":3,"payload":{{"account_id":"A","object":{{"id":"u"}}}}}}"#
             ));
@@ -718,13 +890,61 @@ mod tests {
                     connection: "A".into(),
                     version_ms: 3,
                     receipt_time: false,
-                    ops: vec![Op::RemoveUserPmi {
+                    ops: vec![
+                        Op::RemoveUserPmi {
+                            user_id: "u".into(),
+                            keep: None
+                        },
+                        Op::RemoveDirectory {
+                            user_id: "u".into()
+                        },
+                    ],
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn user_added_and_meeting_updated() {
+        for name in ["user.created", "user.activated"] {
+            let e = event(&format!(
+                r#"{{"event":"{name}","event_ts":4,"payload":{{"account_id":"A","object":{{"id":"u","email":"u@x.com","type":1}}}}}}"#
+            ));
+            assert_eq!(
+                plan_event(&e, false, NOW),
+                EventPlan::Apply {
+                    connection: "A".into(),
+                    version_ms: 4,
+                    receipt_time: false,
+                    ops: vec![Op::FetchUser {
                         user_id: "u".into(),
-                        keep: None
+                        email: Some("u@x.com".into())
                     }],
                 }
             );
         }
+        let moved = event(
+            r#"{"event":"meeting.updated","event_ts":8,"payload":{"account_id":"A","object":{"id":85123456789,"host_id":"h2"}}}"#,
+        );
+        assert_eq!(
+            plan_event(&moved, false, NOW),
+            EventPlan::Apply {
+                connection: "A".into(),
+                version_ms: 8,
+                receipt_time: false,
+                ops: vec![Op::Put {
+                    key: MapKey::meeting(mid(85_123_456_789)),
+                    owner_id: "h2".into()
+                }],
+            }
+        );
+        let topic = event(
+            r#"{"event":"meeting.updated","event_ts":8,"payload":{"account_id":"A","object":{"id":85123456789,"topic":"x"}}}"#,
+        );
+        assert_eq!(
+            plan_event(&topic, false, NOW),
+            EventPlan::Skip("no_host_change")
+        );
     }
 
     #[test]
@@ -772,7 +992,7 @@ mod tests {
         for json in [
             r#"{"event":"recording.completed","payload":{"account_id":"A"}}"#,
             r#"{"event":"endpoint.url_validation","payload":{"plainToken":"x"}}"#,
-            r#"{"event":"meeting.updated","event_ts":1,"payload":{"account_id":"A","object":{"id":85123456789}}}"#,
+            r#"{"event":"meeting.started","event_ts":1,"payload":{"account_id":"A","object":{"id":85123456789}}}"#,
         ] {
             assert_eq!(
                 plan_event(&event(json), false, NOW),

@@ -16,8 +16,10 @@ use futures_util::{StreamExt, TryStreamExt};
 use rectoken_bus::OutgoingMessage;
 use rectoken_domain::jobs::{JOB_HEADER, SyncJob};
 use rectoken_domain::meeting_id::MeetingId;
-use rectoken_store::{AccountStatus, Lease, MapKey, Mapping, Source, Store, StoreError, SyncState};
-use rectoken_zoom::endpoint::{LABEL_LIST_MEETINGS, LABEL_LIST_USERS};
+use rectoken_store::{
+    AccountStatus, DirectoryUser, Lease, MapKey, Mapping, Source, Store, StoreError, SyncState,
+};
+use rectoken_zoom::endpoint::{LABEL_GET_USER, LABEL_LIST_MEETINGS, LABEL_LIST_USERS};
 use rectoken_zoom::{ListType, UserSummary};
 use secrecy::SecretString;
 use tokio::time::Instant;
@@ -33,6 +35,15 @@ pub const METRIC_DURATION: &str = "rectoken_sync_duration_seconds";
 pub const METRIC_MAPPINGS: &str = "rectoken_sync_mappings";
 /// Mapping writes in flight at once within one job.
 const WRITE_CONCURRENCY: usize = 16;
+
+/// What recording a synced user in the directory came to.
+enum DirectoryOutcome {
+    Recorded,
+    /// Zoom says the user no longer exists.
+    Gone,
+    /// Try the job again.
+    Retry(String),
+}
 
 /// The lock that keeps two full syncs of one account from starting at once.
 pub fn sync_lock_name(account_id: &str) -> String {
@@ -117,9 +128,17 @@ impl SyncHandler {
                 sync_started_ms,
                 user_id,
                 pmi,
+                email,
             } => {
                 let step = match self
-                    .sync_user(&account_id, &generation, sync_started_ms, &user_id, pmi)
+                    .sync_user(
+                        &account_id,
+                        &generation,
+                        sync_started_ms,
+                        &user_id,
+                        pmi,
+                        email,
+                    )
                     .await
                 {
                     Ok(step) => step,
@@ -218,6 +237,7 @@ impl SyncHandler {
                 sync_started_ms: started,
                 user_id: u.id,
                 pmi: u.pmi,
+                email: u.email,
             };
             self.bus.publish(job_message(&queue, &job))
         }))
@@ -237,11 +257,37 @@ impl SyncHandler {
     /// Every active user of the account, deduplicated (a user added while
     /// paging can shift a page boundary).
     async fn list_users(&self, account_id: &str) -> Result<Vec<UserSummary>, Failure> {
+        // A user-managed app's connection (`account~user`) covers its own
+        // user only, and such an app has no `user:read:list_users:admin`
+        // to list with (docs/zoom.md, Scopes): read `/users/me` instead.
+        if account_id.contains('~') {
+            let me = self
+                .access
+                .call(
+                    account_id,
+                    LABEL_GET_USER,
+                    self.deadline(),
+                    |token: SecretString| {
+                        let zoom = self.zoom.clone();
+                        async move { zoom.me(&token).await }
+                    },
+                )
+                .await
+                .map_err(|e| plan::classify_failure(&e))?;
+            return Ok(vec![UserSummary {
+                id: me.id,
+                email: me.email,
+                pmi: me.pmi,
+                user_type: me.user_type,
+                status: me.status,
+            }]);
+        }
         let mut users = Vec::new();
         let mut seen = HashSet::new();
         let mut page_token: Option<String> = None;
+        let mut restarts = 0;
         loop {
-            let page = self
+            let result = self
                 .access
                 .call(
                     account_id,
@@ -256,8 +302,27 @@ impl SyncHandler {
                         }
                     },
                 )
-                .await
-                .map_err(|e| plan::classify_failure(&e))?;
+                .await;
+            let page = match result {
+                Ok(page) => page,
+                // The cursor outlived Zoom's 15 minutes (a slow, rate-limited
+                // listing): list again from the start; `seen` drops repeats.
+                Err(e)
+                    if page_token.is_some()
+                        && plan::is_expired_cursor(&e)
+                        && restarts < plan::MAX_CURSOR_RESTARTS =>
+                {
+                    restarts += 1;
+                    tracing::warn!(
+                        account_id,
+                        restarts,
+                        "user list cursor expired; listing again"
+                    );
+                    page_token = None;
+                    continue;
+                }
+                Err(e) => return Err(plan::classify_failure(&e)),
+            };
             if page.skipped > 0 {
                 tracing::warn!(
                     account_id,
@@ -280,6 +345,7 @@ impl SyncHandler {
         sync_started_ms: i64,
         user_id: &str,
         pmi: Option<MeetingId>,
+        email: Option<String>,
     ) -> Result<Step, StoreError> {
         let Some(record) = self.store.account(account_id).await? else {
             return Ok(Step::skip("unknown_account"));
@@ -291,6 +357,7 @@ impl SyncHandler {
         let mut gone = false;
         'lists: for kind in [ListType::Scheduled, ListType::Upcoming] {
             let mut page_token: Option<String> = None;
+            let mut restarts = 0;
             loop {
                 let result = self
                     .access
@@ -321,6 +388,23 @@ impl SyncHandler {
                     .await;
                 let (read_at, page) = match result {
                     Ok(ok) => ok,
+                    // An expired cursor: list again from the first page; the
+                    // meetings already written are skipped by `seen`.
+                    Err(e)
+                        if page_token.is_some()
+                            && plan::is_expired_cursor(&e)
+                            && restarts < plan::MAX_CURSOR_RESTARTS =>
+                    {
+                        restarts += 1;
+                        tracing::warn!(
+                            account_id,
+                            user_id,
+                            restarts,
+                            "meeting list cursor expired; listing again"
+                        );
+                        page_token = None;
+                        continue;
+                    }
                     Err(e) => match plan::classify_failure(&e) {
                         Failure::UserGone => {
                             gone = true;
@@ -363,6 +447,16 @@ impl SyncHandler {
                 }
             }
         }
+        if !gone {
+            match self
+                .record_directory_user(account_id, sync_started_ms, user_id, pmi, email)
+                .await?
+            {
+                DirectoryOutcome::Recorded => {}
+                DirectoryOutcome::Gone => gone = true,
+                DirectoryOutcome::Retry(reason) => return Ok(Step::retry(reason)),
+            }
+        }
         if gone {
             tracing::info!(
                 account_id,
@@ -401,6 +495,53 @@ impl SyncHandler {
             return Ok(Step::done("completed"));
         }
         Ok(Step::done(if gone { "user_gone" } else { "synced" }))
+    }
+
+    /// Record a synced user in the user directory: `GET /users/{id}` for the
+    /// personal link's vanity name (the user list lacks it), else what the
+    /// list said. Versioned by the sync's start, so a `user.updated` since
+    /// then wins.
+    async fn record_directory_user(
+        &self,
+        account_id: &str,
+        sync_started_ms: i64,
+        user_id: &str,
+        pmi: Option<MeetingId>,
+        email: Option<String>,
+    ) -> Result<DirectoryOutcome, StoreError> {
+        let fetched = self
+            .access
+            .call(
+                account_id,
+                LABEL_GET_USER,
+                self.deadline(),
+                |token: SecretString| {
+                    let zoom = self.zoom.clone();
+                    async move { zoom.get_user(&token, user_id).await }
+                },
+            )
+            .await;
+        let (email, vanity_name) = match fetched {
+            Ok(u) => (u.email.or(email), u.vanity_name),
+            Err(e) => match plan::classify_failure(&e) {
+                Failure::UserGone => return Ok(DirectoryOutcome::Gone),
+                Failure::Transient(reason) => return Ok(DirectoryOutcome::Retry(reason)),
+                Failure::Fatal(reason) => {
+                    tracing::warn!(account_id, user_id, reason = %reason, "could not read the user; the directory keeps the list's fields");
+                    (email, None)
+                }
+            },
+        };
+        let user = DirectoryUser {
+            account_id: account_id.to_owned(),
+            user_id: user_id.to_owned(),
+            email,
+            vanity_name,
+            pmi,
+            version: sync_started_ms,
+        };
+        self.store.put_directory_user(&user).await?;
+        Ok(DirectoryOutcome::Recorded)
     }
 
     /// Complete a sync: prune what the generation did not see, mark it

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use rectoken_bus::{Bus, Delivery};
 use rectoken_domain::event::ZoomEvent;
 use rectoken_runtime::{Handler, Outcome};
-use rectoken_store::{MapKey, Mapping, Source, Store, StoreError, WriteOutcome};
+use rectoken_store::{
+    DirectoryKey, DirectoryUser, MapKey, Mapping, Source, Store, StoreError, WriteOutcome,
+};
 use rectoken_vault::ZoomAccess;
 use rectoken_zoom::ZoomClient;
 
@@ -113,6 +115,15 @@ struct Writes {
     applied: bool,
     duplicate: bool,
     stale: bool,
+}
+
+/// A directory write's result as a map write outcome, for the metric label.
+fn directory_outcome(applied: bool) -> WriteOutcome {
+    if applied {
+        WriteOutcome::Applied
+    } else {
+        WriteOutcome::Stale
+    }
 }
 
 impl Writes {
@@ -246,6 +257,111 @@ impl SyncHandler {
                         );
                     }
                 }
+                Op::UpdateDirectory {
+                    user_id,
+                    email,
+                    vanity_name,
+                    pmi,
+                } => {
+                    // `user.updated` carries only the changed fields: merge
+                    // them over what the directory holds. Two updates of one
+                    // user racing may lose one's field until the next sync;
+                    // the version keeps the newer one's.
+                    let current = self
+                        .store
+                        .find_directory_user(&DirectoryKey::UserId(user_id.clone()))
+                        .await?
+                        .filter(|u| u.account_id == connection);
+                    let mut user = current.unwrap_or_else(|| DirectoryUser {
+                        account_id: connection.to_owned(),
+                        user_id: user_id.clone(),
+                        email: None,
+                        vanity_name: None,
+                        pmi: None,
+                        version: version_ms,
+                    });
+                    if email.is_some() {
+                        user.email.clone_from(email);
+                    }
+                    if let Some(v) = vanity_name {
+                        user.vanity_name = Some(v.clone()).filter(|v| !v.is_empty());
+                    }
+                    if pmi.is_some() {
+                        user.pmi = *pmi;
+                    }
+                    user.version = version_ms;
+                    writes.add(directory_outcome(
+                        self.store.put_directory_user(&user).await?,
+                    ));
+                }
+                Op::RemoveDirectory { user_id } => {
+                    writes.add(directory_outcome(
+                        self.store
+                            .remove_directory_user(connection, user_id, version_ms)
+                            .await?,
+                    ));
+                }
+                Op::FetchUser { user_id, email } => {
+                    let deadline = tokio::time::Instant::now() + self.settings.zoom_deadline;
+                    let fetched = self
+                        .access
+                        .call(
+                            connection,
+                            rectoken_zoom::endpoint::LABEL_GET_USER,
+                            deadline,
+                            |token: secrecy::SecretString| {
+                                let zoom = self.zoom.clone();
+                                let user_id = user_id.clone();
+                                async move { zoom.get_user(&token, &user_id).await }
+                            },
+                        )
+                        .await;
+                    let zoom_user = match fetched {
+                        Ok(u) => u,
+                        Err(e) => match plan::classify_failure(&e) {
+                            plan::Failure::Transient(reason) => return Ok(Step::retry(reason)),
+                            plan::Failure::UserGone => return Ok(Step::skip("user_gone")),
+                            plan::Failure::Fatal(reason) => {
+                                // A missing `user:read:user:admin`, say: keep
+                                // what the event told (email), without PMI.
+                                tracing::warn!(account_id = %connection, user_id = %user_id, reason = %reason, "could not read a new user; recording the event's fields only");
+                                let user = DirectoryUser {
+                                    account_id: connection.to_owned(),
+                                    user_id: user_id.clone(),
+                                    email: email.clone(),
+                                    vanity_name: None,
+                                    pmi: None,
+                                    version: version_ms,
+                                };
+                                writes.add(directory_outcome(
+                                    self.store.put_directory_user(&user).await?,
+                                ));
+                                continue;
+                            }
+                        },
+                    };
+                    let user = DirectoryUser {
+                        account_id: connection.to_owned(),
+                        user_id: user_id.clone(),
+                        email: zoom_user.email.clone().or_else(|| email.clone()),
+                        vanity_name: zoom_user.vanity_name.clone(),
+                        pmi: zoom_user.pmi,
+                        version: version_ms,
+                    };
+                    writes.add(directory_outcome(
+                        self.store.put_directory_user(&user).await?,
+                    ));
+                    if let Some(pmi) = zoom_user.pmi {
+                        let m = Mapping {
+                            account_id: connection.to_owned(),
+                            owner_id: user_id.clone(),
+                            source: Source::Webhook,
+                            version_ms,
+                            written_at_ms: now_ms(),
+                        };
+                        writes.add(self.store.put_mapping(MapKey::pmi(pmi), &m, None).await?);
+                    }
+                }
             }
         }
         if writes.applied && self.purged_meanwhile(connection).await? {
@@ -263,6 +379,7 @@ impl SyncHandler {
             return Ok(false);
         }
         let n = self.store.purge_account_mappings(connection).await?;
+        self.store.purge_account_directory(connection).await?;
         tracing::info!(account_id = %connection, purged = n, "account deauthorized while writing; purged again");
         Ok(true)
     }
@@ -290,7 +407,8 @@ impl SyncHandler {
         // `purged_meanwhile` for why this order is race-free.
         self.store.delete_account(connection).await?;
         let purged = self.store.purge_account_mappings(connection).await?;
-        tracing::info!(account_id = %connection, purged, "app deauthorized: credentials, state and mappings removed");
+        let users = self.store.purge_account_directory(connection).await?;
+        tracing::info!(account_id = %connection, purged, users, "app deauthorized: credentials, state, mappings and directory removed");
         Ok(Step::done("applied"))
     }
 }
@@ -339,6 +457,8 @@ fn event_account(e: &ZoomEvent) -> Option<&str> {
         ZoomEvent::MeetingCreated { account_id, .. }
         | ZoomEvent::MeetingDeleted { account_id, .. }
         | ZoomEvent::UserUpdated { account_id, .. }
+        | ZoomEvent::UserAdded { account_id, .. }
+        | ZoomEvent::MeetingUpdated { account_id, .. }
         | ZoomEvent::UserRemoved { account_id, .. }
         | ZoomEvent::AppDeauthorized { account_id, .. } => Some(account_id),
         ZoomEvent::UrlValidation { .. } | ZoomEvent::Other { .. } => None,

@@ -1103,3 +1103,329 @@ async fn forged_foreign_and_future_events_change_nothing() {
     assert_eq!(dlq_depth(&rig).await, 0);
     teardown(&rig).await;
 }
+
+// ------------------------------------------------------------ late retries
+
+/// An ingress over the rig's bus accepting the rig's app, with `window`;
+/// its address and its stop token.
+async fn ingress(
+    rig: &Rig,
+    window: rectoken_domain::webhook::Window,
+) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+    use rectoken_ingress::{App, AppKind, Apps, Ingress, IngressState, router};
+    let apps = Apps::single(App {
+        name: String::new(),
+        client_id: rectoken_sync::bench::CLIENT_ID.into(),
+        client_secret: rectoken_sync::bench::CLIENT_SECRET.into(),
+        webhook_secret: rectoken_sync::bench::WEBHOOK_SECRET.into(),
+        kind: AppKind::Account,
+    });
+    let state = IngressState::new(rig.bus.clone(), apps, vec![]).with_webhook_window(window);
+    let ingress = Ingress::bind("127.0.0.1:0".parse().unwrap(), router(state))
+        .await
+        .unwrap();
+    let addr = ingress.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(ingress.run(stop.clone()));
+    (addr, stop)
+}
+
+/// Fires `meeting.created` through the simulator's webhook sender to an
+/// ingress (behind a proxy that is cut for the first three attempts), with
+/// Zoom's retries keeping the first timestamp and Zoom holding the event
+/// 5 minutes first: the last retry arrives stamped 90 simulated minutes
+/// ago. Returns the delivery and the meeting's key and host.
+async fn deliver_90_minutes_late(
+    rig: &Rig,
+    window: rectoken_domain::webhook::Window,
+) -> (zoom_sim::DeliveryRecord, MapKey, String) {
+    let (addr, _stop) = ingress(rig, window).await;
+    let proxy = rectoken_tests::proxy::Proxy::start(addr).await;
+    proxy.cut();
+    let mut settings = zoom_sim::WebhookSettings::new(
+        vec![format!("http://{}/zoom/webhook", proxy.addr())],
+        0.001,
+        3000,
+    );
+    settings.retry_timestamps = zoom_sim::RetryTimestamps::KeepFirst;
+    settings.delay_secs = 300;
+    rig.sim.set_webhook_settings(settings);
+    let account = rig
+        .sim
+        .create_account(zoom_sim::NewAccount::default())
+        .unwrap();
+    let owner = rig
+        .sim
+        .create_user(&account.id, zoom_sim::NewUser::default())
+        .unwrap();
+    rig.connect_account(&owner.id).await.unwrap();
+    let mut updates = rig.sim.subscribe_deliveries();
+    let created = rig
+        .sim
+        .create_meeting(&owner.id, NewMeeting::default())
+        .unwrap();
+    let id = created.dispatch.deliveries[0];
+    // The first attempt and two retries fail; the third retry (85 simulated
+    // minutes after the first attempt) goes through.
+    while rig.sim.delivery(id).unwrap().attempts.len() < 3 {
+        updates.changed().await.unwrap();
+    }
+    proxy.restore();
+    let record = created.wait(&rig.sim).await.remove(0);
+    (record, MapKey::meeting(mid(created.value.id)), owner.id)
+}
+
+#[tokio::test]
+async fn a_webhook_retried_90_minutes_late_is_applied() {
+    let rig = rig("late-retry").await;
+    let workers = rig.spawn_workers(1, &options(4));
+    let (record, key, owner) =
+        deliver_90_minutes_late(&rig, rectoken_domain::webhook::Window::DEFAULT).await;
+    assert_eq!(
+        record.state,
+        zoom_sim::DeliveryState::Delivered,
+        "{record:?}"
+    );
+    let last = record.attempts.last().unwrap();
+    assert_eq!(last.number, 3);
+    assert_eq!(last.status, Some(200));
+    let age = last.sent_at_ms / 1000 - last.request_timestamp;
+    assert!(
+        (90 * 60..90 * 60 + 30).contains(&age),
+        "stamped {age} s before it was sent"
+    );
+    wait_mapped(&rig, key, &owner).await;
+    workers.stop().await;
+    teardown(&rig).await;
+}
+
+#[tokio::test]
+async fn a_window_shorter_than_zooms_retries_refuses_the_late_retry() {
+    let rig = rig("late-retry-refused").await;
+    let one_hour = rectoken_domain::webhook::Window::with_max_age(Duration::from_secs(3600));
+    let (record, key, _) = deliver_90_minutes_late(&rig, one_hour).await;
+    assert_eq!(record.state, zoom_sim::DeliveryState::Failed, "{record:?}");
+    assert_eq!(record.attempts.last().unwrap().status, Some(401));
+    assert_eq!(mapping(&rig, key).await, None);
+    teardown(&rig).await;
+}
+
+// ---------------------------------------------------------- user directory
+
+async fn find_user(
+    rig: &Rig,
+    key: rectoken_store::DirectoryKey,
+) -> Option<rectoken_store::DirectoryUser> {
+    rig.store.find_directory_user(&key).await.unwrap()
+}
+
+/// The full sync records every user (ID, email, PMI and the personal
+/// link's vanity name from `GET /users/{id}`); `user.updated`,
+/// `user.deleted` and `user.created` keep the directory current.
+#[tokio::test]
+async fn the_user_directory_follows_the_sync_and_the_user_lifecycle() {
+    use rectoken_store::DirectoryKey::{Email, UserId, Vanity};
+    let rig = rig("directory").await;
+    let account = rig
+        .sim
+        .create_account(zoom_sim::NewAccount::default())
+        .unwrap();
+    let owner = rig
+        .sim
+        .create_user(&account.id, zoom_sim::NewUser::default())
+        .unwrap();
+    let bob = rig
+        .sim
+        .create_user(&account.id, zoom_sim::NewUser::default())
+        .unwrap();
+    rig.sim
+        .update_user(
+            &bob.id,
+            zoom_sim::UserPatch {
+                vanity_name: Some("BobsRoom".into()),
+                ..zoom_sim::UserPatch::default()
+            },
+        )
+        .unwrap();
+    let acc = rig.connect_account(&owner.id).await.unwrap();
+    let workers = rig.spawn_workers(1, &options(4));
+    rig.request_full_sync(&acc, "test").await.unwrap();
+    let status = rig.wait_sync_done(&acc, WAIT).await.unwrap();
+    assert_eq!(status.state, SyncState::Completed, "{status:?}");
+
+    let found = find_user(&rig, Vanity("bobsroom".into())).await.unwrap();
+    assert_eq!(found.user_id, bob.id);
+    assert_eq!(found.account_id, acc);
+    assert_eq!(found.pmi, Some(mid(bob.pmi)));
+    let by_email = find_user(&rig, Email(owner.email.to_uppercase()))
+        .await
+        .unwrap();
+    assert_eq!(by_email.user_id, owner.id);
+
+    // user.updated, as the simulator shapes it: a new vanity name.
+    let changed = rig
+        .sim
+        .update_user(
+            &bob.id,
+            zoom_sim::UserPatch {
+                vanity_name: Some("bob2".into()),
+                ..zoom_sim::UserPatch::default()
+            },
+        )
+        .unwrap();
+    rig.publish_event(&changed.dispatch.body).await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            find_user(&rig, Vanity("BOB2".into())).await.is_some()
+        })
+        .await
+    );
+    assert_eq!(find_user(&rig, Vanity("bobsroom".into())).await, None);
+    assert_eq!(
+        find_user(&rig, UserId(bob.id.clone())).await.unwrap().pmi,
+        Some(mid(bob.pmi)),
+        "a partial user.updated keeps the other fields"
+    );
+
+    // user.deactivated, then user.activated, as the simulator shapes them.
+    let off = rig.sim.set_user_active(&bob.id, false).unwrap();
+    rig.publish_event(&off.dispatch.body).await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            find_user(&rig, UserId(bob.id.clone())).await.is_none()
+        })
+        .await
+    );
+    assert!(
+        eventually(WAIT, || async {
+            mapping(&rig, MapKey::pmi(mid(bob.pmi))).await.is_none()
+        })
+        .await,
+        "a deactivated user's PMI is unmapped"
+    );
+    let on = rig.sim.set_user_active(&bob.id, true).unwrap();
+    rig.publish_event(&on.dispatch.body).await.unwrap();
+    wait_mapped(&rig, MapKey::pmi(mid(bob.pmi)), &bob.id).await;
+    assert_eq!(
+        find_user(&rig, Vanity("bob2".into()))
+            .await
+            .map(|u| u.user_id),
+        Some(bob.id.clone()),
+        "read back from Zoom with the personal link"
+    );
+
+    // user.deleted (Zoom's shape: object {id, first_name, last_name, email, type}).
+    let deleted = rig.sim.remove_user(&bob.id, false).unwrap();
+    assert_eq!(deleted.dispatch.event, "user.deleted");
+    rig.publish_event(&deleted.dispatch.body).await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            find_user(&rig, UserId(bob.id.clone())).await.is_none()
+        })
+        .await
+    );
+    assert_eq!(find_user(&rig, Vanity("bob2".into())).await, None);
+    assert!(
+        eventually(WAIT, || async {
+            mapping(&rig, MapKey::pmi(mid(bob.pmi))).await.is_none()
+        })
+        .await,
+        "the deleted user's PMI is unmapped"
+    );
+
+    // user.created: the event has no PMI, so the worker reads the user.
+    let carol = rig
+        .sim
+        .add_user(&account.id, zoom_sim::NewUser::default())
+        .unwrap();
+    assert_eq!(carol.dispatch.event, "user.created");
+    rig.publish_event(&carol.dispatch.body).await.unwrap();
+    let carol = carol.value;
+    wait_mapped(&rig, MapKey::pmi(mid(carol.pmi)), &carol.id).await;
+    let c = find_user(&rig, Email(carol.email.clone())).await.unwrap();
+    assert_eq!(
+        (c.user_id.as_str(), c.pmi),
+        (carol.id.as_str(), Some(mid(carol.pmi)))
+    );
+
+    // meeting.recovered maps a deleted meeting again.
+    let m = rig
+        .sim
+        .create_meeting(&owner.id, NewMeeting::default())
+        .unwrap();
+    rig.publish_event(&m.dispatch.body).await.unwrap();
+    let key = MapKey::meeting(mid(m.value.id));
+    wait_mapped(&rig, key, &owner.id).await;
+    let gone = rig
+        .sim
+        .delete_meeting(m.value.id, DeleteMeeting::default())
+        .unwrap();
+    rig.publish_event(&gone.dispatch.body).await.unwrap();
+    assert!(eventually(WAIT, || async { mapping(&rig, key).await.is_none() }).await);
+    let back = rig.sim.recover_meeting(gone.value).unwrap();
+    assert_eq!(back.dispatch.event, "meeting.recovered");
+    rig.publish_event(&back.dispatch.body).await.unwrap();
+    wait_mapped(&rig, key, &owner.id).await;
+    workers.stop().await;
+    teardown(&rig).await;
+}
+
+/// Zoom's `next_page_token` expires after 15 minutes: a user listing whose
+/// second page is asked for after that restarts from the first page and
+/// the sync still ends exact, with no more work than the restart.
+#[tokio::test]
+async fn an_expired_user_list_cursor_restarts_that_listing() {
+    let rig = rig("cursor").await;
+    let (account, data) = generated(&rig, 301, 0, 21).await;
+    // Every user-list page takes 500 ms: the second page's request is in
+    // flight (counted, not yet answered) while the simulated clock jumps
+    // past the cursor's 15 minutes.
+    rig.sim
+        .set_behaviour(
+            Some(Endpoint::ListUsers),
+            Behaviour {
+                latency_ms: 500,
+                ..Behaviour::default()
+            },
+        )
+        .unwrap();
+    rig.sim.reset_stats();
+    let workers = rig.spawn_workers(1, &options(8));
+    rig.request_full_sync(&account, "test").await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            rig.sim
+                .stats()
+                .by_endpoint
+                .get("list_users")
+                .copied()
+                .unwrap_or(0)
+                >= 2
+        })
+        .await
+    );
+    rig.sim.advance_clock(Duration::from_secs(16 * 60));
+    let status = rig
+        .wait_sync_done(&account, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(status.state, SyncState::Completed, "{status:?}");
+    assert_eq!(status.users_total, 301);
+    let stats = rig.sim.stats();
+    assert_eq!(
+        stats.by_endpoint.get("list_users"),
+        Some(&4),
+        "two pages, the expired second page, then two pages again"
+    );
+    assert_eq!(stats.by_status.get(&400), Some(&1), "{stats:?}");
+    assert_eq!(
+        rig.store.count_mappings(&account).await.unwrap(),
+        301,
+        "every PMI, once"
+    );
+    for u in &data.users {
+        wait_mapped(&rig, MapKey::pmi(mid(u.pmi)), &u.id).await;
+    }
+    workers.stop().await;
+    teardown(&rig).await;
+}

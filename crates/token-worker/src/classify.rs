@@ -40,6 +40,18 @@ pub enum Verdict {
         /// The reply's `error`.
         message: String,
     },
+    /// Zoom refused with an error code the bot can act on: reply with
+    /// this failure, its machine-readable reason and Zoom's code.
+    Refused {
+        /// The reply's status.
+        status: FailureStatus,
+        /// The reply's `reason` (see [`ZoomRefusal`]).
+        reason: &'static str,
+        /// Zoom's error code.
+        zoom_code: Option<i64>,
+        /// The reply's `error`, with Zoom's message.
+        message: String,
+    },
     /// rectoken's own state (Redis) failed: retry the message later rather
     /// than give the bot a wrong answer.
     Transient {
@@ -117,12 +129,166 @@ pub fn classify_call_error(
                  deadline; retry later"
             ),
         ),
-        CallError::Zoom(api) => classify_api_error(api, account, meeting, &what),
+        CallError::Zoom(api) => classify_api_error(api, account, meeting, &what, purpose),
     }
 }
 
-fn classify_api_error(api: &ApiError, account: &str, meeting: MeetingId, what: &str) -> Verdict {
+/// Reasons of join replies for Zoom's refusals (the reply's `reason`),
+/// beside those of `rectoken_domain::join::reason`.
+pub mod refusal_reason {
+    /// 404/3001: the meeting no longer exists; the mapping was removed.
+    pub const MEETING_GONE: &str = "meeting_gone";
+    /// 404 other than 3001, or 400/300: Zoom does not know the meeting
+    /// for this account (nothing removed).
+    pub const MEETING_NOT_FOUND: &str = "meeting_not_found";
+    /// 400/300: Zoom calls the meeting ID invalid.
+    pub const INVALID_MEETING_ID: &str = "invalid_meeting_id";
+    /// 404/1001: the host (or the user asked for) does not exist.
+    pub const USER_NOT_FOUND: &str = "user_not_found";
+    /// 400/3000 for a recording token: the host's *Local recording*
+    /// setting is off (or an admin locked it off).
+    pub const RECORDING_DISABLED: &str = "recording_disabled";
+    /// 400/3000 for an archiving token: archiving is off for the host.
+    pub const ARCHIVING_DISABLED: &str = "archiving_disabled";
+    /// 400/3000 for a live-streaming token: live streaming is off.
+    pub const LIVE_STREAMING_DISABLED: &str = "live_streaming_disabled";
+    /// 400/3161: the host may not host or schedule meetings.
+    pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";
+    /// 400/124: Zoom wants an OAuth token for this API.
+    pub const OAUTH_REQUIRED: &str = "oauth_required";
+    /// 4711: the authorization lacks a scope.
+    pub const MISSING_SCOPE: &str = "missing_scope";
+    /// Any other refusal.
+    pub const ZOOM_ERROR: &str = "zoom_error";
+}
+
+/// What a refused mint means for the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoomRefusal {
+    /// The reply's status (within the contract's set).
+    pub status: FailureStatus,
+    /// The reply's `reason`.
+    pub reason: &'static str,
+    /// Whether the meeting's mapping is to be removed (versioned). Only
+    /// "meeting does not exist" (404/3001) removes: a 404/300 or 400/300
+    /// may come from a wrong ID in the request, 3000/3161/124 are about the
+    /// host or the app, and none of them says the meeting is gone.
+    pub removes_mapping: bool,
+}
+
+/// Maps Zoom's refusal of a join-token call (HTTP status and Zoom code,
+/// zoom-api.md §7 and "Errors seen in the wild") to the reply. Pure.
+pub fn zoom_refusal(http_status: u16, code: Option<i64>, kind: TokenKind) -> ZoomRefusal {
     use FailureStatus as S;
+    use refusal_reason as R;
+    let r = |status, reason, removes_mapping| ZoomRefusal {
+        status,
+        reason,
+        removes_mapping,
+    };
+    match (http_status, code) {
+        (404, Some(3001)) => r(S::NotFound, R::MEETING_GONE, true),
+        (404, Some(1001)) => r(S::NotFound, R::USER_NOT_FOUND, false),
+        (404, _) => r(S::NotFound, R::MEETING_NOT_FOUND, false),
+        (400, Some(300)) => r(S::NotFound, R::INVALID_MEETING_ID, false),
+        (_, Some(3000)) => r(
+            S::ZoomError,
+            match kind {
+                TokenKind::LocalArchiving => R::ARCHIVING_DISABLED,
+                TokenKind::LiveStreaming => R::LIVE_STREAMING_DISABLED,
+                _ => R::RECORDING_DISABLED,
+            },
+            false,
+        ),
+        (_, Some(3161)) => r(S::ZoomError, R::HOST_NOT_ALLOWED, false),
+        (400, Some(124)) => r(S::ZoomError, R::OAUTH_REQUIRED, false),
+        (_, Some(4711)) => r(S::ZoomError, R::MISSING_SCOPE, false),
+        _ => r(S::ZoomError, R::ZOOM_ERROR, false),
+    }
+}
+
+/// What the bot's operator can do about a refusal, for the reply's `error`.
+fn refusal_hint(reason: &str) -> &'static str {
+    use refusal_reason as R;
+    match reason {
+        R::RECORDING_DISABLED => {
+            "the host's Local recording setting is off: the host or an account admin must turn on \
+             Settings → Recording → Local recording (and allow it for internal participants)"
+        }
+        R::ARCHIVING_DISABLED => {
+            "archiving is off for the host: an admin must turn on Archive meetings and webinars"
+        }
+        R::LIVE_STREAMING_DISABLED => {
+            "live streaming is off for the host: turn on Allow livestreaming of meetings"
+        }
+        R::HOST_NOT_ALLOWED => "the host may not host or schedule meetings (Zoom 3161)",
+        R::OAUTH_REQUIRED => "Zoom accepts only OAuth tokens for this call",
+        R::MEETING_GONE => "the meeting no longer exists",
+        R::INVALID_MEETING_ID | R::MEETING_NOT_FOUND => {
+            "Zoom does not know this meeting for the mapped account; join without a token"
+        }
+        R::USER_NOT_FOUND => "Zoom does not know the user",
+        _ => "Zoom refused",
+    }
+}
+
+fn classify_mint_refusal(
+    api: &ApiError,
+    status: u16,
+    code: Option<i64>,
+    kind: TokenKind,
+    account: &str,
+    meeting: MeetingId,
+) -> Verdict {
+    let refusal = zoom_refusal(status, code, kind);
+    if refusal.removes_mapping {
+        return Verdict::Stale {
+            message: format!(
+                "meeting {meeting} does not exist at Zoom for account {account} ({api})"
+            ),
+        };
+    }
+    Verdict::Refused {
+        status: refusal.status,
+        reason: refusal.reason,
+        zoom_code: code,
+        message: format!(
+            "{}: Zoom refused the {kind} token for meeting {meeting} (account {account}): {api}",
+            refusal_hint(refusal.reason)
+        ),
+    }
+}
+
+fn classify_api_error(
+    api: &ApiError,
+    account: &str,
+    meeting: MeetingId,
+    what: &str,
+    purpose: Purpose,
+) -> Verdict {
+    use FailureStatus as S;
+    if let Purpose::Mint(kind) = purpose {
+        match api {
+            ApiError::NotFound { code, .. } => {
+                return classify_mint_refusal(api, 404, *code, kind, account, meeting);
+            }
+            ApiError::Other { status, code, .. } => {
+                return classify_mint_refusal(api, *status, *code, kind, account, meeting);
+            }
+            ApiError::MissingScope { message } => {
+                return Verdict::Refused {
+                    status: S::ZoomError,
+                    reason: refusal_reason::MISSING_SCOPE,
+                    zoom_code: Some(rectoken_zoom::error::CODE_MISSING_SCOPE),
+                    message: format!(
+                        "the Zoom app's authorization for account {account} lacks a scope needed for \
+                         {what}; re-authorize the app with that scope (Zoom: {message})"
+                    ),
+                };
+            }
+            _ => {}
+        }
+    }
     match api {
         ApiError::NotFound { .. } => Verdict::Stale {
             message: format!(
@@ -172,7 +338,7 @@ pub fn worst(verdicts: Vec<Verdict>) -> Option<Verdict> {
     let rank = |v: &Verdict| match v {
         Verdict::Stale { .. } => 0,
         Verdict::Transient { .. } => 1,
-        Verdict::Reply { .. } => 2,
+        Verdict::Reply { .. } | Verdict::Refused { .. } => 2,
     };
     let mut best: Option<Verdict> = None;
     for v in verdicts {
@@ -197,7 +363,9 @@ pub fn probe_miss(meeting: MeetingId, accounts: usize, failures: Vec<Verdict>) -
         .filter(|v| match v {
             Verdict::Stale { .. } => false,
             Verdict::Transient { .. } => true,
-            Verdict::Reply { status, .. } => !matches!(status, FailureStatus::AccountDisconnected),
+            Verdict::Reply { status, .. } | Verdict::Refused { status, .. } => {
+                !matches!(status, FailureStatus::AccountDisconnected)
+            }
         })
         .collect();
     let n = inconclusive.len();
@@ -281,6 +449,61 @@ pub fn deadline_instant(
     now_instant + left.min(MAX_WORK)
 }
 
+/// The vanity name of a join request whose `meeting_url` is a personal
+/// link (`zoom.us/my/NAME`), with the request as JSON; `None` for any other
+/// body (which is decoded as usual).
+pub fn personal_link_request(body: &[u8]) -> Option<(serde_json::Value, String)> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let url = value.get("meeting_url")?.as_str()?;
+    let name = rectoken_domain::meeting_id::personal_link_name(url)?;
+    Some((value, name))
+}
+
+/// The request with its personal link replaced by the PMI the link opens,
+/// as the body to decode.
+pub fn with_resolved_pmi(mut request: serde_json::Value, pmi: MeetingId) -> Vec<u8> {
+    if let Some(o) = request.as_object_mut() {
+        o.remove("meeting_url");
+        o.insert("meeting_id".into(), serde_json::json!(pmi.to_string()));
+    }
+    serde_json::to_vec(&request).unwrap_or_default()
+}
+
+/// Reason of a reply to a meeting link of the other Zoom cloud (ZoomGov vs
+/// commercial).
+pub const REASON_OTHER_CLOUD: &str = "other_cloud";
+
+/// Whether a join request's `meeting_url` belongs to the other Zoom cloud
+/// than the deployment's app (`api_base`, i.e. `ZOOM_API_URL`): ZoomGov
+/// (`zoomgov.com`) is a separate cloud with its own apps and API, so a gov
+/// meeting must never be looked up (or minted) among commercial accounts,
+/// nor the other way round (issue 14). `Some(message)` when it does; bare
+/// meeting IDs say nothing and pass.
+pub fn other_cloud(body: &[u8], api_base: &str) -> Option<String> {
+    use rectoken_domain::meeting_id::is_zoomgov_link;
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let url = value.get("meeting_url")?.as_str()?;
+    if !url.contains(['.', '/']) {
+        return None;
+    }
+    let gov_meeting = is_zoomgov_link(url);
+    let gov_app = is_zoomgov_link(api_base);
+    (gov_meeting != gov_app).then(|| {
+        if gov_meeting {
+            "the meeting is on ZoomGov (zoomgov.com), but this rectoken's Zoom app is on Zoom's \
+             commercial cloud; join without a token"
+                .to_owned()
+        } else {
+            "the meeting is on Zoom's commercial cloud, but this rectoken's Zoom app is on ZoomGov; \
+             join without a token"
+                .to_owned()
+        }
+    })
+}
+
+/// Reason of a reply to a personal link no connected account's user has.
+pub const REASON_PERSONAL_LINK_UNKNOWN: &str = "personal_link_unknown";
+
 /// What to do when the reply could not be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishFailure {
@@ -322,6 +545,223 @@ mod tests {
         }
     }
 
+    fn refused(status: FailureStatus, reason: &str, v: &Verdict) {
+        match v {
+            Verdict::Refused {
+                status: s,
+                reason: r,
+                message,
+                ..
+            } => {
+                assert_eq!(*s, status, "{message}");
+                assert_eq!(*r, reason, "{message}");
+            }
+            other => panic!("expected {status:?}/{reason}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gov_and_commercial_links_stay_in_their_cloud() {
+        let commercial = "https://api.zoom.us/v2";
+        let gov = "https://api.zoomgov.com/v2";
+        let body = |url: &str| format!(r#"{{"meeting_url":"{url}"}}"#).into_bytes();
+        let gov_link = body("https://agency.zoomgov.com/j/1612345678");
+        let link = body("https://us02web.zoom.us/j/85012345678");
+        assert!(
+            other_cloud(&gov_link, commercial)
+                .unwrap()
+                .contains("ZoomGov")
+        );
+        assert!(other_cloud(&link, gov).is_some());
+        assert_eq!(other_cloud(&gov_link, gov), None);
+        assert_eq!(other_cloud(&link, commercial), None);
+        assert_eq!(
+            other_cloud(&body("85012345678"), gov),
+            None,
+            "a bare ID says nothing"
+        );
+        assert_eq!(other_cloud(br#"{"meeting_id":"85012345678"}"#, gov), None);
+        // The simulator's address counts as commercial.
+        assert!(other_cloud(&gov_link, "http://127.0.0.1:9090/v2").is_some());
+    }
+
+    #[test]
+    fn personal_links_are_recognised_and_rewritten_to_the_pmi() {
+        let body = br#"{"request_id":"p","meeting_url":"https://zoom.us/my/JillSmith","tokens":["local_recording"]}"#;
+        let (value, name) = personal_link_request(body).unwrap();
+        assert_eq!(name, "JillSmith");
+        let out: serde_json::Value =
+            serde_json::from_slice(&with_resolved_pmi(value, id(5_551_112_222))).unwrap();
+        assert_eq!(out["meeting_id"], "5551112222");
+        assert!(out.get("meeting_url").is_none());
+        assert_eq!(out["request_id"], "p");
+        assert_eq!(out["tokens"][0], "local_recording");
+        for other in [
+            &br#"{"meeting_url":"https://zoom.us/j/85012345678"}"#[..],
+            br#"{"meeting_id":"85012345678"}"#,
+            br#"{"meeting_url":5}"#,
+            b"not json",
+        ] {
+            assert!(personal_link_request(other).is_none());
+        }
+    }
+
+    #[test]
+    fn every_zoom_refusal_maps_to_a_reply_a_bot_can_act_on() {
+        use FailureStatus as S;
+        use TokenKind as K;
+        // (HTTP status, Zoom code, kind) → (status, reason, removes mapping)
+        type Case = (u16, Option<i64>, K, S, &'static str, bool);
+        let cases: [Case; 14] = [
+            (
+                404,
+                Some(3001),
+                K::LocalRecording,
+                S::NotFound,
+                "meeting_gone",
+                true,
+            ),
+            (
+                404,
+                Some(3001),
+                K::LiveStreaming,
+                S::NotFound,
+                "meeting_gone",
+                true,
+            ),
+            (
+                404,
+                Some(300),
+                K::LocalRecording,
+                S::NotFound,
+                "meeting_not_found",
+                false,
+            ),
+            (
+                404,
+                None,
+                K::LocalRecording,
+                S::NotFound,
+                "meeting_not_found",
+                false,
+            ),
+            (
+                404,
+                Some(1001),
+                K::OnBehalf,
+                S::NotFound,
+                "user_not_found",
+                false,
+            ),
+            (
+                400,
+                Some(300),
+                K::LocalRecording,
+                S::NotFound,
+                "invalid_meeting_id",
+                false,
+            ),
+            (
+                400,
+                Some(3000),
+                K::LocalRecording,
+                S::ZoomError,
+                "recording_disabled",
+                false,
+            ),
+            (
+                400,
+                Some(3000),
+                K::LocalArchiving,
+                S::ZoomError,
+                "archiving_disabled",
+                false,
+            ),
+            (
+                400,
+                Some(3000),
+                K::LiveStreaming,
+                S::ZoomError,
+                "live_streaming_disabled",
+                false,
+            ),
+            (
+                400,
+                Some(3161),
+                K::LocalRecording,
+                S::ZoomError,
+                "host_not_allowed",
+                false,
+            ),
+            (
+                400,
+                Some(124),
+                K::LocalRecording,
+                S::ZoomError,
+                "oauth_required",
+                false,
+            ),
+            (
+                400,
+                Some(4711),
+                K::LocalRecording,
+                S::ZoomError,
+                "missing_scope",
+                false,
+            ),
+            (
+                400,
+                Some(9999),
+                K::LocalRecording,
+                S::ZoomError,
+                "zoom_error",
+                false,
+            ),
+            (
+                403,
+                None,
+                K::LocalRecording,
+                S::ZoomError,
+                "zoom_error",
+                false,
+            ),
+        ];
+        for (http, code, kind, status, reason, removes) in cases {
+            let r = zoom_refusal(http, code, kind);
+            assert_eq!(
+                (r.status, r.reason, r.removes_mapping),
+                (status, reason, removes),
+                "{http} {code:?} {kind:?}"
+            );
+            assert!(!refusal_hint(r.reason).is_empty());
+        }
+        // Only 404/3001 ever removes a mapping, whatever the kind.
+        for http in [400u16, 401, 403, 404, 409, 422, 500] {
+            for code in [
+                None,
+                Some(124),
+                Some(300),
+                Some(1001),
+                Some(3000),
+                Some(3001),
+                Some(3161),
+            ] {
+                for kind in [
+                    K::LocalRecording,
+                    K::LocalArchiving,
+                    K::LiveStreaming,
+                    K::OnBehalf,
+                ] {
+                    assert_eq!(
+                        zoom_refusal(http, code, kind).removes_mapping,
+                        http == 404 && code == Some(3001),
+                        "{http} {code:?} {kind:?}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn call_errors_map_to_statuses() {
         let m = id(85012345678);
@@ -360,14 +800,45 @@ mod tests {
         ));
 
         let zoom = |e: ApiError| c(CallError::Zoom(e));
-        for stale in [
-            ApiError::NotFound {
+        // Only "meeting does not exist" (404/3001) makes the mapping stale.
+        assert!(matches!(
+            zoom(ApiError::NotFound {
                 code: Some(3001),
                 message: "Meeting does not exist: 85012345678.".into(),
-            },
+            }),
+            Verdict::Stale { .. }
+        ));
+        for (kept, reason) in [
+            (
+                ApiError::NotFound {
+                    code: Some(300),
+                    message: "Meeting ID does not exist.".into(),
+                },
+                "meeting_not_found",
+            ),
+            (
+                ApiError::Other {
+                    status: 400,
+                    code: Some(300),
+                    message: "Invalid meeting ID.".into(),
+                },
+                "invalid_meeting_id",
+            ),
+        ] {
+            refused(S::NotFound, reason, &zoom(kept));
+        }
+        refused(
+            S::ZoomError,
+            "missing_scope",
+            &zoom(ApiError::MissingScope {
+                message: "Invalid access token, does not contain scopes:[x].".into(),
+            }),
+        );
+        // The probe's 404 and 400/300 still mean "not this account's".
+        for not_mine in [
             ApiError::NotFound {
                 code: Some(300),
-                message: "Meeting ID does not exist.".into(),
+                message: "x".into(),
             },
             ApiError::Other {
                 status: 400,
@@ -375,18 +846,11 @@ mod tests {
                 message: "Invalid meeting ID.".into(),
             },
         ] {
-            assert!(
-                matches!(zoom(stale.clone()), Verdict::Stale { .. }),
-                "{stale:?}"
-            );
+            assert!(matches!(
+                classify_call_error(&CallError::Zoom(not_mine), "a", m, Purpose::Probe),
+                Verdict::Stale { .. }
+            ));
         }
-        reply(
-            S::ZoomError,
-            "lacks a scope needed for the local_recording token",
-            &zoom(ApiError::MissingScope {
-                message: "Invalid access token, does not contain scopes:[x].".into(),
-            }),
-        );
         reply(
             S::AccountDisconnected,
             "even after a refresh",
@@ -414,9 +878,9 @@ mod tests {
             "kept failing",
             &zoom(ApiError::Transport("reset".into())),
         );
-        reply(
+        refused(
             S::ZoomError,
-            "Not allowed to start local recording",
+            "recording_disabled",
             &zoom(ApiError::Other {
                 status: 400,
                 code: Some(3000),

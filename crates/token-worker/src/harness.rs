@@ -163,6 +163,7 @@ impl Harness {
             authorize_user: Some(owner.id.clone()),
             decline: false,
             scopes: scopes.clone(),
+            ..OAuthSettings::default()
         });
         let code = self.authorize().await?;
         let tokens = self.zoom.exchange_code(&code, REDIRECT_URI).await?;

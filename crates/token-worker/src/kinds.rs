@@ -91,23 +91,34 @@ pub fn zoom_code(err: &CallError) -> Option<i64> {
 /// is disconnected; for the sender, the user or the meeting is unknown to
 /// Zoom, or the sender's connection is disconnected.
 pub fn token_error(verdict: Verdict, err: &CallError, via: Via) -> TokenError {
-    let code = zoom_code(err);
-    let (status, message) = match verdict {
-        Verdict::Stale { message } => (FailureStatus::NotFound, message),
-        Verdict::Reply { status, message } => (status, message),
-        Verdict::Transient { message } => (FailureStatus::ZoomError, message),
+    let (status, message, refused_reason, refused_code) = match verdict {
+        Verdict::Stale { message } => (FailureStatus::NotFound, message, None, None),
+        Verdict::Reply { status, message } => (status, message, None, None),
+        Verdict::Refused {
+            status,
+            reason,
+            zoom_code,
+            message,
+        } => (status, message, Some(reason), zoom_code),
+        Verdict::Transient { message } => (FailureStatus::ZoomError, message, None, None),
     };
+    let code = refused_code.or_else(|| zoom_code(err));
     let is_scope = matches!(err, CallError::Zoom(ApiError::MissingScope { .. }));
     let is_not_found = matches!(err, CallError::Zoom(ApiError::NotFound { .. }));
     let reason = match (via, status) {
         _ if is_scope => reason::MISSING_SCOPE,
-        (Via::Owner, FailureStatus::NotFound) => reason::MEETING_GONE,
+        // What "not found" and "disconnected" mean depends on whose
+        // credentials were used, which the classifier cannot know.
         (Via::Sender, FailureStatus::NotFound) if code == Some(CODE_USER_NOT_FOUND) => {
             reason::SENDER_NOT_FOUND
         }
         (Via::Sender, FailureStatus::NotFound) => reason::MEETING_NOT_FOUND,
         (Via::Sender, FailureStatus::AccountDisconnected) => reason::SENDER_NOT_CONNECTED,
-        (_, s) => reason::of_status(s),
+        (_, s) => match refused_reason {
+            Some(r) => r,
+            None if via == Via::Owner && s == FailureStatus::NotFound => reason::MEETING_GONE,
+            None => reason::of_status(s),
+        },
     };
     let message = match via {
         // classify's wording assumes the owner's meeting; say what it is.

@@ -42,6 +42,8 @@
 //! # Layout
 //! - [`classify`]: pure decisions (errors → reply status and message, map
 //!   keys, deadlines), unit-tested.
+//! - [`kinds`]: pure per-kind decisions (which kinds go through the owner or
+//!   the sender, refusals, per-kind errors and reasons), unit-tested.
 //! - [`worker`]: [`TokenWorker`], the handler; [`TokenWorker::answer`] is the
 //!   core that tests call directly.
 //! - [`telemetry`]: metric names.

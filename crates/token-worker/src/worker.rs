@@ -13,7 +13,7 @@ use rectoken_domain::join::{
 };
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
-use rectoken_store::{MapKey, Mapping, Source};
+use rectoken_store::{DirectoryKey, MapKey, Mapping, Source};
 use rectoken_vault::CallError;
 use rectoken_zoom::endpoint::{
     LABEL_GET_MEETING, LABEL_GET_USER, LABEL_JOIN_TOKEN, LABEL_USER_TOKEN,
@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{ACCOUNTS_TTL, AccountCache};
 use crate::classify::{
-    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, Verdict, classify_call_error,
-    deadline_instant, expires_at, is_expired, pick_mapping, probe_miss, probed_key,
-    publish_failure, zoom_account_id,
+    ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_OTHER_CLOUD,
+    REASON_PERSONAL_LINK_UNKNOWN, Verdict, classify_call_error, deadline_instant, expires_at,
+    is_expired, other_cloud, personal_link_request, pick_mapping, probe_miss, probed_key,
+    publish_failure, with_resolved_pmi, zoom_account_id,
 };
 use crate::kinds::{self, Via};
 use crate::telemetry::{
@@ -117,6 +118,7 @@ impl TokenWorker {
                 FailureStatus::ZoomError,
                 format!("rectoken's state store is unavailable ({m}); retry"),
             )
+            .with_reason(reason::STORE_UNAVAILABLE)
             .with_meeting_id(req.meeting_id()),
         }
     }
@@ -180,6 +182,18 @@ impl TokenWorker {
                     Verdict::Reply { status, message } => {
                         TokenError::new(status, reason::of_status(status), message)
                     }
+                    Verdict::Refused {
+                        status,
+                        reason,
+                        zoom_code,
+                        message,
+                    } => {
+                        let e = TokenError::new(status, reason, message);
+                        match zoom_code {
+                            Some(c) => e.with_zoom_code(c),
+                            None => e,
+                        }
+                    }
                     Verdict::Stale { message } | Verdict::Transient { message } => {
                         TokenError::new(FailureStatus::NotFound, reason::MEETING_NOT_FOUND, message)
                     }
@@ -191,7 +205,7 @@ impl TokenWorker {
             Some((Ok(owner), results)) => {
                 let mut stale = false;
                 for (kind, result) in results {
-                    match result {
+                    match result.map_err(|failure| *failure) {
                         Ok(token) => {
                             minted.insert(kind, token);
                         }
@@ -226,7 +240,7 @@ impl TokenWorker {
             }
             Some(Ok(results)) => {
                 for (kind, result) in results {
-                    match result {
+                    match result.map_err(|failure| *failure) {
                         Ok(token) => {
                             minted.insert(kind, token);
                         }
@@ -622,8 +636,9 @@ impl TokenWorker {
     }
 }
 
-/// A minted token, or why not (the verdict, and the error it came from).
-type MintResult = Result<MintedToken, (Verdict, CallError)>;
+/// A minted token, or why not (the verdict, and the error it came from;
+/// boxed: the pair is large and the failure path is the rare one).
+type MintResult = Result<MintedToken, Box<(Verdict, CallError)>>;
 
 /// The token of a successful call, or its classified failure.
 fn minted_or(
@@ -637,7 +652,10 @@ fn minted_or(
             token.expose_secret(),
             expires_at(OffsetDateTime::now_utc(), expire_in),
         )),
-        Err(e) => Err((classify_call_error(&e, account, id, Purpose::Mint(kind)), e)),
+        Err(e) => Err(Box::new((
+            classify_call_error(&e, account, id, Purpose::Mint(kind)),
+            e,
+        ))),
     }
 }
 
@@ -662,7 +680,55 @@ impl Handler for TokenWorker {
             telemetry::count(STATUS_BAD_REPLY_TO);
             return Outcome::Poison(why);
         }
-        let req = match decode_join_request(&delivery.body) {
+        // ZoomGov is a separate cloud: a link of the other cloud than this
+        // deployment's app is never looked up or minted here.
+        if let (Some(message), Some(reply_to)) = (
+            other_cloud(&delivery.body, self.deps.zoom.api_base()),
+            reply_to,
+        ) {
+            let rid = extract_request_id(&delivery.body).unwrap_or_default();
+            let reply = JoinReply::failure(rid, FailureStatus::NotFound, message)
+                .with_reason(REASON_OTHER_CLOUD);
+            return self.deliver(delivery, reply_to, reply, started).await;
+        }
+        // A personal link (`zoom.us/my/NAME`) names a user, not a meeting:
+        // the user directory (vanity names from the sync and `user.updated`)
+        // turns it into that user's PMI before the request is decoded.
+        let mut resolved = None;
+        if let Some((request, name)) = personal_link_request(&delivery.body) {
+            match self
+                .deps
+                .store
+                .find_directory_user(&DirectoryKey::Vanity(name.clone()))
+                .await
+            {
+                Ok(Some(user)) if user.pmi.is_some() => {
+                    if let Some(pmi) = user.pmi {
+                        resolved = Some(with_resolved_pmi(request, pmi));
+                    }
+                }
+                Ok(_) => {
+                    if let Some(reply_to) = reply_to {
+                        let rid = extract_request_id(&delivery.body).unwrap_or_default();
+                        let reply = JoinReply::failure(
+                            rid,
+                            FailureStatus::NotFound,
+                            format!(
+                                "no user of a connected account has the personal link /my/{name}; join without a token"
+                            ),
+                        )
+                        .with_reason(REASON_PERSONAL_LINK_UNKNOWN);
+                        return self.deliver(delivery, reply_to, reply, started).await;
+                    }
+                }
+                Err(e) => {
+                    telemetry::count(STATUS_RETRY);
+                    return Outcome::Retry(format!("user directory: {e}"));
+                }
+            }
+        }
+        let body = resolved.as_deref().unwrap_or(&delivery.body);
+        let req = match decode_join_request(body) {
             Ok(req) => req,
             Err(e) => {
                 let Some(reply_to) = reply_to else {

@@ -81,6 +81,7 @@ async fn redis_down_means_retry_not_a_guess() {
             .contains("state store is unavailable"),
         "{reply:?}"
     );
+    assert_eq!(reply.reason(), Some("store_unavailable"));
 }
 
 #[tokio::test]

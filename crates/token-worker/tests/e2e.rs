@@ -107,7 +107,11 @@ async fn mapped_meeting_gets_a_real_token_and_the_exact_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_token_kind_is_minted_and_pmi_joins_work() {
-    let env = Env::new("tw-kinds").await;
+    // The optional token kinds need their scopes (docs/zoom.md).
+    let env = Env::with_sim("tw-kinds", |c| {
+        c.scopes = Some(zoom_sim::AppKind::Account.all_scopes().join(" "));
+    })
+    .await;
     let a = env.mapped_account(1).await;
     env.worker().await;
     let (reply, json) = env
@@ -525,11 +529,75 @@ async fn a_stale_mapping_is_removed_and_answered_not_found() {
         .await;
     assert_eq!(reply.status(), JoinStatus::NotFound, "{json}");
     assert!(reply.error().unwrap().contains("does not exist"), "{json}");
+    assert_eq!(json["reason"], "meeting_gone", "{json}");
+    assert_eq!(json["zoom_code"], 3001, "{json}");
     assert_eq!(
         env.h.store.get_mapping(MapKey::meeting(id)).await.unwrap(),
         None,
         "mapping removed"
     );
+    env.finish().await;
+}
+
+/// Zoom's join-token refusals about the host (400/3000 with the host's
+/// Local recording setting off, 400/3161 for a user who may not host) give
+/// the bot a reason it can act on, Zoom's code and message, and leave the
+/// mapping alone: the meeting exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_token_refusals_give_the_bot_a_reason_and_keep_the_mapping() {
+    let env = Env::new("tw-refusals").await;
+    let a = env.mapped_account(1).await;
+    env.worker().await;
+    let id = a.meetings[0];
+    let set = |settings: zoom_sim::model::UserSettings| {
+        env.h.sim.set_user_settings(&a.owner_id, settings).unwrap();
+    };
+    let on = zoom_sim::model::UserSettings::default();
+    for (settings, kind, reason, code, says) in [
+        (
+            zoom_sim::model::UserSettings {
+                local_recording: false,
+                ..on
+            },
+            "local_recording",
+            "recording_disabled",
+            3000,
+            "Local recording setting is off",
+        ),
+        (
+            zoom_sim::model::UserSettings {
+                host_allowed: false,
+                ..on
+            },
+            "local_recording",
+            "host_not_allowed",
+            3161,
+            "not allowed for this user",
+        ),
+    ] {
+        set(settings);
+        let (reply, json) = env
+            .request(json!({ "request_id": reason, "meeting_id": id.get(), "tokens": [kind] }))
+            .await;
+        assert_eq!(reply.status(), JoinStatus::ZoomError, "{json}");
+        assert_eq!(json["reason"], reason, "{json}");
+        assert_eq!(json["zoom_code"], code, "{json}");
+        assert!(reply.error().unwrap().contains(says), "{json}");
+        assert!(
+            env.h
+                .store
+                .get_mapping(MapKey::meeting(id))
+                .await
+                .unwrap()
+                .is_some(),
+            "{reason}: the mapping stays"
+        );
+    }
+    set(on);
+    let (reply, json) = env
+        .request(json!({ "request_id": "on", "meeting_id": id.get() }))
+        .await;
+    assert_eq!(reply.status(), JoinStatus::Ok, "{json}");
     env.finish().await;
 }
 
@@ -725,5 +793,72 @@ async fn unanswerable_requests_go_to_the_dead_letter_queue() {
         "nothing minted for nobody"
     );
     drop(dead);
+    env.finish().await;
+}
+
+/// A personal link (`zoom.us/my/NAME`) resolves through the user directory
+/// (which the sync fills from `GET /users/{id}`) to the user's PMI, and the
+/// token is minted for that PMI; an unknown name is `not_found` with a
+/// reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_personal_link_resolves_through_the_user_directory() {
+    let env = Env::new("tw-mylink").await;
+    let a = env.mapped_account(1).await;
+    env.h
+        .store
+        .put_directory_user(&rectoken_store::DirectoryUser {
+            account_id: a.account_id.clone(),
+            user_id: a.owner_id.clone(),
+            email: None,
+            vanity_name: Some("JillSmith".into()),
+            pmi: Some(a.pmi),
+            version: 1,
+        })
+        .await
+        .unwrap();
+    env.worker().await;
+    let (reply, json) = env
+        .request(
+            json!({ "request_id": "my", "meeting_url": "https://us02web.zoom.us/my/jillsmith" }),
+        )
+        .await;
+    assert_eq!(reply.status(), JoinStatus::Ok, "{json}");
+    assert_eq!(json["meeting_id"], a.pmi.to_string());
+    assert_eq!(json["request_id"], "my");
+    let token = &reply.tokens()[&TokenKind::LocalRecording].token;
+    assert_eq!(
+        env.h.sim.token(token).unwrap().meeting_id,
+        Some(a.pmi.get())
+    );
+
+    let (reply, json) = env
+        .request(json!({ "request_id": "nobody", "meeting_url": "https://zoom.us/my/nobody" }))
+        .await;
+    assert_eq!(reply.status(), JoinStatus::NotFound, "{json}");
+    assert_eq!(json["reason"], "personal_link_unknown", "{json}");
+    assert_eq!(json["request_id"], "nobody");
+    env.finish().await;
+}
+
+/// ZoomGov is a separate cloud: a zoomgov.com link is never looked up or
+/// minted among this (commercial) deployment's accounts, even when the
+/// number is mapped here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zoomgov_link_is_not_looked_up_among_commercial_accounts() {
+    let env = Env::new("tw-gov").await;
+    let a = env.mapped_account(1).await;
+    env.worker().await;
+    let id = a.meetings[0];
+    let minted = env.h.sim.stats().tokens_minted;
+    let (reply, json) = env
+        .request(json!({ "request_id": "gov", "meeting_url": format!("https://agency.zoomgov.com/j/{id}") }))
+        .await;
+    assert_eq!(reply.status(), JoinStatus::NotFound, "{json}");
+    assert_eq!(json["reason"], "other_cloud", "{json}");
+    assert_eq!(env.h.sim.stats().tokens_minted, minted, "nothing minted");
+    let (reply, json) = env
+        .request(json!({ "request_id": "us", "meeting_url": format!("https://zoom.us/j/{id}") }))
+        .await;
+    assert_eq!(reply.status(), JoinStatus::Ok, "{json}");
     env.finish().await;
 }

@@ -18,6 +18,15 @@ use rectoken_token::TokenOptions;
 use serde_json::json;
 use zoom_sim::{AdmissionVerdict, NewAccount, NewMeeting, NewUser, TokenKind as SimKind};
 
+/// An environment whose simulated Zoom grants every scope rectoken can use
+/// (the OBF and ZAK scopes are optional in an app's set-up).
+async fn all_scopes_env(name: &str) -> Env {
+    Env::with_sim(name, |c| {
+        c.scopes = Some(zoom_sim::AppKind::Account.all_scopes().join(" "));
+    })
+    .await
+}
+
 /// A meeting hosted in a simulated account rectoken is not connected to:
 /// the "external" meeting Zoom demands OBF for.
 fn external_meeting(env: &Env) -> u64 {
@@ -32,7 +41,7 @@ fn external_meeting(env: &Env) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sender_gets_obf_for_mapped_and_external_meetings() {
-    let env = Env::new("tw-sender").await;
+    let env = all_scopes_env("tw-sender").await;
     let a = env.mapped_account(1).await;
     // The sender: a member (not the host) of the connected account.
     let sender = env
@@ -118,7 +127,7 @@ async fn sender_gets_obf_for_mapped_and_external_meetings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_sender_and_unknown_meeting_say_why_per_kind() {
-    let env = Env::new("tw-sender-why").await;
+    let env = all_scopes_env("tw-sender-why").await;
     let a = env.mapped_account(1).await;
     env.worker().await;
     let minted_before = env.h.sim.stats().tokens_minted;
@@ -184,7 +193,7 @@ async fn unknown_sender_and_unknown_meeting_say_why_per_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sender_from_the_directory_and_disconnected_sender() {
-    let env = Env::new("tw-sender-dir").await;
+    let env = all_scopes_env("tw-sender-dir").await;
     let a = env.mapped_account(1).await;
     let member = env
         .h
@@ -238,7 +247,7 @@ async fn sender_from_the_directory_and_disconnected_sender() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zak_only_when_allowed_and_only_for_a_named_sender() {
-    let env = Env::new("tw-zak").await;
+    let env = all_scopes_env("tw-zak").await;
     let a = env.mapped_account(1).await;
     env.worker().await;
     let meeting = a.meetings[0].to_string();
@@ -250,7 +259,7 @@ async fn zak_only_when_allowed_and_only_for_a_named_sender() {
     assert_eq!(env.h.sim.stats().tokens_minted, 0);
     env.finish().await;
 
-    let env = Env::new("tw-zak-on").await;
+    let env = all_scopes_env("tw-zak-on").await;
     let a = env.mapped_account(1).await;
     env.start_worker(TokenOptions {
         allow_zak: true,
@@ -281,6 +290,33 @@ async fn zak_only_when_allowed_and_only_for_a_named_sender() {
             .sim
             .admission(&zak.token, Some(a.meetings[0].get()))
             .admitted
+    );
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obf_without_the_scope_says_missing_scope() {
+    let env = Env::new("tw-sender-scope").await;
+    // The app was authorized without `user:read:token:admin`.
+    let scopes: Vec<String> = zoom_sim::AppKind::Account
+        .all_scopes()
+        .into_iter()
+        .filter(|s| !s.starts_with("user:read:token"))
+        .collect();
+    let a = env.h.connect_account(1, Some(scopes)).await.unwrap();
+    env.h.map_all(&a).await.unwrap();
+    env.worker().await;
+    let (reply, json) = env
+        .request(json!({"meeting_id": a.meetings[0].to_string(),
+            "tokens": ["local_recording", "onbehalf"], "on_behalf_of": a.owner_id}))
+        .await;
+    assert_eq!(reply.status(), JoinStatus::Ok, "{json}");
+    assert!(reply.tokens().contains_key(&TokenKind::LocalRecording));
+    let why = &reply.token_errors()[&TokenKind::OnBehalf];
+    assert_eq!(
+        (why.status(), why.reason(), why.zoom_code()),
+        (JoinStatus::ZoomError, reason::MISSING_SCOPE, Some(4711)),
+        "{json}"
     );
     env.finish().await;
 }

@@ -13,8 +13,10 @@
 //! 3. Everyone else polls the stored credentials until they change (or the
 //!    account is marked disconnected), then uses the new token.
 //!
-//! `invalid_grant` / `invalid_client` mark the account disconnected with
-//! the reason; a 401 from the REST API forces one refresh, unless another
+//! A refresh Zoom refuses for good (a dead refresh token in any of its
+//! shapes, refused client credentials, a misconfigured app: everything
+//! [`rectoken_zoom::OAuthError::refresh_disconnect_reason`] names) marks the account
+//! disconnected with the reason; a 401 from the REST API forces one refresh, unless another
 //! worker already replaced the rejected token.
 
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use std::time::Duration;
 
 use rectoken_store::keys::account_lock_name;
 use rectoken_store::{AccountStatus, Store, StoreError, StoredCredentials};
-use rectoken_zoom::{OAuthError, TokenSet, ZoomClient};
+use rectoken_zoom::{TokenSet, ZoomClient};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -367,18 +369,16 @@ impl Vault {
                 tracing::info!(account_id, "access token refreshed");
                 Ok(tokens.access_token)
             }
-            Err(e) if e.is_permanent() => {
+            // Classified by meaning (`OAuthError::refresh_disconnect_reason`):
+            // whatever the same refresh token would get again ends the
+            // account, with Zoom's reason, instead of retrying forever.
+            Err(e) if e.refresh_disconnect_reason().is_some() => {
                 metrics::counter!("rectoken_token_refresh_total", "outcome" => e.outcome())
                     .increment(1);
-                let reason = match &e {
-                    OAuthError::InvalidClient(_) => {
-                        "the app's client credentials were refused (invalid_client)"
-                    }
-                    _ => "the refresh token was refused (invalid_grant): reconnect the account",
-                };
-                tracing::warn!(account_id, reason, "marking account disconnected");
+                let reason = e.refresh_disconnect_reason().unwrap_or_default();
+                tracing::warn!(account_id, reason = %reason, "marking account disconnected");
                 self.store
-                    .set_account_status(account_id, AccountStatus::Disconnected, Some(reason))
+                    .set_account_status(account_id, AccountStatus::Disconnected, Some(&reason))
                     .await
                     .or_else(|e| match e {
                         StoreError::AccountNotFound(_) => Ok(()),
@@ -386,7 +386,7 @@ impl Vault {
                     })?;
                 Err(VaultError::Disconnected {
                     account_id: account_id.to_owned(),
-                    reason: reason.to_owned(),
+                    reason,
                 })
             }
             Err(e) => {

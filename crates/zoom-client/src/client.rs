@@ -132,6 +132,12 @@ impl ZoomClient {
         })
     }
 
+    /// The REST base this client calls (`ZOOM_API_URL`): tells which Zoom
+    /// cloud the deployment's app lives in (`api.zoomgov.com` for ZoomGov).
+    pub fn api_base(&self) -> &str {
+        self.inner.api.as_str()
+    }
+
     // ---- OAuth --------------------------------------------------------
 
     /// Where to send the admin to authorize the app:

@@ -51,6 +51,13 @@ pub enum OAuthError {
     /// the app is disabled. Permanent for every account of the app.
     #[error("Zoom refused the client credentials (invalid_client): {0}")]
     InvalidClient(String),
+    /// The app's OAuth configuration does not match Zoom's: the
+    /// `redirect_uri` differs from the app's (4709), the grant type is not
+    /// allowed for the app (4705), or the client credentials are missing
+    /// (4706). Not a verdict on the account; retrying cannot help, fixing
+    /// the configuration does.
+    #[error("Zoom refused the app's OAuth configuration: {0}")]
+    Misconfigured(String),
     /// HTTP 429 from the token endpoint.
     #[error("Zoom's token endpoint is rate limiting{}", fmt_retry(*retry_after))]
     RateLimited {
@@ -64,8 +71,7 @@ pub enum OAuthError {
     /// gets [`InvalidGrant`](Self::InvalidGrant).
     #[error("Zoom's token endpoint failed transiently: {0}")]
     Transient(String),
-    /// Any other answer: a 4xx other than the above (`invalid_request`,
-    /// `unsupported_grant_type`, a `redirect_uri` mismatch), or a 2xx whose
+    /// Any other answer: a 4xx none of the above explains, or a 2xx whose
     /// body is not a token response.
     #[error("unexpected answer from Zoom's token endpoint (HTTP {status}): {detail}")]
     Unexpected {
@@ -103,11 +109,35 @@ impl OAuthError {
         }
     }
 
+    /// Why a failed *refresh* leaves the account unusable, for the account
+    /// record and the admin view; `None` when a retry may succeed. Every
+    /// answer that is not retryable is final for a refresh: the same refresh
+    /// token will get the same answer, and an account that keeps failing
+    /// must show `disconnected` rather than look connected (issue 14).
+    pub fn refresh_disconnect_reason(&self) -> Option<String> {
+        match self {
+            OAuthError::RateLimited { .. } | OAuthError::Transient(_) => None,
+            OAuthError::InvalidGrant(d) => Some(format!(
+                "Zoom refused the refresh token ({d}): reconnect the account"
+            )),
+            OAuthError::InvalidClient(d) => Some(format!(
+                "Zoom refused the app's client credentials ({d}): check ZOOM_CLIENT_ID/ZOOM_CLIENT_SECRET and that the app is enabled, then reconnect"
+            )),
+            OAuthError::Misconfigured(d) => Some(format!(
+                "Zoom refused the app's OAuth configuration ({d}): fix the app, then reconnect"
+            )),
+            OAuthError::Unexpected { status, detail } => Some(format!(
+                "Zoom's token endpoint refused the refresh (HTTP {status}: {detail}): reconnect the account"
+            )),
+        }
+    }
+
     /// The `outcome` label of `rectoken_zoom_requests_total`.
     pub fn outcome(&self) -> &'static str {
         match self {
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::Misconfigured(_) => "misconfigured",
             OAuthError::RateLimited { .. } => "rate_limited",
             OAuthError::Transient(_) => "transient",
             OAuthError::Unexpected { .. } => "unexpected",
@@ -323,27 +353,75 @@ pub(crate) fn classify_api(meta: ResponseMeta<'_>, body: &[u8], now: SystemTime)
     }
 }
 
-/// Classifies a non-2xx answer of the OAuth token endpoint.
+/// Zoom's OAuth error codes (zoom-api.md §4, Zoom's OAuth error page).
+mod oauth_code {
+    /// Bad client ID (4702) or secret (4704).
+    pub const BAD_CLIENT: [i64; 2] = [4702, 4704];
+    /// Unsupported grant type.
+    pub const UNSUPPORTED_GRANT: i64 = 4705;
+    /// Missing client credentials or grant type.
+    pub const MISSING_CREDENTIALS: i64 = 4706;
+    /// `redirect_uri` mismatch.
+    pub const REDIRECT_MISMATCH: i64 = 4709;
+    /// "Refresh token invalid" (listed with a scope mismatch).
+    pub const REFRESH_TOKEN_INVALID: i64 = 4711;
+    /// The app is disabled.
+    pub const APP_DISABLED: i64 = 4717;
+}
+
+/// Classifies a non-2xx answer of the OAuth token endpoint by what it
+/// means, not only by RFC 6749's `error` label, because Zoom's labels vary
+/// (issue 14, seen in the wild): a dead refresh token comes back as 400 or
+/// 401, `invalid_grant` or `invalid_request`, always with the reason
+/// "Invalid Token!"; a bad authorization code as `invalid_request`.
 ///
 /// 429 and 5xx first (whatever the body says, they are not a verdict on the
-/// credentials), then the RFC 6749 `error` value Zoom sends.
+/// credentials); then the client (`invalid_client`, 4702/4704/4717); the
+/// app's configuration (4705/4706/4709, `unsupported_grant_type`, a
+/// redirect mismatch); the grant (`invalid_grant`, "Invalid Token", an
+/// invalid code, 4711, `invalid_request`); anything else is `Unexpected`.
 pub(crate) fn classify_oauth(meta: ResponseMeta<'_>, body: &[u8], now: SystemTime) -> OAuthError {
     if meta.status == 429 {
         return OAuthError::RateLimited {
             retry_after: meta.retry_after.and_then(|v| parse_retry_after(v, now)),
         };
     }
-    let (error, detail) = oauth_error_body(meta.status, body);
+    let (error, code, detail) = oauth_error_body(meta.status, body);
     if (500..=599).contains(&meta.status) {
         return OAuthError::Transient(format!("HTTP {}: {detail}", meta.status));
     }
-    match error.as_deref() {
-        Some("invalid_grant") => OAuthError::InvalidGrant(detail),
-        Some("invalid_client") => OAuthError::InvalidClient(detail),
-        _ => OAuthError::Unexpected {
-            status: meta.status,
-            detail,
-        },
+    let text = detail.to_ascii_lowercase();
+    let error = error.as_deref().unwrap_or("");
+    let code = code.unwrap_or(0);
+    if error == "invalid_client"
+        || oauth_code::BAD_CLIENT.contains(&code)
+        || code == oauth_code::APP_DISABLED
+    {
+        return OAuthError::InvalidClient(detail);
+    }
+    if error == "unsupported_grant_type"
+        || matches!(
+            code,
+            oauth_code::UNSUPPORTED_GRANT
+                | oauth_code::MISSING_CREDENTIALS
+                | oauth_code::REDIRECT_MISMATCH
+        )
+        || text.contains("redirect")
+    {
+        return OAuthError::Misconfigured(detail);
+    }
+    if error == "invalid_grant"
+        || error == "invalid_token"
+        || text.contains("invalid token")
+        || text.contains("authorization code")
+        || code == oauth_code::REFRESH_TOKEN_INVALID
+        || error == "invalid_request"
+    {
+        return OAuthError::InvalidGrant(detail);
+    }
+    OAuthError::Unexpected {
+        status: meta.status,
+        detail,
     }
 }
 
@@ -368,10 +446,11 @@ pub(crate) fn zoom_error_body(status: u16, body: &[u8]) -> (Option<i64>, String)
 
 /// The OAuth error body `{"error": …, "reason": …}` (Zoom), with
 /// `error_description` (RFC 6749) and Zoom's `{"code","message"}` shape
-/// accepted too. Returns the `error` value and a human-readable detail.
-pub(crate) fn oauth_error_body(status: u16, body: &[u8]) -> (Option<String>, String) {
+/// accepted too. Returns the `error` value, Zoom's numeric code and a
+/// human-readable detail.
+pub(crate) fn oauth_error_body(status: u16, body: &[u8]) -> (Option<String>, Option<i64>, String) {
     let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
-        return (None, snippet_or_reason(status, body));
+        return (None, None, snippet_or_reason(status, body));
     };
     let text = |k: &str| {
         o.get(k)
@@ -386,11 +465,12 @@ pub(crate) fn oauth_error_body(status: u16, body: &[u8]) -> (Option<String>, Str
         .or_else(|| text("message"))
         .or_else(|| error.clone())
         .unwrap_or_else(|| reason_phrase(status));
-    let detail = match o.get("code").and_then(json_int) {
+    let code = o.get("code").and_then(json_int);
+    let detail = match code {
         Some(code) => format!("{detail} (code {code})"),
         None => detail,
     };
-    (error, detail)
+    (error, code, detail)
 }
 
 /// An integer code, as a JSON number or a numeric string.
@@ -796,26 +876,55 @@ mod tests {
             (
                 400,
                 r#"{"reason":"Redirect URI mismatch.","error":"invalid_request"}"#,
-                OAuthError::Unexpected {
-                    status: 400,
-                    detail: s("Redirect URI mismatch."),
-                },
+                OAuthError::Misconfigured(s("Redirect URI mismatch.")),
             ),
             (
                 400,
                 r#"{"reason":"Unsupported grant type","error":"unsupported_grant_type"}"#,
-                OAuthError::Unexpected {
-                    status: 400,
-                    detail: s("Unsupported grant type"),
-                },
+                OAuthError::Misconfigured(s("Unsupported grant type")),
             ),
             (
                 400,
                 r#"{"code":4709,"message":"Redirect URI mismatch."}"#,
-                OAuthError::Unexpected {
-                    status: 400,
-                    detail: s("Redirect URI mismatch. (code 4709)"),
-                },
+                OAuthError::Misconfigured(s("Redirect URI mismatch. (code 4709)")),
+            ),
+            (
+                400,
+                r#"{"code":4706,"message":"Missing client_id or client_secret"}"#,
+                OAuthError::Misconfigured(s("Missing client_id or client_secret (code 4706)")),
+            ),
+            // Dead refresh tokens as reported in the wild: 400 or 401,
+            // invalid_grant or invalid_request, or only the reason.
+            (
+                401,
+                r#"{"reason":"Invalid Token!","error":"invalid_grant"}"#,
+                OAuthError::InvalidGrant(s("Invalid Token!")),
+            ),
+            (
+                400,
+                r#"{"reason":"Invalid Token!","error":"invalid_request"}"#,
+                OAuthError::InvalidGrant(s("Invalid Token!")),
+            ),
+            (
+                401,
+                r#"{"reason":"Invalid Token!"}"#,
+                OAuthError::InvalidGrant(s("Invalid Token!")),
+            ),
+            (
+                400,
+                r#"{"code":4711,"message":"Refresh token invalid"}"#,
+                OAuthError::InvalidGrant(s("Refresh token invalid (code 4711)")),
+            ),
+            // A bad authorization code: invalid_request at Zoom.
+            (
+                400,
+                r#"{"reason":"Invalid authorization code","error":"invalid_request"}"#,
+                OAuthError::InvalidGrant(s("Invalid authorization code")),
+            ),
+            (
+                400,
+                r#"{"code":4717,"message":"The app is disabled."}"#,
+                OAuthError::InvalidClient(s("The app is disabled. (code 4717)")),
             ),
             // A 401 alone is not proof of bad credentials: it could be a proxy.
             (
@@ -880,11 +989,24 @@ mod tests {
                 status: 400,
                 detail: s("u"),
             },
+            OAuthError::Misconfigured(s("m")),
         ];
         let permanent: Vec<_> = all.iter().map(OAuthError::is_permanent).collect();
-        assert_eq!(permanent, [true, true, false, false, false]);
+        assert_eq!(permanent, [true, true, false, false, false, false]);
         let retryable: Vec<_> = all.iter().map(OAuthError::is_retryable).collect();
-        assert_eq!(retryable, [false, false, true, true, false]);
+        assert_eq!(retryable, [false, false, true, true, false, false]);
+        // A refresh ends the account on everything that is not retryable.
+        let disconnects: Vec<_> = all
+            .iter()
+            .map(|e| e.refresh_disconnect_reason().is_some())
+            .collect();
+        assert_eq!(disconnects, [true, true, false, false, true, true]);
+        assert!(
+            all[0]
+                .refresh_disconnect_reason()
+                .unwrap()
+                .contains("reconnect the account")
+        );
         let mut outcomes: Vec<_> = all.iter().map(OAuthError::outcome).collect();
         outcomes.sort_unstable();
         outcomes.dedup();

@@ -37,6 +37,7 @@
 //! - [`config`]: [`ZoomConfig`] and the defaults of DESIGN.md.
 //! - [`endpoint`]: [`Endpoint`] names and templates, [`RateLabel`]s.
 //! - [`urls`]: every request URL; the recording-token path template.
+//! - [`scopes`]: which granular scope each call needs, and what a grant lacks.
 //! - [`retry_after`]: [`parse_retry_after`] (seconds, HTTP-date, ISO 8601).
 //! - [`error`]: [`OAuthError`], [`ApiError`] and their classification from
 //!   status, headers and body.
@@ -54,6 +55,7 @@ pub mod endpoint;
 pub mod error;
 pub mod model;
 pub mod retry_after;
+pub mod scopes;
 pub mod urls;
 
 pub use client::ZoomClient;

@@ -132,6 +132,10 @@ pub struct ZoomUser {
     pub status: Option<String>,
     /// `"0"` owner, `"1"` admin, `"2"` member, or a custom role ID.
     pub role_id: Option<String>,
+    /// The vanity name of the user's personal link `zoom.us/my/NAME`:
+    /// `vanity_name` when Zoom sends it, else read from `vanity_url` or a
+    /// `/my/` `personal_meeting_url` (zoom-api.md "Personal links").
+    pub vanity_name: Option<String>,
 }
 
 /// A user as an item of `GET /users` (which has no `account_id`: it is the
@@ -295,6 +299,15 @@ pub(crate) fn parse_user(body: &[u8]) -> Result<ZoomUser, String> {
         user_type: int(&o, "type"),
         status: text(&o, "status"),
         role_id: text_or_number(&o, "role_id"),
+        vanity_name: text(&o, "vanity_name")
+            .or_else(|| {
+                text(&o, "vanity_url")
+                    .and_then(|u| rectoken_domain::meeting_id::personal_link_name(&u))
+            })
+            .or_else(|| {
+                text(&o, "personal_meeting_url")
+                    .and_then(|u| rectoken_domain::meeting_id::personal_link_name(&u))
+            }),
     })
 }
 
@@ -503,8 +516,27 @@ mod tests {
                 user_type: Some(2),
                 status: Some("active".into()),
                 role_id: Some("0".into()),
+                vanity_name: None,
             }
         );
+        // The personal link's name, from whichever field Zoom gives.
+        for (field, value) in [
+            ("vanity_name", "jillsmith"),
+            ("vanity_url", "https://zoom.us/my/jillsmith"),
+            (
+                "personal_meeting_url",
+                "https://us02web.zoom.us/my/jillsmith",
+            ),
+        ] {
+            let body = json!({"id":"u","account_id":"a", field: value});
+            assert_eq!(
+                parse_user(&bytes(&body)).unwrap().vanity_name.as_deref(),
+                Some("jillsmith"),
+                "{field}"
+            );
+        }
+        let j_link = json!({"id":"u","account_id":"a","personal_meeting_url":"https://zoom.us/j/5551112222","vanity_url":""});
+        assert_eq!(parse_user(&bytes(&j_link)).unwrap().vanity_name, None);
         let minimal = json!({"id":"u","account_id":"a","role_id":2,"pmi":0});
         let u = parse_user(&bytes(&minimal)).unwrap();
         assert_eq!(u.pmi, None);

@@ -84,7 +84,7 @@ impl Sim {
     pub fn set_in_meeting(&self, meeting: u64, user_id: &str, present: bool) -> Result<()> {
         let mut st = self.state();
         if st.store.resolve(meeting).is_none() {
-            return Err(SimError::not_found("meeting", &meeting.to_string()));
+            return Err(SimError::not_found("meeting", meeting));
         }
         let Some(user) = st.store.user_by_id_or_email(user_id) else {
             return Err(SimError::not_found("user", user_id));

@@ -26,6 +26,43 @@ pub const INVALID_REFRESH_TOKEN_BODY: &str =
 /// HTTP status of [`INVALID_REFRESH_TOKEN_BODY`].
 pub const INVALID_REFRESH_TOKEN_STATUS: u16 = 400;
 
+/// How the token endpoint answers a dead refresh token. Zoom's answer is
+/// 400 `invalid_grant` "Invalid Token!" today; 401 and `invalid_request`
+/// variants are reported in the wild (issue 14, zoom-api.md "Errors seen
+/// in the wild"), so a client must treat each as "disconnected".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadTokenAnswer {
+    /// 400 `{"reason":"Invalid Token!","error":"invalid_grant"}`.
+    #[default]
+    InvalidGrant,
+    /// 401 `{"reason":"Invalid Token!","error":"invalid_grant"}`.
+    InvalidGrant401,
+    /// 400 `{"reason":"Invalid Token!","error":"invalid_request"}`.
+    InvalidRequest,
+    /// 401 `{"reason":"Invalid Token!"}` (no `error` field).
+    ReasonOnly401,
+}
+
+impl DeadTokenAnswer {
+    /// Status and body.
+    #[must_use]
+    pub fn answer(self) -> (u16, String) {
+        match self {
+            Self::InvalidGrant => (
+                INVALID_REFRESH_TOKEN_STATUS,
+                INVALID_REFRESH_TOKEN_BODY.to_owned(),
+            ),
+            Self::InvalidGrant401 => (401, INVALID_REFRESH_TOKEN_BODY.to_owned()),
+            Self::InvalidRequest => (
+                400,
+                r#"{"reason":"Invalid Token!","error":"invalid_request"}"#.to_owned(),
+            ),
+            Self::ReasonOnly401 => (401, r#"{"reason":"Invalid Token!"}"#.to_owned()),
+        }
+    }
+}
+
 /// A grant of the app by one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grant {
@@ -69,6 +106,11 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// Space-separated scopes.
     pub scope: String,
+    /// The REST base of the account's cloud, without `/v2` (Zoom's token
+    /// responses carry it: `https://api.zoom.us`; issue 14). Set by the
+    /// HTTP layer, which knows the simulator's address.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub api_url: String,
 }
 
 /// Why the token endpoint refused (zoom-api.md §4 error codes).
@@ -119,7 +161,9 @@ impl OAuthError {
                     .to_string();
             }
             Self::UnsupportedGrantType => ("Unsupported grant type", "unsupported_grant_type"),
-            Self::InvalidCode => ("Invalid authorization code", "invalid_grant"),
+            // Zoom answers a bad code with `invalid_request`, not the RFC's
+            // `invalid_grant` (issue 14: seen in the wild).
+            Self::InvalidCode => ("Invalid authorization code", "invalid_request"),
             Self::RedirectMismatch => ("Redirect URI mismatch.", "invalid_request"),
             // Zoom supports PKCE (code_challenge with S256 or plain,
             // code_verifier on the token request; developers.zoom.us blog
@@ -338,6 +382,7 @@ impl AuthState {
             refresh_token,
             expires_in: life.access_secs,
             scope,
+            api_url: String::new(),
         }
     }
 

@@ -31,24 +31,45 @@ impl AppKind {
     /// apps).
     #[must_use]
     pub fn default_scopes(self) -> Vec<String> {
-        const BASE: [&str; 8] = [
-            "meeting:read:list_meetings",
-            "meeting:read:meeting",
-            "meeting:read:local_recording_token",
+        // rectoken's README list, nothing more: rectoken's own table
+        // (`rectoken_zoom::scopes::required`) and the README are checked
+        // against this by `tests/it/scopes.rs`.
+        let list: &[&str] = match self {
+            Self::Account => &[
+                "user:read:user:admin",
+                "user:read:list_users:admin",
+                "meeting:read:list_meetings:admin",
+                "meeting:read:meeting:admin",
+                "meeting:read:local_recording_token:admin",
+            ],
+            Self::User => &[
+                "user:read:user",
+                "meeting:read:list_meetings",
+                "meeting:read:meeting",
+                "meeting:read:local_recording_token",
+            ],
+        };
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// The default scopes plus every optional one rectoken can use
+    /// (archiving and live-streaming tokens, OBF tokens, ZAKs): for tests
+    /// and demos of those token kinds.
+    #[must_use]
+    pub fn all_scopes(self) -> Vec<String> {
+        const OPTIONAL: [&str; 4] = [
             "meeting:read:local_archiving_token",
             "meeting:read:live_streaming_token",
-            "user:read:user",
             "user:read:token",
             "user:read:zak",
         ];
-        match self {
-            Self::Account => BASE
-                .iter()
-                .map(|s| format!("{s}:admin"))
-                .chain(std::iter::once("user:read:list_users:admin".to_owned()))
-                .collect(),
-            Self::User => BASE.iter().map(|s| (*s).to_owned()).collect(),
-        }
+        let suffix = match self {
+            Self::Account => ":admin",
+            Self::User => "",
+        };
+        let mut out = self.default_scopes();
+        out.extend(OPTIONAL.iter().map(|s| format!("{s}{suffix}")));
+        out
     }
 }
 

@@ -17,10 +17,12 @@ pub const MEETING_DELETED_OPERATION_ALL: &str = "all";
 /// `payload.operation` of `meeting.deleted` when only some occurrences go.
 pub const MEETING_DELETED_OPERATION_OCCURRENCES: &str = "single";
 /// Whether `app_deauthorized` also carries `event_ts` at top level.
-/// UNCONFIRMED (zoom-api.md §3: rivet has it only inside `payload`). The
-/// simulator sends both: every other Zoom event has a top-level `event_ts`,
-/// and a receiver that reads either place works.
-pub const APP_DEAUTHORIZED_TOP_LEVEL_EVENT_TS: bool = true;
+/// UNCONFIRMED (zoom-api.md §3: rivet has it only inside `payload`), and
+/// issue 14 reports real deliveries often without any `event_ts`: the
+/// simulator sends none at the top level and none in the payload, only
+/// `deauthorization_time`, so a receiver must order by that (never kinder
+/// than Zoom).
+pub const APP_DEAUTHORIZED_TOP_LEVEL_EVENT_TS: bool = false;
 
 /// One webhook event: Zoom's envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +169,11 @@ pub fn user_updated(before: &User, after: &User, operator: &User, ts_ms: u64) ->
     diff("last_name", json!(before.last_name), json!(after.last_name));
     diff("timezone", json!(before.timezone), json!(after.timezone));
     diff("type", json!(before.user_type), json!(after.user_type));
+    diff(
+        "vanity_name",
+        json!(before.vanity_name.clone().unwrap_or_default()),
+        json!(after.vanity_name.clone().unwrap_or_default()),
+    );
     if new.is_empty() {
         return None;
     }
@@ -184,6 +191,49 @@ pub fn user_updated(before: &User, after: &User, operator: &User, ts_ms: u64) ->
             "time_stamp": ts_ms,
         }),
     })
+}
+
+/// A user lifecycle event: `user.created`, `user.activated`,
+/// `user.deactivated`, `user.deleted` or `user.disassociated`, with
+/// `object {id, first_name, last_name, email, type}` (zoom-api.md "User
+/// lifecycle events"; rivet `UserCreatedEvent` … `UserDisassociatedEvent`).
+/// `user.created` also carries `creation_type` (`create`).
+#[must_use]
+pub fn user_lifecycle(name: &str, user: &User, operator: &User, ts_ms: u64) -> Event {
+    let mut payload = json!({
+        "account_id": user.account_id,
+        "operator": operator.email,
+        "operator_id": operator.id,
+        "object": {
+            "id": user.id,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "email": user.email,
+            "type": user.user_type,
+        },
+    });
+    if name == "user.created"
+        && let Some(o) = payload.as_object_mut()
+    {
+        o.insert("creation_type".into(), json!("create"));
+    }
+    Event {
+        event: name.into(),
+        event_ts: Some(ts_ms),
+        payload,
+    }
+}
+
+/// `meeting.recovered`: a deleted meeting restored from the trash, with
+/// the meeting object as `meeting.created` has it.
+#[must_use]
+pub fn meeting_recovered(m: &Meeting, host: &User, operator: &User, ts_ms: u64) -> Event {
+    let mut e = meeting_created(m, host, operator, ts_ms);
+    e.event = "meeting.recovered".into();
+    if let Some(o) = e.payload.as_object_mut() {
+        o.remove("operation");
+    }
+    e
 }
 
 /// `app_deauthorized`. `signature` is UNCONFIRMED in meaning (the old Data
@@ -210,7 +260,9 @@ pub fn app_deauthorized(
             "client_id": client_id,
             "deauthorization_time": when,
             "signature": signature,
-            "event_ts": ts_ms,
+            // Whether the user asked Zoom to keep their data [Zoom rivet
+            // `AppDeauthorizedEvent`; issue 14].
+            "user_data_retention": "false",
         }),
     }
 }
@@ -235,6 +287,8 @@ mod tests {
             timezone: "UTC".into(),
             created_ms: 0,
             seq: 1,
+            vanity_name: None,
+            settings: crate::model::UserSettings::default(),
         }
     }
 
@@ -314,8 +368,9 @@ mod tests {
             e.payload["deauthorization_time"],
             "2026-03-01T13:52:28.632Z"
         );
-        assert_eq!(e.payload["event_ts"], 1_772_373_148_632u64);
-        assert_eq!(e.event_ts, Some(1_772_373_148_632));
+        assert!(e.payload.get("event_ts").is_none());
+        assert_eq!(e.event_ts, None);
+        assert_eq!(e.payload["user_data_retention"], "false");
         assert_eq!(e.payload["signature"].as_str().unwrap().len(), 64);
     }
 }

@@ -165,6 +165,8 @@ pub fn generate(spec: &GenerateSpec, base_ms: u64, taken: &dyn Fn(u64) -> bool) 
             timezone: "UTC".to_owned(),
             created_ms: account.created_ms + i as u64 * 1000,
             seq: 0,
+            vanity_name: None,
+            settings: crate::model::UserSettings::default(),
         };
         for j in 0..spec.meetings_per_user {
             let recurring = j % 10 == 9;
@@ -248,6 +250,8 @@ pub fn demo(base_ms: u64, plan: Plan) -> Generated {
             timezone: "UTC".to_owned(),
             created_ms: account.created_ms + i as u64 * 1000,
             seq: 0,
+            vanity_name: None,
+            settings: crate::model::UserSettings::default(),
         });
         for n in 1..=DEMO_MEETINGS_PER_USER {
             let id = demo_meeting_id(i, n);

@@ -16,6 +16,15 @@
 //! | top-level `event_ts` in `app_deauthorized` | [`events::APP_DEAUTHORIZED_TOP_LEVEL_EVENT_TS`] (both places) |
 //! | meeting `type` numbers | [`model::meeting_type`] |
 //! | page size above 300 | [`paging::MAX_PAGE_SIZE`] (clamped to 300) |
+//! | `next_page_token` lifetime and its expiry answer | [`paging::PAGE_TOKEN_TTL_MS`] (15 min, [`Sim::set_page_token_ttl`]), 400/300 "The next page token is invalid or expired." (`http/api.rs`) |
+//! | timestamp of a retried webhook | [`webhook::RetryTimestamps`] (`fresh` by default, `keep_first` in simulated time) |
+//! | dead refresh token's answer | [`auth::DeadTokenAnswer`] (400 `invalid_grant` by default; 401 and `invalid_request` variants) |
+//!
+//! Scopes: the default grant is exactly rectoken's README list
+//! ([`AppKind::default_scopes`]); every `/v2` endpoint checks its scope
+//! (an account-level grant needs the `:admin` variant except for its own
+//! user) and answers 4711. Join tokens check the host's
+//! [`model::UserSettings`] (3000, 3161).
 //!
 //! # Use
 //!
@@ -74,8 +83,8 @@
 //! | `GET /_sim/tokens/{token}/admission?meeting_id=` | whether a bot presenting it gets in now: `{admitted, verdict, meeting_id, token}` |
 //! | `PUT`/`DELETE /_sim/meetings/{id}/participants/{user}` | put a user (ID or email) into a meeting or take them out (204) |
 //! | `GET /_sim/webhooks`, `GET /_sim/webhooks/{id}` | deliveries and their attempts |
-//! | `GET`/`PUT /_sim/webhooks/settings`, `PUT /_sim/webhooks/targets` | targets, retry scale, timeout |
-//! | `GET`/`PUT /_sim/oauth`, `GET /_sim/grants` | consenting user, decline mode, scopes; grants |
+//! | `GET`/`PUT /_sim/webhooks/settings`, `PUT /_sim/webhooks/targets` | targets, retry scale, timeout, `retry_timestamps` (`fresh`/`keep_first`), `delay_secs` |
+//! | `GET`/`PUT /_sim/oauth`, `GET /_sim/grants` | consenting user, decline mode, scopes, `dead_refresh_token`; grants |
 //! | `POST /_sim/clock/advance` | `{seconds}` |
 //! | `POST /_sim/generate`, `POST /_sim/seed/demo` | bulk data |
 //!
@@ -102,7 +111,7 @@ pub mod store;
 pub mod webhook;
 
 pub use admission::{Admission, Verdict as AdmissionVerdict};
-pub use auth::Grant;
+pub use auth::{DeadTokenAnswer, Grant};
 pub use config::{AppKind, SimConfig};
 pub use error::{Result, SimError};
 pub use events::Event;
@@ -116,4 +125,4 @@ pub use sim::{
 };
 pub use stats::Stats;
 pub use store::UserPatch;
-pub use webhook::{DeliveryRecord, DeliveryState, EventDispatch, WebhookSettings};
+pub use webhook::{DeliveryRecord, DeliveryState, EventDispatch, RetryTimestamps, WebhookSettings};

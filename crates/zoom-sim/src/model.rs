@@ -65,6 +65,39 @@ pub struct User {
     pub created_ms: u64,
     /// Creation sequence number: the paging key of `GET /users`.
     pub seq: u64,
+    /// Vanity name of the personal link `https://zoom.us/my/NAME`, if set.
+    #[serde(default)]
+    pub vanity_name: Option<String>,
+    /// The user's settings the join-token endpoints check.
+    #[serde(default)]
+    pub settings: UserSettings,
+}
+
+/// The user settings Zoom's join-token endpoints check (zoom-api.md §7):
+/// with one off, the endpoint answers 400/3000; a user who may not host
+/// gets 400/3161.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserSettings {
+    /// *Local recording* (the `local_recording` token).
+    pub local_recording: bool,
+    /// *Archive meetings and webinars* (the `local_archiving` token).
+    pub archiving: bool,
+    /// *Allow livestreaming of meetings* (the `live_streaming` token).
+    pub live_streaming: bool,
+    /// Whether the user may host and schedule meetings.
+    pub host_allowed: bool,
+}
+
+impl Default for UserSettings {
+    fn default() -> Self {
+        Self {
+            local_recording: true,
+            archiving: true,
+            live_streaming: true,
+            host_allowed: true,
+        }
+    }
 }
 
 impl User {

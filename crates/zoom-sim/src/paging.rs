@@ -15,6 +15,10 @@ pub const DEFAULT_PAGE_SIZE: usize = 30;
 /// Largest page size; larger values are clamped to it (Zoom: 300).
 pub const MAX_PAGE_SIZE: usize = 300;
 
+/// How long a `next_page_token` stays valid: 15 minutes (issue 14, seen
+/// in the wild; Zoom's docs say the token "expires after 15 minutes").
+pub const PAGE_TOKEN_TTL_MS: u64 = 15 * 60 * 1000;
+
 /// Why a paging parameter was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PagingError {
@@ -22,6 +26,8 @@ pub enum PagingError {
     BadPageSize,
     /// `next_page_token` is malformed or belongs to another listing.
     BadToken,
+    /// `next_page_token` is older than its lifetime.
+    Expired,
 }
 
 /// Parses `page_size`: absent means [`DEFAULT_PAGE_SIZE`], values above
@@ -49,19 +55,27 @@ pub fn fingerprint(parts: &[&str]) -> u64 {
     h
 }
 
-/// Encodes "after `key` in listing `scope`" as an opaque token.
+/// Encodes "after `key` in listing `scope`, issued at `issued_ms`" as an
+/// opaque token.
 #[must_use]
-pub fn encode(scope: u64, key: u64) -> String {
-    let mut bytes = [0u8; 16];
+pub fn encode(scope: u64, key: u64, issued_ms: u64) -> String {
+    let mut bytes = [0u8; 24];
     bytes[..8].copy_from_slice(&scope.to_be_bytes());
     // Mixed with the scope so the key is not readable at a glance.
-    bytes[8..].copy_from_slice(&(key ^ scope.rotate_left(17)).to_be_bytes());
+    bytes[8..16].copy_from_slice(&(key ^ scope.rotate_left(17)).to_be_bytes());
+    bytes[16..].copy_from_slice(&issued_ms.to_be_bytes());
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Decodes a `next_page_token`: `Ok(None)` for an absent or empty token (first
-/// page), `Ok(Some(key))` to continue after `key`.
-pub fn decode(token: Option<&str>, scope: u64) -> Result<Option<u64>, PagingError> {
+/// Decodes a `next_page_token` at `now_ms`: `Ok(None)` for an absent or
+/// empty token (first page), `Ok(Some(key))` to continue after `key`,
+/// [`PagingError::Expired`] once it is older than `ttl_ms`.
+pub fn decode(
+    token: Option<&str>,
+    scope: u64,
+    now_ms: u64,
+    ttl_ms: u64,
+) -> Result<Option<u64>, PagingError> {
     let token = match token {
         None | Some("") => return Ok(None),
         Some(t) => t,
@@ -69,15 +83,19 @@ pub fn decode(token: Option<&str>, scope: u64) -> Result<Option<u64>, PagingErro
     let bytes = URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| PagingError::BadToken)?;
-    let bytes: [u8; 16] = bytes.try_into().map_err(|_| PagingError::BadToken)?;
-    let mut s = [0u8; 8];
-    let mut k = [0u8; 8];
-    s.copy_from_slice(&bytes[..8]);
-    k.copy_from_slice(&bytes[8..]);
-    if u64::from_be_bytes(s) != scope {
+    let bytes: [u8; 24] = bytes.try_into().map_err(|_| PagingError::BadToken)?;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        u64::from_be_bytes(w)
+    };
+    if word(0) != scope {
         return Err(PagingError::BadToken);
     }
-    Ok(Some(u64::from_be_bytes(k) ^ scope.rotate_left(17)))
+    if now_ms.saturating_sub(word(16)) > ttl_ms {
+        return Err(PagingError::Expired);
+    }
+    Ok(Some(word(8) ^ scope.rotate_left(17)))
 }
 
 /// One page of a listing.
@@ -146,14 +164,29 @@ mod tests {
     #[test]
     fn cursor_roundtrip_and_scope_check() {
         let scope = fingerprint(&["users", "acct"]);
-        let t = encode(scope, 12345);
-        assert_eq!(decode(Some(&t), scope), Ok(Some(12345)));
-        assert_eq!(decode(Some(""), scope), Ok(None));
-        assert_eq!(decode(None, scope), Ok(None));
+        let t = encode(scope, 12345, 1000);
+        assert_eq!(decode(Some(&t), scope, 1000, 50), Ok(Some(12345)));
+        assert_eq!(decode(Some(&t), scope, 1050, 50), Ok(Some(12345)));
+        assert_eq!(
+            decode(Some(&t), scope, 1051, 50),
+            Err(PagingError::Expired),
+            "a cursor expires after its lifetime"
+        );
+        assert_eq!(decode(Some(""), scope, 0, 0), Ok(None));
+        assert_eq!(decode(None, scope, 0, 0), Ok(None));
         let other = fingerprint(&["users", "other"]);
-        assert_eq!(decode(Some(&t), other), Err(PagingError::BadToken));
-        assert_eq!(decode(Some("!!"), scope), Err(PagingError::BadToken));
-        assert_eq!(decode(Some("AAAA"), scope), Err(PagingError::BadToken));
+        assert_eq!(
+            decode(Some(&t), other, 1000, 50),
+            Err(PagingError::BadToken)
+        );
+        assert_eq!(
+            decode(Some("!!"), scope, 1000, 50),
+            Err(PagingError::BadToken)
+        );
+        assert_eq!(
+            decode(Some("AAAA"), scope, 0, 0),
+            Err(PagingError::BadToken)
+        );
         assert!(!t.contains("12345"));
     }
 

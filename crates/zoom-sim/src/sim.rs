@@ -101,6 +101,8 @@ pub struct OAuthSettings {
     pub decline: bool,
     /// Scopes granted; `None`: `--scopes` or the app kind's defaults.
     pub scopes: Option<Vec<String>>,
+    /// How a dead refresh token is answered.
+    pub dead_refresh_token: crate::auth::DeadTokenAnswer,
 }
 
 /// A new account.
@@ -222,6 +224,8 @@ pub(crate) struct Inner {
     stats: Mutex<Stats>,
     hooks: Arc<WebhookHub>,
     base_url: Mutex<Option<String>>,
+    /// How long a `next_page_token` stays valid, ms (simulated clock).
+    page_token_ttl_ms: std::sync::atomic::AtomicU64,
 }
 
 /// One simulated Zoom: data, OAuth app, limits, faults and webhook sender.
@@ -263,16 +267,17 @@ impl Sim {
         });
         let hooks = WebhookHub::new(
             config.webhook_secret.clone(),
-            WebhookSettings {
-                urls: config.webhook_urls.clone(),
-                retry_scale: config.webhook_retry_scale,
-                timeout_ms: config.webhook_timeout_ms,
-            },
+            WebhookSettings::new(
+                config.webhook_urls.clone(),
+                config.webhook_retry_scale,
+                config.webhook_timeout_ms,
+            ),
         );
         let oauth = OAuthSettings {
             authorize_user: config.authorize_user.clone(),
             decline: config.decline_authorization,
             scopes: None,
+            dead_refresh_token: crate::auth::DeadTokenAnswer::default(),
         };
         let sim = Self {
             inner: Arc::new(Inner {
@@ -291,6 +296,9 @@ impl Sim {
                 fault_rng: Mutex::new(fault_rng),
                 stats: Mutex::new(Stats::default()),
                 hooks: Arc::new(hooks),
+                page_token_ttl_ms: std::sync::atomic::AtomicU64::new(
+                    crate::paging::PAGE_TOKEN_TTL_MS,
+                ),
                 base_url: Mutex::new(None),
                 cfg: config,
             }),
@@ -350,6 +358,21 @@ impl Sim {
     #[must_use]
     pub fn oauth_url(&self) -> Option<String> {
         self.base_url().map(|b| format!("{b}/oauth"))
+    }
+
+    /// How long a `next_page_token` stays valid (Zoom: 15 minutes);
+    /// tests shorten it.
+    pub fn set_page_token_ttl(&self, ttl: Duration) {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .page_token_ttl_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn page_token_ttl_ms(&self) -> u64 {
+        self.inner
+            .page_token_ttl_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `{base}/v2`: the value for `ZOOM_API_URL`.
@@ -440,8 +463,102 @@ impl Sim {
             timezone: "UTC".to_owned(),
             created_ms: now,
             seq: 0,
+            vanity_name: None,
+            settings: crate::model::UserSettings::default(),
         };
         st.store.add_user(user).cloned()
+    }
+
+    /// Creates a user and fires `user.created` (Zoom's shape), the
+    /// account's owner as operator.
+    pub fn add_user(&self, account_id: &str, new: NewUser) -> Result<WithEvent<User>> {
+        let user = self.create_user(account_id, new)?;
+        let operator = self.state().store.owner(account_id).cloned();
+        let event = events::user_lifecycle(
+            "user.created",
+            &user,
+            operator.as_ref().unwrap_or(&user),
+            crate::clock::wall_ms(),
+        );
+        Ok(WithEvent {
+            value: user,
+            dispatch: self.fire(&event),
+        })
+    }
+
+    /// Deactivates (`active: false`) or activates a user and fires
+    /// `user.deactivated` / `user.activated`.
+    pub fn set_user_active(&self, user_id: &str, active: bool) -> Result<WithEvent<User>> {
+        let (user, operator) = {
+            let mut st = self.state();
+            let user = st
+                .store
+                .set_user_status(user_id, if active { "active" } else { "inactive" })?;
+            let operator = st.store.owner(&user.account_id).cloned();
+            (user, operator)
+        };
+        let name = if active {
+            "user.activated"
+        } else {
+            "user.deactivated"
+        };
+        let event = events::user_lifecycle(
+            name,
+            &user,
+            operator.as_ref().unwrap_or(&user),
+            crate::clock::wall_ms(),
+        );
+        Ok(WithEvent {
+            value: user,
+            dispatch: self.fire(&event),
+        })
+    }
+
+    /// Deletes a user (or, with `disassociate`, takes them out of the
+    /// account) with the meetings they host, and fires `user.deleted` /
+    /// `user.disassociated` (no `meeting.deleted` per meeting).
+    pub fn remove_user(&self, user_id: &str, disassociate: bool) -> Result<WithEvent<User>> {
+        let (user, operator) = {
+            let mut st = self.state();
+            let (user, _meetings) = st.store.remove_user(user_id)?;
+            let operator = st.store.owner(&user.account_id).cloned();
+            (user, operator)
+        };
+        let name = if disassociate {
+            "user.disassociated"
+        } else {
+            "user.deleted"
+        };
+        let event = events::user_lifecycle(
+            name,
+            &user,
+            operator.as_ref().unwrap_or(&user),
+            crate::clock::wall_ms(),
+        );
+        Ok(WithEvent {
+            value: user,
+            dispatch: self.fire(&event),
+        })
+    }
+
+    /// Restores a deleted meeting (as `delete_meeting` returned it) and
+    /// fires `meeting.recovered`.
+    pub fn recover_meeting(&self, meeting: Meeting) -> Result<WithEvent<Meeting>> {
+        let (m, host) = {
+            let mut st = self.state();
+            let host = st
+                .store
+                .user(&meeting.host_id)
+                .cloned()
+                .ok_or_else(|| SimError::not_found("user", &meeting.host_id))?;
+            let m = st.store.add_meeting(meeting)?.clone();
+            (m, host)
+        };
+        let event = events::meeting_recovered(&m, &host, &host, crate::clock::wall_ms());
+        Ok(WithEvent {
+            value: m,
+            dispatch: self.fire(&event),
+        })
     }
 
     /// A user by ID.
@@ -548,6 +665,22 @@ impl Sim {
             value: meeting,
             dispatch: self.fire(&event),
         })
+    }
+
+    /// Changes a user's settings that the join-token endpoints check
+    /// (Local recording off gives 3000, hosting barred gives 3161). Fires
+    /// no event: Zoom's `user.settings_updated` is not simulated.
+    pub fn set_user_settings(
+        &self,
+        user_id: &str,
+        settings: crate::model::UserSettings,
+    ) -> Result<User> {
+        let patch = UserPatch {
+            settings: Some(settings),
+            ..UserPatch::default()
+        };
+        let (_, after) = self.state().store.update_user(user_id, &patch)?;
+        Ok(after)
     }
 
     /// Changes a user and fires `user.updated` holding only the changed

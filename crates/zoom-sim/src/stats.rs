@@ -23,6 +23,9 @@ pub struct Stats {
     pub injected_rate_limited: u64,
     /// 500s and 503s injected by fault rates.
     pub injected_errors: u64,
+    /// `/v2` requests refused with 4711 (the grant lacks the scope).
+    #[serde(default)]
+    pub missing_scope: u64,
     /// Tokens minted by `/v2` (join tokens, ZAK, on-behalf).
     pub tokens_minted: u64,
     /// Tokens minted per kind.

@@ -94,6 +94,13 @@ pub struct UserPatch {
     /// New user type.
     #[serde(rename = "type")]
     pub user_type: Option<u8>,
+    /// New vanity name of the personal link (`""` removes it). Zoom
+    /// reports it in `user.updated` as `vanity_name`.
+    pub vanity_name: Option<String>,
+    /// New settings the join-token endpoints check (through
+    /// `Sim::set_user_settings`: no `user.updated` event).
+    #[serde(skip)]
+    pub settings: Option<crate::model::UserSettings>,
     /// Who made the change, for the `user.updated` operator fields (default:
     /// the user).
     pub operator_id: Option<String>,
@@ -327,6 +334,12 @@ impl Store {
         if let Some(v) = patch.user_type {
             after.user_type = v;
         }
+        if let Some(v) = &patch.vanity_name {
+            after.vanity_name = Some(v.clone()).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = patch.settings {
+            after.settings = v;
+        }
         if after.pmi != before.pmi {
             self.pmis.remove(&before.pmi);
             self.pmis.insert(after.pmi, after.id.clone());
@@ -340,6 +353,42 @@ impl Store {
             entry.user = after.clone();
         }
         Ok((before, after))
+    }
+
+    /// Sets a user's status (`active`, `inactive`, `pending`); returns the
+    /// user as it is now.
+    pub fn set_user_status(&mut self, id: &str, status: &str) -> Result<User> {
+        if !matches!(status, "active" | "inactive" | "pending") {
+            return Err(SimError::InvalidInput(format!("unknown status {status:?}")));
+        }
+        let entry = self
+            .users
+            .get_mut(id)
+            .ok_or_else(|| SimError::not_found("user", id))?;
+        entry.user.status = status.to_owned();
+        Ok(entry.user.clone())
+    }
+
+    /// Removes a user (deleted, or disassociated from the account) with the
+    /// meetings they host, as Zoom does when the meetings are not
+    /// transferred. Returns the user and their meetings as they were.
+    pub fn remove_user(&mut self, id: &str) -> Result<(User, Vec<Meeting>)> {
+        let entry = self
+            .users
+            .remove(id)
+            .ok_or_else(|| SimError::not_found("user", id))?;
+        let user = entry.user;
+        if let Some(account) = self.accounts.get_mut(&user.account_id) {
+            account.users.remove(&user.seq);
+        }
+        self.emails.remove(&user.email.to_lowercase());
+        self.pmis.remove(&user.pmi);
+        let meetings = entry
+            .meetings
+            .iter()
+            .filter_map(|m| self.meetings.remove(m))
+            .collect();
+        Ok((user, meetings))
     }
 
     /// Deletes a meeting, or only the named occurrences of a recurring one.
@@ -450,6 +499,8 @@ mod tests {
             timezone: "UTC".into(),
             created_ms: 0,
             seq: 0,
+            vanity_name: None,
+            settings: crate::model::UserSettings::default(),
         }
     }
 

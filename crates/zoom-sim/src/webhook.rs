@@ -96,6 +96,22 @@ pub struct EventDispatch {
     pub deliveries: Vec<u64>,
 }
 
+/// Which `x-zm-request-timestamp` a retry carries. Zoom does not document
+/// it (zoom-api.md §2); receivers must cope with both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryTimestamps {
+    /// Every attempt is stamped when it is sent.
+    #[default]
+    Fresh,
+    /// Every attempt carries the timestamp of the event's first attempt
+    /// (less [`WebhookSettings::delay_secs`]), in *simulated* time: attempt
+    /// `n` is stamped `delay_secs` plus the unscaled retry delays before it
+    /// (5, 25, 85 minutes) in the past, whatever `retry_scale` made the
+    /// real wait. A receiver then sees a retry exactly as late as Zoom's.
+    KeepFirst,
+}
+
 /// Runtime webhook settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookSettings {
@@ -105,6 +121,46 @@ pub struct WebhookSettings {
     pub retry_scale: f64,
     /// Answer deadline per attempt, ms.
     pub timeout_ms: u64,
+    /// Which timestamp retries carry.
+    #[serde(default)]
+    pub retry_timestamps: RetryTimestamps,
+    /// With [`RetryTimestamps::KeepFirst`]: how long (simulated seconds)
+    /// Zoom held the event before the first attempt (Zoom's blog "webhook
+    /// delays" describes such delays); 0 by default.
+    #[serde(default)]
+    pub delay_secs: u64,
+}
+
+impl WebhookSettings {
+    /// Settings with the given targets, scale and timeout, fresh
+    /// timestamps and no delay.
+    #[must_use]
+    pub fn new(urls: Vec<String>, retry_scale: f64, timeout_ms: u64) -> Self {
+        Self {
+            urls,
+            retry_scale,
+            timeout_ms,
+            retry_timestamps: RetryTimestamps::Fresh,
+            delay_secs: 0,
+        }
+    }
+
+    /// How many seconds in the past attempt `number` (0 = first) is
+    /// stamped: 0 for fresh stamps, else the simulated time since the
+    /// event.
+    #[must_use]
+    pub fn stamp_age_secs(&self, number: u32) -> u64 {
+        match self.retry_timestamps {
+            RetryTimestamps::Fresh => 0,
+            RetryTimestamps::KeepFirst => {
+                let n = usize::try_from(number).unwrap_or(usize::MAX);
+                RETRY_DELAYS_SECS
+                    .iter()
+                    .take(n)
+                    .fold(self.delay_secs, |acc, d| acc.saturating_add(*d))
+            }
+        }
+    }
 }
 
 /// When a retry `secs × scale` after `from` is due; never panics on absurd
@@ -236,7 +292,7 @@ impl WebhookHub {
             }
             next = Instant::now();
             let attempt = tokio::select! {
-                a = self.attempt(id, number, &url, &body, timeout) => a,
+                a = self.attempt(id, number, &url, &body, timeout, settings.stamp_age_secs(number)) => a,
                 () = self.cancel.cancelled() => {
                     self.finish(id, DeliveryState::Cancelled);
                     return;
@@ -266,9 +322,10 @@ impl WebhookHub {
         url: &str,
         body: &str,
         timeout: Duration,
+        stamp_age_secs: u64,
     ) -> Attempt {
         let sent_at_ms = wall_ms();
-        let ts = sent_at_ms / 1000;
+        let ts = (sent_at_ms / 1000).saturating_sub(stamp_age_secs);
         let signature = signing::signature(&self.secret, ts, body.as_bytes());
         let started = Instant::now();
         let result = self
@@ -353,6 +410,26 @@ impl WebhookHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_timestamps_age_like_zooms_retries() {
+        let mut s = WebhookSettings::new(Vec::new(), 0.001, 3000);
+        assert_eq!(
+            (0..4).map(|n| s.stamp_age_secs(n)).collect::<Vec<_>>(),
+            [0, 0, 0, 0]
+        );
+        s.retry_timestamps = RetryTimestamps::KeepFirst;
+        assert_eq!(
+            (0..4).map(|n| s.stamp_age_secs(n)).collect::<Vec<_>>(),
+            [0, 300, 1500, 5100]
+        );
+        s.delay_secs = 300;
+        assert_eq!(
+            s.stamp_age_secs(3),
+            90 * 60,
+            "the last retry, 90 minutes late"
+        );
+    }
 
     #[test]
     fn retry_delays_scale_and_never_panic() {

@@ -28,12 +28,10 @@ pub struct Env {
 impl Env {
     /// A simulator with nothing in it.
     pub async fn empty() -> Self {
-        Self::start(SimConfig::for_tests(
-            CLIENT_ID,
-            CLIENT_SECRET,
-            WEBHOOK_SECRET,
-        ))
-        .await
+        // Every scope the client can use: the optional token kinds too.
+        let mut cfg = SimConfig::for_tests(CLIENT_ID, CLIENT_SECRET, WEBHOOK_SECRET);
+        cfg.scopes = Some(zoom_sim::AppKind::Account.all_scopes().join(" "));
+        Self::start(cfg).await
     }
 
     /// A simulator with the demo account (`demo`, users `demo-admin`,

@@ -313,7 +313,26 @@ async fn recording_token_path_is_configurable() {
 async fn user_tokens() {
     let env = Env::demo().await;
     let tokens = env.connect().await;
-    let meeting = mid(99_912_345_678); // OBF tokens are for meetings outside the account.
+    // OBF tokens are for meetings outside the account; Zoom still needs
+    // the meeting to exist (3001 otherwise).
+    let meeting = mid(99_912_345_678);
+    let other = env
+        .sim
+        .create_account(zoom_sim::NewAccount::default())
+        .unwrap();
+    let host = env
+        .sim
+        .create_user(&other.id, zoom_sim::NewUser::default())
+        .unwrap();
+    env.sim
+        .create_meeting(
+            &host.id,
+            zoom_sim::NewMeeting {
+                id: Some(meeting.get()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let obf = env
         .zoom
         .user_token(

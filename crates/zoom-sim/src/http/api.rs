@@ -32,6 +32,11 @@ use crate::store::{ListType, Store};
 
 type Q = Query<HashMap<String, String>>;
 
+/// Zoom's answer to an expired `next_page_token`: 400, code 300.
+/// UNCONFIRMED beyond the 15-minute lifetime (issue 14): the code is the
+/// one Zoom uses for invalid fields, the text names the token.
+pub const EXPIRED_PAGE_TOKEN_MESSAGE: &str = "The next page token is invalid or expired.";
+
 pub(super) fn routes() -> Router<Sim> {
     Router::new()
         .route("/users", get(list_users))
@@ -54,6 +59,8 @@ enum Refusal {
     UserNotFound(String),
     /// 404/3001.
     MeetingNotFound(String),
+    /// 400/300 for an expired `next_page_token`.
+    ExpiredPageToken,
 }
 
 impl IntoResponse for Refusal {
@@ -63,6 +70,9 @@ impl IntoResponse for Refusal {
             Self::BadMeetingId => zoom_error(StatusCode::BAD_REQUEST, 300, "Invalid meeting ID."),
             Self::UserNotFound(id) => user_not_found(&id),
             Self::MeetingNotFound(id) => meeting_not_found(&id),
+            Self::ExpiredPageToken => {
+                zoom_error(StatusCode::BAD_REQUEST, 300, EXPIRED_PAGE_TOKEN_MESSAGE)
+            }
         }
     }
 }
@@ -95,9 +105,42 @@ fn user_not_found(id: &str) -> Response {
     )
 }
 
-/// The user-level scope and its `:admin` variant: either satisfies Zoom.
-fn either(base: &str) -> Vec<String> {
-    vec![base.to_owned(), format!("{base}:admin")]
+/// The granular scope an endpoint checks (zoom-api.md "Scopes per call").
+///
+/// A user-managed app's grant passes with the plain scope or its `:admin`
+/// variant. An admin-managed (account-level) app reaches other users' data
+/// only with the `:admin` variant; the plain one covers only calls about
+/// the authorizing user itself (`own`, e.g. `GET /users/me`).
+#[derive(Clone, Debug)]
+struct Need {
+    base: String,
+    own: bool,
+}
+
+impl Need {
+    fn of(base: impl Into<String>) -> Option<Self> {
+        Some(Self {
+            base: base.into(),
+            own: false,
+        })
+    }
+
+    fn own(base: impl Into<String>, own: bool) -> Option<Self> {
+        Some(Self {
+            base: base.into(),
+            own,
+        })
+    }
+
+    /// The scopes that satisfy this need for `grant`.
+    fn accepted(&self, grant: &Grant) -> Vec<String> {
+        let admin = format!("{}:admin", self.base);
+        if grant.kind == AppKind::User || self.own {
+            vec![self.base.clone(), admin]
+        } else {
+            vec![admin]
+        }
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -114,12 +157,12 @@ async fn serve(
     sim: &Sim,
     endpoint: Endpoint,
     headers: &HeaderMap,
-    accepted: &[String],
+    need: Option<Need>,
     handler: impl FnOnce(&Sim, &Grant) -> Response,
 ) -> Response {
     sim.with_stats(|s| s.request(endpoint.as_str()));
     injected_latency(sim, endpoint).await;
-    let (resp, account) = gate(sim, endpoint, headers, accepted, handler);
+    let (resp, account) = gate(sim, endpoint, headers, need, handler);
     let status = resp.status().as_u16();
     sim.with_stats(|s| s.finish(account.as_deref(), status));
     resp
@@ -129,7 +172,7 @@ fn gate(
     sim: &Sim,
     endpoint: Endpoint,
     headers: &HeaderMap,
-    accepted: &[String],
+    need: Option<Need>,
     handler: impl FnOnce(&Sim, &Grant) -> Response,
 ) -> (Response, Option<String>) {
     let now = sim.now_ms();
@@ -152,7 +195,9 @@ fn gate(
     if let Some(r) = injected_response(sim, endpoint, sim.roll(endpoint), limit) {
         return (r, account);
     }
+    let accepted = need.map(|n| n.accepted(&grant)).unwrap_or_default();
     let mut resp = if !accepted.is_empty() && !accepted.iter().any(|s| grant.scopes.contains(s)) {
+        sim.with_stats(|s| s.missing_scope += 1);
         zoom_error(
             MISSING_SCOPE_STATUS,
             4711,
@@ -221,6 +266,7 @@ fn user_json(u: &User, store: &Store) -> Value {
         "pmi": u.pmi,
         "use_pmi": u.use_pmi,
         "personal_meeting_url": format!("https://zoom.us/j/{}", u.pmi),
+        "vanity_url": u.vanity_name.as_ref().map(|n| format!("https://zoom.us/my/{n}")).unwrap_or_default(),
         "timezone": u.timezone,
         "verified": 1,
         "dept": "",
@@ -323,14 +369,24 @@ fn paging_error(e: &PagingError) -> Refusal {
     match e {
         PagingError::BadPageSize => Refusal::InvalidField("page_size"),
         PagingError::BadToken => Refusal::InvalidField("next_page_token"),
+        PagingError::Expired => Refusal::ExpiredPageToken,
     }
 }
 
-fn parse_paging(q: &HashMap<String, String>, scope: u64) -> Result<(usize, Option<u64>), Refusal> {
+fn parse_paging(
+    sim: &Sim,
+    q: &HashMap<String, String>,
+    scope: u64,
+) -> Result<(usize, Option<u64>), Refusal> {
     let size =
         paging::page_size(q.get("page_size").map(String::as_str)).map_err(|e| paging_error(&e))?;
-    let after = paging::decode(q.get("next_page_token").map(String::as_str), scope)
-        .map_err(|e| paging_error(&e))?;
+    let after = paging::decode(
+        q.get("next_page_token").map(String::as_str),
+        scope,
+        sim.now_ms(),
+        sim.page_token_ttl_ms(),
+    )
+    .map_err(|e| paging_error(&e))?;
     Ok((size, after))
 }
 
@@ -343,7 +399,7 @@ async fn get_user(
         &sim,
         Endpoint::GetUser,
         &headers,
-        &either("user:read:user"),
+        Need::own("user:read:user", user_id == "me"),
         |sim, grant| {
             let st = sim.state();
             match visible_user(&st.store, grant, &user_id) {
@@ -356,15 +412,19 @@ async fn get_user(
 }
 
 async fn list_users(State(sim): State<Sim>, Query(q): Q, headers: HeaderMap) -> Response {
-    let accepted = ["user:read:list_users:admin".to_owned()];
-    serve(&sim, Endpoint::ListUsers, &headers, &accepted, |sim, grant| {
+    // Only an `:admin` scope exists for listing users (zoom-api.md §5).
+    let need = Some(Need {
+        base: "user:read:list_users".into(),
+        own: false,
+    });
+    serve(&sim, Endpoint::ListUsers, &headers, need, |sim, grant| {
         let status = q.get("status").map_or("active", String::as_str);
         if !matches!(status, "active" | "inactive" | "pending") {
             return invalid_field("status");
         }
         let only = (grant.kind == AppKind::User).then_some(grant.user_id.as_str());
         let scope = paging::fingerprint(&["users", &grant.account_id, status, only.unwrap_or("")]);
-        let (size, after) = match parse_paging(&q, scope) {
+        let (size, after) = match parse_paging(sim, &q, scope) {
             Ok(p) => p,
             Err(r) => return r.into_response(),
         };
@@ -385,7 +445,7 @@ async fn list_users(State(sim): State<Sim>, Query(q): Q, headers: HeaderMap) -> 
             "page_number": 1,
             "page_size": size,
             "total_records": page.total,
-            "next_page_token": page.next_after.map(|k| paging::encode(scope, k)).unwrap_or_default(),
+            "next_page_token": page.next_after.map(|k| paging::encode(scope, k, sim.now_ms())).unwrap_or_default(),
             "users": users,
         }))
         .into_response()
@@ -403,7 +463,7 @@ async fn list_meetings(
         &sim,
         Endpoint::ListMeetings,
         &headers,
-        &either("meeting:read:list_meetings"),
+        Need::own("meeting:read:list_meetings", user_id == "me"),
         |sim, grant| {
             let raw_type = q.get("type").map(String::as_str);
             let Some(kind) = ListType::parse(raw_type) else {
@@ -416,7 +476,7 @@ async fn list_meetings(
                 Err(r) => return r.into_response(),
             };
             let scope = paging::fingerprint(&["meetings", &user.id, &format!("{kind:?}")]);
-            let (size, after) = match parse_paging(&q, scope) {
+            let (size, after) = match parse_paging(sim, &q, scope) {
                 Ok(p) => p,
                 Err(r) => return r.into_response(),
             };
@@ -431,7 +491,7 @@ async fn list_meetings(
                 "page_number": 1,
                 "page_size": size,
                 "total_records": page.total,
-                "next_page_token": page.next_after.map(|k| paging::encode(scope, k)).unwrap_or_default(),
+                "next_page_token": page.next_after.map(|k| paging::encode(scope, k, sim.now_ms())).unwrap_or_default(),
                 "meetings": meetings,
             }))
             .into_response()
@@ -449,7 +509,7 @@ async fn get_meeting(
         &sim,
         Endpoint::GetMeeting,
         &headers,
-        &either("meeting:read:meeting"),
+        Need::of("meeting:read:meeting"),
         |sim, grant| {
             let st = sim.state();
             match visible_meeting(&st.store, grant, &meeting_id) {
@@ -477,56 +537,87 @@ async fn join_token(
     headers: HeaderMap,
 ) -> Response {
     let kind = TokenKind::join_kind(&kind);
-    let accepted = kind.map_or_else(Vec::new, |k| {
-        either(&format!("meeting:read:{}_token", k.as_str()))
-    });
-    serve(
-        &sim,
-        Endpoint::JoinToken,
-        &headers,
-        &accepted,
-        |sim, grant| {
-            let Some(kind) = kind else {
-                return zoom_error(StatusCode::NOT_FOUND, 404, "Not Found");
-            };
-            let Ok(bypass) = parse_bool(q.get("bypass_waiting_room")) else {
-                return invalid_field("bypass_waiting_room");
-            };
-            let now = sim.now_ms();
-            let mut st = sim.state();
-            let st = &mut *st;
-            let (number, host, account) = match visible_meeting(&st.store, grant, &meeting_id) {
-                Ok(r) => (
-                    match &r {
-                        Resolved::Meeting(m) => m.id,
-                        Resolved::Pmi(u) => u.pmi,
-                    },
-                    r.host_id().to_owned(),
-                    r.account_id().to_owned(),
-                ),
-                Err(r) => return r.into_response(),
-            };
-            let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
-            Sim::record_token(
-                st,
-                TokenRecord {
-                    token: token.clone(),
-                    kind,
-                    meeting_id: Some(number),
-                    account_id: account,
-                    user_id: host,
-                    grant_user_id: grant.user_id.clone(),
-                    minted_at: Sim::minted_at(now),
-                    minted_at_ms: now,
-                    expires_at_ms: Some(now + JOIN_TOKEN_EXPIRE_IN_SECS * 1000),
-                    bypass_waiting_room: Some(bypass.unwrap_or(false)),
+    let need = kind.and_then(|k| Need::of(format!("meeting:read:{}_token", k.as_str())));
+    serve(&sim, Endpoint::JoinToken, &headers, need, |sim, grant| {
+        let Some(kind) = kind else {
+            return zoom_error(StatusCode::NOT_FOUND, 404, "Not Found");
+        };
+        let Ok(bypass) = parse_bool(q.get("bypass_waiting_room")) else {
+            return invalid_field("bypass_waiting_room");
+        };
+        let now = sim.now_ms();
+        let mut st = sim.state();
+        let st = &mut *st;
+        if let Ok(r) = visible_meeting(&st.store, grant, &meeting_id)
+            && let Some(refusal) = host_refusal(&st.store, r.host_id(), kind)
+        {
+            return refusal;
+        }
+        let (number, host, account) = match visible_meeting(&st.store, grant, &meeting_id) {
+            Ok(r) => (
+                match &r {
+                    Resolved::Meeting(m) => m.id,
+                    Resolved::Pmi(u) => u.pmi,
                 },
-            );
-            sim.with_stats(|s| s.minted(kind.as_str()));
-            Json(json!({ "token": token, "expire_in": JOIN_TOKEN_EXPIRE_IN_SECS })).into_response()
-        },
-    )
+                r.host_id().to_owned(),
+                r.account_id().to_owned(),
+            ),
+            Err(r) => return r.into_response(),
+        };
+        let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
+        Sim::record_token(
+            st,
+            TokenRecord {
+                token: token.clone(),
+                kind,
+                meeting_id: Some(number),
+                account_id: account,
+                user_id: host,
+                grant_user_id: grant.user_id.clone(),
+                minted_at: Sim::minted_at(now),
+                minted_at_ms: now,
+                expires_at_ms: Some(now + JOIN_TOKEN_EXPIRE_IN_SECS * 1000),
+                bypass_waiting_room: Some(bypass.unwrap_or(false)),
+            },
+        );
+        sim.with_stats(|s| s.minted(kind.as_str()));
+        Json(json!({ "token": token, "expire_in": JOIN_TOKEN_EXPIRE_IN_SECS })).into_response()
+    })
     .await
+}
+
+/// Zoom's refusal of a join token because of the host's settings
+/// (zoom-api.md §7, "Errors seen in the wild"): 400/3161 when the host may
+/// not host meetings, 400/3000 when the setting the token kind needs is
+/// off.
+fn host_refusal(store: &Store, host_id: &str, kind: TokenKind) -> Option<Response> {
+    let settings = store.user(host_id)?.settings;
+    if !settings.host_allowed {
+        return Some(zoom_error(
+            StatusCode::BAD_REQUEST,
+            3161,
+            "Meeting hosting and scheduling are not allowed for this user.",
+        ));
+    }
+    let (on, setting) = match kind {
+        TokenKind::LocalArchiving => (settings.archiving, "Archive meetings and webinars"),
+        TokenKind::LiveStreaming => (settings.live_streaming, "Allow livestreaming of meetings"),
+        _ => (settings.local_recording, "Local Recording"),
+    };
+    (!on).then(|| {
+        zoom_error(
+            StatusCode::BAD_REQUEST,
+            3000,
+            format!(
+                "Not allowed to start {}. Please turn on the \"{setting}\" setting in the web portal.",
+                match kind {
+                    TokenKind::LocalArchiving => "archiving",
+                    TokenKind::LiveStreaming => "live streaming",
+                    _ => "local recording",
+                }
+            ),
+        )
+    })
 }
 
 async fn user_token(
@@ -540,71 +631,66 @@ async fn user_token(
         Some("onbehalf") => Some(TokenKind::Onbehalf),
         _ => None,
     };
-    let accepted = match kind {
-        Some(TokenKind::Zak) => either("user:read:zak"),
-        Some(_) => either("user:read:token"),
-        None => Vec::new(),
+    let own = user_id == "me";
+    let need = match kind {
+        Some(TokenKind::Zak) => Need::own("user:read:zak", own),
+        Some(_) => Need::own("user:read:token", own),
+        None => None,
     };
-    serve(
-        &sim,
-        Endpoint::UserToken,
-        &headers,
-        &accepted,
-        |sim, grant| {
-            let Some(kind) = kind else {
-                return invalid_field("type");
-            };
-            // An on-behalf token is for joining meetings *outside* the account,
-            // so the meeting is not checked for ownership, only for existence
-            // (below, after the user).
-            let meeting_id = match (kind, q.get("meeting_id")) {
-                (TokenKind::Onbehalf, None) => {
-                    return zoom_error(
-                        StatusCode::BAD_REQUEST,
-                        300,
-                        "meeting_id is required for type onbehalf.",
-                    );
-                }
-                (_, Some(raw)) => match raw.parse::<u64>() {
-                    Ok(n) => Some(n),
-                    Err(_) => return invalid_field("meeting_id"),
-                },
-                (_, None) => None,
-            };
-            let now = sim.now_ms();
-            let mut st = sim.state();
-            let st = &mut *st;
-            let (uid, account) = match visible_user(&st.store, grant, &user_id) {
-                Ok(u) => (u.id.clone(), u.account_id.clone()),
-                Err(r) => return r.into_response(),
-            };
-            // The meeting may be in any account (that is the point of OBF),
-            // but it must exist: Zoom answers 3001 for an unknown number.
-            if kind == TokenKind::Onbehalf
-                && let Some(n) = meeting_id
-                && st.store.resolve(n).is_none()
-            {
-                return meeting_not_found(&n.to_string());
+    serve(&sim, Endpoint::UserToken, &headers, need, |sim, grant| {
+        let Some(kind) = kind else {
+            return invalid_field("type");
+        };
+        // An on-behalf token is for joining meetings *outside* the account,
+        // so the meeting is not checked for ownership, only for existence
+        // (below, after the user).
+        let meeting_id = match (kind, q.get("meeting_id")) {
+            (TokenKind::Onbehalf, None) => {
+                return zoom_error(
+                    StatusCode::BAD_REQUEST,
+                    300,
+                    "meeting_id is required for type onbehalf.",
+                );
             }
-            let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
-            Sim::record_token(
-                st,
-                TokenRecord {
-                    token: token.clone(),
-                    kind,
-                    meeting_id,
-                    account_id: account,
-                    user_id: uid,
-                    grant_user_id: grant.user_id.clone(),
-                    minted_at: Sim::minted_at(now),
-                    minted_at_ms: now,
-                    expires_at_ms: (kind == TokenKind::Zak).then_some(now + ZAK_TTL_SECS * 1000),
-                    bypass_waiting_room: None,
-                },
-            );
-            sim.with_stats(|s| s.minted(kind.as_str()));
-            Json(json!({ "token": token })).into_response()
-        },
-    )
+            (_, Some(raw)) => match raw.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => return invalid_field("meeting_id"),
+            },
+            (_, None) => None,
+        };
+        let now = sim.now_ms();
+        let mut st = sim.state();
+        let st = &mut *st;
+        let (uid, account) = match visible_user(&st.store, grant, &user_id) {
+            Ok(u) => (u.id.clone(), u.account_id.clone()),
+            Err(r) => return r.into_response(),
+        };
+        // The meeting may be in any account (that is the point of OBF),
+        // but it must exist: Zoom answers 3001 for an unknown number.
+        if kind == TokenKind::Onbehalf
+            && let Some(n) = meeting_id
+            && st.store.resolve(n).is_none()
+        {
+            return meeting_not_found(&n.to_string());
+        }
+        let token = format!("sim_{}_{}", kind.as_str(), st.rng.id(32));
+        Sim::record_token(
+            st,
+            TokenRecord {
+                token: token.clone(),
+                kind,
+                meeting_id,
+                account_id: account,
+                user_id: uid,
+                grant_user_id: grant.user_id.clone(),
+                minted_at: Sim::minted_at(now),
+                minted_at_ms: now,
+                expires_at_ms: (kind == TokenKind::Zak).then_some(now + ZAK_TTL_SECS * 1000),
+                bypass_waiting_room: None,
+            },
+        );
+        sim.with_stats(|s| s.minted(kind.as_str()));
+        Json(json!({ "token": token })).into_response()
+    })
     .await
 }

@@ -200,12 +200,23 @@ async fn token(
     let mut form = query;
     form.extend(url::form_urlencoded::parse(&body).into_owned());
     let resp = match token_inner(&sim, &headers, &form) {
-        Ok(t) => {
+        Ok(mut t) => {
+            t.api_url = sim.base_url().unwrap_or_default();
             sim.with_stats(|s| s.oauth_tokens_issued += 1);
             (
                 StatusCode::OK,
                 [(header::CACHE_CONTROL, "no-store")],
                 axum::Json(t),
+            )
+                .into_response()
+        }
+        Err(OAuthError::InvalidRefreshToken) => {
+            tracing::info!("token endpoint refused a dead refresh token");
+            let (status, body) = sim.oauth_settings().dead_refresh_token.answer();
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
             )
                 .into_response()
         }

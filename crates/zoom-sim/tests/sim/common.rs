@@ -20,8 +20,13 @@ pub const CLIENT_SECRET: &str = "sim-client-secret";
 pub const WEBHOOK_SECRET: &str = "sim-webhook-secret";
 pub const REDIRECT: &str = "http://127.0.0.1:1/zoom/oauth/callback";
 
+/// A test simulator granting every scope rectoken can use (the default is
+/// only the README's required list: see
+/// `the_default_grant_is_the_readme_list_and_scopes_are_checked_everywhere`).
 pub fn config() -> SimConfig {
-    SimConfig::for_tests(CLIENT_ID, CLIENT_SECRET, WEBHOOK_SECRET)
+    let mut cfg = SimConfig::for_tests(CLIENT_ID, CLIENT_SECRET, WEBHOOK_SECRET);
+    cfg.scopes = Some(zoom_sim::AppKind::Account.all_scopes().join(" "));
+    cfg
 }
 
 pub struct Env {

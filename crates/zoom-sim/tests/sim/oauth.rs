@@ -91,7 +91,10 @@ async fn code_is_single_use() {
     assert_eq!(env.exchange(&q["code"], REDIRECT).await.0, StatusCode::OK);
     let (status, body) = env.exchange(&q["code"], REDIRECT).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"], "invalid_grant");
+    // Zoom labels a bad code `invalid_request` (issue 14), not RFC 6749's
+    // `invalid_grant`.
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(body["reason"], "Invalid authorization code");
 }
 
 #[tokio::test]
@@ -107,7 +110,7 @@ async fn code_expires_after_five_minutes() {
     env.sim.advance_clock(Duration::from_secs(2));
     let (status, body) = env.exchange(&stale["code"], REDIRECT).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error"], "invalid_request");
 }
 
 #[tokio::test]
@@ -256,6 +259,7 @@ async fn consenting_user_is_configurable() {
 async fn user_level_app_sees_only_its_user() {
     let mut cfg = config();
     cfg.app_kind = AppKind::User;
+    cfg.scopes = None;
     cfg.authorize_user = Some("demo-bob".into());
     let env = Env::demo_with(cfg).await;
     let t = env.connect().await;

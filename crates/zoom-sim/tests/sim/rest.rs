@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
+use reqwest::Method;
 use serde_json::{Value, json};
 use zoom_sim::generate::{DEMO_PMIS, demo_meeting_id};
 use zoom_sim::{GenerateSpec, NewAccount, NewMeeting, NewUser, OAuthSettings, Plan, TokenKind};
@@ -195,9 +196,109 @@ async fn missing_scope_is_4711() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body,
-        json!({"code": 4711, "message": "Invalid access token, does not contain scopes:[meeting:read:local_recording_token, meeting:read:local_recording_token:admin]."})
+        json!({"code": 4711, "message": "Invalid access token, does not contain scopes:[meeting:read:local_recording_token:admin]."})
     );
     assert_eq!(env.sim.stats().tokens_minted, 0);
+    assert_eq!(env.sim.stats().missing_scope, 1);
+}
+
+/// The default grant is rectoken's README list, nothing more: the optional
+/// token kinds are refused with 4711, and an account-level app's plain
+/// (user-level) scope reaches only the authorizing user.
+#[tokio::test]
+async fn the_default_grant_is_the_readme_list_and_scopes_are_checked_everywhere() {
+    let env = Env::start(zoom_sim::SimConfig::for_tests(
+        crate::common::CLIENT_ID,
+        crate::common::CLIENT_SECRET,
+        crate::common::WEBHOOK_SECRET,
+    ))
+    .await;
+    env.sim.seed_demo().unwrap();
+    let at = env.access_token().await;
+    let id = demo_meeting_id(0, 1);
+    for ok in [
+        "/users/me".to_owned(),
+        "/users/demo-bob".to_owned(),
+        "/users?page_size=300".to_owned(),
+        "/users/demo-bob/meetings".to_owned(),
+        format!("/meetings/{id}"),
+        format!("/meetings/{id}/jointoken/local_recording"),
+    ] {
+        assert_eq!(env.get(&at, &ok).await.0, StatusCode::OK, "{ok}");
+    }
+    for (refused, scope) in [
+        (
+            format!("/meetings/{id}/jointoken/local_archiving"),
+            "meeting:read:local_archiving_token:admin",
+        ),
+        (
+            format!("/meetings/{id}/jointoken/live_streaming"),
+            "meeting:read:live_streaming_token:admin",
+        ),
+        (
+            "/users/demo-bob/token?type=zak".to_owned(),
+            "user:read:zak:admin",
+        ),
+        (
+            format!("/users/demo-bob/token?type=onbehalf&meeting_id={id}"),
+            "user:read:token:admin",
+        ),
+    ] {
+        let (status, body) = env.get(&at, &refused).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(body["code"], 4711, "{refused}");
+        assert!(body["message"].as_str().unwrap().contains(scope), "{body}");
+    }
+    // An account-level grant with only the plain user scope reads its own
+    // user, nobody else.
+    env.sim.set_oauth_settings(OAuthSettings {
+        scopes: Some(vec!["user:read:user".into()]),
+        ..OAuthSettings::default()
+    });
+    let at = env.access_token().await;
+    assert_eq!(env.get(&at, "/users/me").await.0, StatusCode::OK);
+    let (status, body) = env.get(&at, "/users/demo-bob").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 4711);
+}
+
+/// The join-token endpoints check the host's settings: 3000 with the
+/// setting of the token kind off, 3161 for a user who may not host.
+#[tokio::test]
+async fn host_settings_refuse_join_tokens_like_zoom() {
+    let env = Env::demo().await;
+    let at = env.access_token().await;
+    let id = demo_meeting_id(0, 1);
+    let path = |kind: &str| format!("/meetings/{id}/jointoken/{kind}");
+    let host = env.sim.meeting(id).unwrap().host_id;
+    let off = zoom_sim::model::UserSettings {
+        local_recording: false,
+        ..zoom_sim::model::UserSettings::default()
+    };
+    env.sim.set_user_settings(&host, off).unwrap();
+    let (status, body) = env.get(&at, &path("local_recording")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 3000, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Local Recording"),
+        "{body}"
+    );
+    assert_eq!(
+        env.get(&at, &path("live_streaming")).await.0,
+        StatusCode::OK,
+        "other kinds unaffected"
+    );
+    let barred = zoom_sim::model::UserSettings {
+        host_allowed: false,
+        ..zoom_sim::model::UserSettings::default()
+    };
+    env.sim.set_user_settings(&host, barred).unwrap();
+    let (status, body) = env.get(&at, &path("local_recording")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 3161, "{body}");
 }
 
 #[tokio::test]
@@ -315,7 +416,25 @@ async fn bypass_waiting_room_is_honoured() {
 async fn onbehalf_and_zak_tokens() {
     let env = Env::demo().await;
     let at = env.access_token().await;
+    // A meeting of another company's account: OBF is for exactly those.
+    let other = env
+        .sim
+        .create_account(zoom_sim::NewAccount::default())
+        .unwrap();
+    let host = env
+        .sim
+        .create_user(&other.id, zoom_sim::NewUser::default())
+        .unwrap();
     let external = 81_234_567_890u64;
+    env.sim
+        .create_meeting(
+            &host.id,
+            zoom_sim::NewMeeting {
+                id: Some(external),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let (status, obf) = env
         .get(
             &at,
@@ -349,6 +468,61 @@ async fn onbehalf_and_zak_tokens() {
         env.get(&at, "/users/nobody/token?type=zak").await.1["code"],
         1001
     );
+    // Zoom cannot mint OBF for a meeting that does not exist anywhere.
+    let (status, body) = env
+        .get(&at, "/users/me/token?type=onbehalf&meeting_id=81234567891")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (StatusCode::NOT_FOUND, Some(3001))
+    );
+
+    // The control API says whether a bot presenting the OBF token gets in:
+    // only while its user is in the meeting.
+    let obf_token = obf["token"].as_str().unwrap();
+    let admission_path = format!("/tokens/{obf_token}/admission");
+    let (status, a) = env.control(Method::GET, &admission_path, None).await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    assert_eq!(
+        (a["admitted"].as_bool(), a["verdict"].as_str()),
+        (Some(false), Some("user_not_in_meeting"))
+    );
+    assert_eq!(a["token"]["user_id"], "demo-admin");
+    let path = format!("/meetings/{external}/participants/demo-admin");
+    let (status, _) = env.control(Method::PUT, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, a) = env.control(Method::GET, &admission_path, None).await;
+    assert_eq!(
+        (a["admitted"].as_bool(), a["verdict"].as_str()),
+        (Some(true), Some("admitted"))
+    );
+    let (_, a) = env
+        .control(
+            Method::GET,
+            &format!(
+                "/tokens/{obf_token}/admission?meeting_id={}",
+                demo_meeting_id(1, 3)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(a["verdict"], "wrong_meeting");
+    let (status, _) = env.control(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, a) = env.control(Method::GET, &admission_path, None).await;
+    assert_eq!(a["admitted"], false);
+    let (status, _) = env
+        .control(
+            Method::PUT,
+            "/meetings/81234567891/participants/demo-admin",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, a) = env
+        .control(Method::GET, "/tokens/sim_bogus/admission", None)
+        .await;
+    assert_eq!(a["verdict"], "unknown_token");
 }
 
 #[tokio::test]
