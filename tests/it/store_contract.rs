@@ -1141,6 +1141,55 @@ async fn directory_purge_removes_one_accounts_users(h: Harness) {
     h.finish().await;
 }
 
+async fn directory_prune_removes_what_the_sync_did_not_write(h: Harness) {
+    let s = &*h.store;
+    let started = 1_000;
+    // Seen by the sync (its start's version), written by an event since,
+    // stale (an older sync), and another account's stale user.
+    let seen = dir_user("acc-1", "u-seen", "seen@example.com", Some("seen"), started);
+    let newer = dir_user("acc-1", "u-newer", "newer@example.com", None, started + 5);
+    let stale = dir_user(
+        "acc-1",
+        "u-stale",
+        "stale@example.com",
+        Some("stale"),
+        started - 500,
+    );
+    let other = dir_user("acc-2", "u-other", "other@example.com", None, started - 500);
+    for u in [&seen, &newer, &stale, &other] {
+        assert!(s.put_directory_user(u).await.unwrap());
+    }
+    assert_eq!(s.prune_directory("acc-1", started).await.unwrap(), 1);
+    assert_eq!(find(s, DirectoryKey::UserId("u-stale".into())).await, None);
+    assert_eq!(find(s, DirectoryKey::Vanity("stale".into())).await, None);
+    assert_eq!(
+        find(s, DirectoryKey::UserId("u-seen".into())).await,
+        Some(seen)
+    );
+    assert_eq!(
+        find(s, DirectoryKey::UserId("u-newer".into())).await,
+        Some(newer)
+    );
+    assert_eq!(
+        find(s, DirectoryKey::UserId("u-other".into())).await,
+        Some(other)
+    );
+    // Tombstoned just below the sync's start: a late older event stays out,
+    // the next sync's write gets in.
+    assert!(
+        !s.put_directory_user(&dir_user("acc-1", "u-stale", "x@y.z", None, started - 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.put_directory_user(&dir_user("acc-1", "u-stale", "x@y.z", None, started))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.prune_directory("acc-1", started).await.unwrap(), 0);
+    h.finish().await;
+}
+
 async fn directory_concurrent_writers_end_with_the_newest(h: Harness) {
     let s = h.store.clone();
     let mut tasks = Vec::new();
@@ -1234,4 +1283,5 @@ contract!(
     directory_removal_is_versioned_and_guarded_by_account,
     directory_purge_removes_one_accounts_users,
     directory_concurrent_writers_end_with_the_newest,
+    directory_prune_removes_what_the_sync_did_not_write,
 );

@@ -480,6 +480,33 @@ impl Store for MemoryStore {
         Ok(doomed.len() as u64)
     }
 
+    async fn prune_directory(&self, account_id: &str, sync_started_ms: i64) -> Result<u64> {
+        rules::check_id("account_id", account_id)?;
+        rules::check_version(sync_started_ms)?;
+        let mut inner = self.lock();
+        let stale: Vec<DirectoryUser> = inner
+            .directory
+            .values()
+            .filter_map(|e| match e {
+                DirEntry::Live(u) if u.account_id == account_id && u.version < sync_started_ms => {
+                    Some(u.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for u in &stale {
+            inner.dir_unindex(u);
+            inner.directory.insert(
+                u.user_id.clone(),
+                DirEntry::Tomb {
+                    version: sync_started_ms - 1,
+                    expires: Instant::now() + TOMBSTONE_TTL,
+                },
+            );
+        }
+        Ok(stale.len() as u64)
+    }
+
     async fn upsert_account(&self, rec: &AccountRecord) -> Result<()> {
         rules::check_id("account_id", &rec.account_id)?;
         self.lock()

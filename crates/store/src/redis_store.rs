@@ -343,6 +343,32 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// The user IDs the directory's users hash lists for an account.
+    async fn directory_users_of(&self, account_id: &str) -> Result<Vec<String>> {
+        let mut con = self.con().await?;
+        let users_key = self.keys.directory_users();
+        let mut out = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, page): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+                .arg(&users_key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut con)
+                .await?;
+            out.extend(
+                page.into_iter()
+                    .filter(|(_, a)| a == account_id)
+                    .map(|(u, _)| u),
+            );
+            if next == 0 {
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+
     /// Delete every key under this store's prefix (`SCAN` + `UNLINK`) and
     /// return how many. For tests and throwaway environments; refuses an
     /// empty prefix, which would mean the whole database.
@@ -1098,6 +1124,30 @@ impl Store for RedisStore {
             .query_async(&mut con)
             .await?;
         parse_directory_user(&key_name, &user_id, &fields)
+    }
+
+    async fn prune_directory(&self, account_id: &str, sync_started_ms: i64) -> Result<u64> {
+        rules::check_id("account_id", account_id)?;
+        rules::check_version(sync_started_ms)?;
+        let users = self.directory_users_of(account_id).await?;
+        let mut con = self.con().await?;
+        let mut pruned = 0u64;
+        for chunk in users.chunks(SCRIPT_CHUNK) {
+            let mut inv = scripts::DIR_PRUNE.prepare_invoke();
+            inv.key(self.keys.directory_email())
+                .key(self.keys.directory_vanity())
+                .key(self.keys.directory_users())
+                .arg(account_id)
+                .arg(sync_started_ms)
+                .arg(sync_started_ms - 1)
+                .arg(ttl_ms(TOMBSTONE_TTL));
+            for user in chunk {
+                inv.key(self.keys.directory_user(user)).arg(user);
+            }
+            let n: u64 = inv.invoke_async(&mut con).await?;
+            pruned += n;
+        }
+        Ok(pruned)
     }
 
     async fn purge_account_directory(&self, account_id: &str) -> Result<u64> {

@@ -492,3 +492,34 @@ return n
 "
     ))
 });
+
+/// Prune a chunk of an account's directory users after a full sync.
+///
+/// KEYS: 1 email index, 2 vanity index, 3 users hash, 4.. user hashes.
+/// ARGV: 1 account, 2 sync start (version bound), 3 tombstone version,
+/// 4 tombstone TTL ms, 5.. user IDs (ARGV i+1 aligned with KEYS i). Each record is re-checked: live, of
+/// this account, version older than the sync's start. Returns how many
+/// were removed (tombstoned at the start minus one).
+pub static DIR_PRUNE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{DIR_UNINDEX}{}",
+        r"
+local started = tonumber(ARGV[2])
+local n = 0
+for i = 4, #KEYS do
+  local user = ARGV[i + 1]
+  local cur = redis.call('HMGET', KEYS[i], 'a', 't', 'el', 'nl', 'v')
+  local v = tonumber(cur[5])
+  if cur[1] == ARGV[1] and cur[2] ~= '1' and v and v < started then
+    unindex(KEYS[1], KEYS[2], user, cur[3], cur[4])
+    redis.call('DEL', KEYS[i])
+    redis.call('HSET', KEYS[i], 'a', ARGV[1], 'v', ARGV[3], 't', '1')
+    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+    redis.call('HDEL', KEYS[3], user)
+    n = n + 1
+  end
+end
+return n
+"
+    ))
+});

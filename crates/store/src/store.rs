@@ -117,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
     /// account was deauthorized. Returns how many were deleted.
     async fn purge_account_directory(&self, account_id: &str) -> Result<u64>;
 
+    /// After a full sync that started at `sync_started_ms` (and wrote every
+    /// user it listed at that version): remove the account's users whose
+    /// version is older, i.e. neither the sync nor an event since its start
+    /// wrote them (deleted while their webhook was lost). Each removal
+    /// leaves a tombstone at `sync_started_ms - 1`. Returns how many.
+    async fn prune_directory(&self, account_id: &str, sync_started_ms: i64) -> Result<u64>;
+
     // -------------------------------------------------------------- accounts
 
     /// Create or replace an account's record, sync status included. To

@@ -556,6 +556,9 @@ impl SyncHandler {
             .store
             .prune_unseen(account_id, generation, started_ms)
             .await?;
+        // Users the sync did not list (and no event wrote since its start)
+        // left the account while their webhook was lost.
+        let users_pruned = self.store.prune_directory(account_id, started_ms).await?;
         let now = now_ms();
         self.store
             .finish_sync(account_id, generation, SyncState::Completed, None, now)
@@ -568,6 +571,7 @@ impl SyncHandler {
             account_id,
             generation,
             pruned,
+            users_pruned,
             mappings,
             seconds,
             "full sync completed"

@@ -1366,6 +1366,22 @@ async fn the_user_directory_follows_the_sync_and_the_user_lifecycle() {
     assert_eq!(back.dispatch.event, "meeting.recovered");
     rig.publish_event(&back.dispatch.body).await.unwrap();
     wait_mapped(&rig, key, &owner.id).await;
+
+    // A user deleted while the webhook was lost leaves the directory at the
+    // next full sync.
+    rig.sim.remove_user(&carol.id, false).unwrap();
+    let before = rig.store.account(&acc).await.unwrap().unwrap().sync;
+    rig.request_full_sync(&acc, "again").await.unwrap();
+    assert!(
+        eventually(WAIT, || async {
+            let s = rig.store.account(&acc).await.unwrap().unwrap().sync;
+            s.state == SyncState::Completed && s.started_at_ms > before.started_at_ms
+        })
+        .await
+    );
+    assert_eq!(find_user(&rig, UserId(carol.id.clone())).await, None);
+    assert_eq!(find_user(&rig, Email(carol.email.clone())).await, None);
+    assert!(find_user(&rig, UserId(owner.id.clone())).await.is_some());
     workers.stop().await;
     teardown(&rig).await;
 }

@@ -81,6 +81,9 @@ impl Store for Flaky {
     async fn purge_account_directory(&self, a: &str) -> Result<u64> {
         self.inner.purge_account_directory(a).await
     }
+    async fn prune_directory(&self, a: &str, s: i64) -> Result<u64> {
+        self.inner.prune_directory(a, s).await
+    }
     async fn upsert_account(&self, r: &AccountRecord) -> Result<()> {
         self.inner.upsert_account(r).await
     }
