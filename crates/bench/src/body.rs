@@ -1,5 +1,5 @@
 //! The benchmark's webhook bodies: a realistic `meeting.created` event
-//! (about 600 bytes, the shape of zoom-api.md §3) with a unique meeting ID
+//! (about 600 bytes, the shape of docs/zoom.md §3) with a unique meeting ID
 //! per request, so every request gets its own message ID.
 //!
 //! Built with `format!` rather than a JSON serializer: building a body costs

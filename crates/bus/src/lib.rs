@@ -2,7 +2,7 @@
 //! `rectoken dev` and unit tests, both behind the [`Bus`] trait.
 //!
 //! # Layout
-//! - [`topology`]: the exchange and queue names of DESIGN.md and their
+//! - [`topology`]: the exchange and queue names of docs/design.md and their
 //!   arguments (quorum queues, dead-letter queues), with an optional prefix so
 //!   tests can isolate themselves.
 //! - [`message`]: outgoing messages and deliveries with explicit ack, nack and

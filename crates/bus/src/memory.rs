@@ -49,7 +49,7 @@ struct Stored {
 }
 
 impl MemoryBus {
-    /// A bus with the topology of DESIGN.md declared.
+    /// A bus with the topology of docs/design.md declared.
     pub fn new(topology: Topology) -> Self {
         let mut state = State::default();
         for queue in topology.work_queues() {

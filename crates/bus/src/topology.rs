@@ -1,4 +1,4 @@
-//! The AMQP names of DESIGN.md and the arguments every queue is declared
+//! The AMQP names of docs/design.md and the arguments every queue is declared
 //! with. Both backends declare exactly this, idempotently, at start and on
 //! every reconnect.
 

@@ -64,7 +64,7 @@ fn http_error(e: reqwest::Error) -> ClientError {
     }
 }
 
-/// Maps `POST /join`'s answer back to a reply (DESIGN.md, HTTP table).
+/// Maps `POST /join`'s answer back to a reply (docs/design.md, HTTP table).
 pub(crate) fn map_response(status: u16, body: &[u8]) -> Result<JoinReply, ClientError> {
     match status {
         401 => Err(ClientError::Unauthorized),

@@ -1,6 +1,6 @@
 //! The client that bot orchestrators use to ask rectoken for join tokens.
 //!
-//! Two transports, one API (DESIGN.md, "Join request and reply"):
+//! Two transports, one API (docs/design.md, "Join request and reply"):
 //!
 //! - **AMQP** ([`Client::connect_amqp`]): the request is published, with
 //!   publisher confirms, to the `rectoken.join-requests` exchange with

@@ -4,7 +4,7 @@
 //! Parsing is two-level on purpose. The ingress only needs the
 //! [`Envelope`] (event name, time, account) and forwards the body unchanged;
 //! the sync worker turns an envelope into a [`ZoomEvent`]. Field shapes follow
-//! zoom-api.md §3: IDs arrive as numbers in some events and strings in others,
+//! docs/zoom.md §3: IDs arrive as numbers in some events and strings in others,
 //! so every ID field accepts both.
 
 use serde::Deserialize;
@@ -168,7 +168,7 @@ pub enum ZoomEvent {
         meeting_id: MeetingId,
         /// `object.host_id`, when present.
         host_id: Option<String>,
-        /// `Some` when only these occurrence IDs were deleted (zoom-api.md:
+        /// `Some` when only these occurrence IDs were deleted (docs/zoom.md:
         /// reading of the field shape, UNCONFIRMED).
         occurrences: Option<Vec<String>>,
         /// Event time.
@@ -193,7 +193,7 @@ pub enum ZoomEvent {
         at_ms: Option<i64>,
     },
     /// `user.created` or `user.activated`: a user (re)joins the account;
-    /// `object {id, first_name, last_name, email, type}` (zoom-api.md,
+    /// `object {id, first_name, last_name, email, type}` (docs/zoom.md,
     /// "User lifecycle events").
     UserAdded {
         /// The account.
@@ -279,7 +279,7 @@ impl ZoomEvent {
                     .to_owned(),
             },
             // A recovered meeting (restored from the trash) carries the
-            // meeting object like `meeting.created` (zoom-api.md §3, rivet).
+            // meeting object like `meeting.created` (docs/zoom.md §3, rivet).
             "meeting.created" | "meeting.recovered" => ZoomEvent::MeetingCreated {
                 account_id: account()?,
                 meeting_id: meeting_id()?,

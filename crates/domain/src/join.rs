@@ -1,5 +1,5 @@
 //! The join request and reply: the messages of the public contract
-//! (DESIGN.md, "Join request and reply") that bots exchange with token
+//! (docs/design.md, "Join request and reply") that bots exchange with token
 //! workers over RabbitMQ and with ingress over `POST /join`.
 //!
 //! Decoding is field by field rather than one derived `Deserialize`, so every
@@ -27,8 +27,8 @@ use crate::meeting_id::{MeetingId, MeetingKind, MeetingRef, MeetingUrlError, par
 /// How long after receipt a request without `deadline` stays worth answering.
 ///
 /// A bot asks for a token right before it joins and gives up soon after;
-/// Zoom's tokens themselves live about 120 s (zoom-api.md §7). 30 s is the
-/// contract's default (DESIGN.md).
+/// Zoom's tokens themselves live about 120 s (docs/zoom.md §7). 30 s is the
+/// contract's default (docs/design.md).
 pub const DEFAULT_DEADLINE: Duration = Duration::seconds(30);
 
 /// Largest request body decoded, in bytes. A real request is a few hundred
@@ -593,7 +593,7 @@ pub enum JoinStatus {
 }
 
 impl JoinStatus {
-    /// The HTTP status `POST /join` answers with (DESIGN.md, HTTP table).
+    /// The HTTP status `POST /join` answers with (docs/design.md, HTTP table).
     pub const fn http_status(&self) -> u16 {
         match self {
             JoinStatus::Ok => 200,

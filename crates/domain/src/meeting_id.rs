@@ -26,7 +26,7 @@ use url::{Host, Url};
 
 /// Fewest digits a meeting ID may have.
 ///
-/// Zoom support KB0065196 (zoom-api.md §3): PMIs have 10 digits, instant,
+/// Zoom support KB0065196 (docs/zoom.md §3): PMIs have 10 digits, instant,
 /// scheduled and recurring meetings 11, but meetings scheduled before
 /// 2020-04-12 may still carry 9-digit IDs (long-lived recurring meetings do).
 /// Anything shorter is a typo or a passcode, never a meeting.
@@ -73,7 +73,7 @@ const MAX_ECHO_CHARS: usize = 64;
 /// reply does, so JavaScript consumers never round a 12-digit number through
 /// a double; deserialized from a string (with the same leniency as
 /// [`FromStr`]) or a non-negative JSON integer, because Zoom itself sends
-/// both shapes (zoom-api.md §3, "PMI type varies").
+/// both shapes (docs/zoom.md §3, "PMI type varies").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MeetingId(u64);
 
@@ -582,7 +582,7 @@ fn parse_web_link(url: &Url) -> Result<MeetingRef, MeetingUrlError> {
 /// The vanity name of a personal link (`https://zoom.us/my/NAME`, any Zoom
 /// host, with or without scheme), full length and as written; `None` for
 /// anything else. A personal link names a user, whose PMI it opens
-/// (zoom-api.md "Personal links"): rectoken resolves it through its user
+/// (docs/zoom.md "Personal links"): rectoken resolves it through its user
 /// directory. Names are case-insensitive at Zoom; callers compare them so.
 pub fn personal_link_name(input: &str) -> Option<String> {
     let s = input.trim();

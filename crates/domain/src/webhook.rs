@@ -13,8 +13,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// How far ahead of our clock `x-zm-request-timestamp` may be (clock skew).
 ///
-/// Zoom publishes no replay window (zoom-api.md §2, UNCONFIRMED); 5 minutes
-/// is the common recommendation, and DESIGN.md fixes it for the future side.
+/// Zoom publishes no replay window (docs/zoom.md §2, UNCONFIRMED); 5 minutes
+/// is the common recommendation, and docs/design.md fixes it for the future side.
 pub const REPLAY_WINDOW_SECS: i64 = 5 * 60;
 
 /// Default of how old `x-zm-request-timestamp` may be

@@ -3,7 +3,7 @@
 //! token worker serves them.
 //!
 //! - `POST /join`: a join request in, its reply out, with the HTTP status of
-//!   DESIGN.md (200 ok, 404 not_found, 400 invalid_request, 409
+//!   docs/design.md (200 ok, 404 not_found, 400 invalid_request, 409
 //!   account_disconnected, 429 rate_limited, 502 zoom_error, 504 no reply).
 //! - `GET /zoom/join-token?meeting_id=…&key=…`: the bare recording token as
 //!   `text/plain`, or 404 — the shape of Recall.ai's `zoom.join_token_url`.

@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::apps::DEFAULT_APP;
 use crate::server::IngressState;
 
-/// Largest webhook body accepted (DESIGN.md): larger is 413.
+/// Largest webhook body accepted (docs/design.md): larger is 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Everything that can go wrong with one webhook request, mapped to its

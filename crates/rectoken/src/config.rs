@@ -1,4 +1,4 @@
-//! The flags and environment variables of DESIGN.md's contract. Every
+//! The flags and environment variables of docs/design.md's contract. Every
 //! variable is also a `--flag`; secrets are `SecretString`s so they never
 //! show in `Debug` output or logs.
 

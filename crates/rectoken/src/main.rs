@@ -3,7 +3,7 @@
 //! # Layout
 //! - `accounts`: export and import of accounts (backups).
 //! - `durability`: the start-up check that Redis keeps credentials.
-//! - `config`: the flags and environment variables of DESIGN.md.
+//! - `config`: the flags and environment variables of docs/design.md.
 //! - `core`: the bus, store, Zoom client and vault every role builds.
 //! - `dev`: every role in one process, optionally with the simulator.
 //! - `ingress`: wires the ingress role (bus, Redis check, router).

@@ -3,7 +3,7 @@
 //! behind one [`Store`] trait with two backends.
 //!
 //! Many worker processes share one Redis; every write here stays correct
-//! with any number of them (DESIGN.md, "Rules that keep data safe"): map
+//! with any number of them (docs/design.md, "Rules that keep data safe"): map
 //! writes are version compare-and-sets in one Lua script each, a refresh is
 //! fenced by a lock's token, and the limiter is one script on the server's
 //! clock.

@@ -38,7 +38,7 @@ pub const CLIENT_SECRET: &str = "rectoken-sync-client-secret";
 pub const WEBHOOK_SECRET: &str = "rectoken-sync-webhook-secret";
 /// The redirect URI of the connect flow (never contacted).
 pub const REDIRECT: &str = "http://127.0.0.1:1/zoom/oauth/callback";
-/// Zoom's Business+ Medium limit, requests per second (zoom-api.md §8).
+/// Zoom's Business+ Medium limit, requests per second (docs/zoom.md §8).
 pub const BUSINESS_MEDIUM_PER_SECOND: f64 = 60.0;
 
 fn now_ms() -> i64 {

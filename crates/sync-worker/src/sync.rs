@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use crate::plan::{self, Failure, FullSyncDecision, SyncUserDecision};
 use crate::worker::{Step, SyncHandler, now_ms};
 
-/// Zoom's largest page (zoom-api.md §5, §6).
+/// Zoom's largest page (docs/zoom.md §5, §6).
 pub const PAGE_SIZE: u32 = 300;
 /// Metric: wall time of a full sync, start to finish.
 pub const METRIC_DURATION: &str = "rectoken_sync_duration_seconds";

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 /// `expire_in` assumed for an on-behalf token, whose answer carries none
-/// (UNCONFIRMED: zoom-api.md §7 gives no lifetime for OBF tokens; Zoom's
+/// (UNCONFIRMED: docs/zoom.md §7 gives no lifetime for OBF tokens; Zoom's
 /// join-token example lives 120 s). Only informs the bot.
 pub const ONBEHALF_EXPIRE_IN_SECS: u64 = 120;
 
@@ -177,7 +177,7 @@ pub struct ZoomRefusal {
 }
 
 /// Maps Zoom's refusal of a join-token call (HTTP status and Zoom code,
-/// zoom-api.md §7 and "Errors seen in the wild") to the reply. Pure.
+/// docs/zoom.md §7 and "Errors seen in the wild") to the reply. Pure.
 pub fn zoom_refusal(http_status: u16, code: Option<i64>, kind: TokenKind) -> ZoomRefusal {
     use FailureStatus as S;
     use refusal_reason as R;

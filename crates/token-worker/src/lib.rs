@@ -1,6 +1,6 @@
 //! The token worker role (`rectoken token-worker`): consumes join requests
 //! from `rectoken.join` and answers each on its `reply_to` with freshly
-//! minted Zoom join tokens (DESIGN.md, "Join request and reply").
+//! minted Zoom join tokens (docs/design.md, "Join request and reply").
 //!
 //! For each request:
 //! 1. Decode with [`rectoken_domain::join::decode_join_request`] (every URL

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::provider::{Vault, VaultError};
 
-/// A Zoom plan's per-second limits (zoom-api.md §8).
+/// A Zoom plan's per-second limits (docs/zoom.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
     /// Pro: Light 30/s, Medium 20/s, Heavy 10/s.

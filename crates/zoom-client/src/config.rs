@@ -1,4 +1,4 @@
-//! [`ZoomConfig`]: where Zoom is and which app talks to it (DESIGN.md,
+//! [`ZoomConfig`]: where Zoom is and which app talks to it (docs/design.md,
 //! "Configuration": `ZOOM_API_URL`, `ZOOM_OAUTH_URL`, `ZOOM_CLIENT_ID`,
 //! `ZOOM_CLIENT_SECRET`, `ZOOM_RECORDING_TOKEN_PATH`).
 
@@ -14,7 +14,7 @@ pub const DEFAULT_OAUTH_URL: &str = "https://zoom.us/oauth";
 /// The REST path that mints the recording token (`ZOOM_RECORDING_TOKEN_PATH`).
 ///
 /// The closed-beta 3rd-party recording token's path is not public
-/// (zoom-api.md §7), so it is a setting; the default is the local-recording
+/// (docs/zoom.md §7), so it is a setting; the default is the local-recording
 /// join token, which the same SDK parameter (`app_privilege_token`) takes.
 /// `{meetingId}` is replaced by the meeting number.
 pub const DEFAULT_RECORDING_TOKEN_PATH: &str = "/meetings/{meetingId}/jointoken/local_recording";

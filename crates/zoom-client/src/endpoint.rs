@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-/// Zoom's rate-limit label of an endpoint (zoom-api.md §8).
+/// Zoom's rate-limit label of an endpoint (docs/zoom.md §8).
 ///
 /// Limits are per Zoom account and per label, shared by every app installed
 /// on the account, so callers that pace requests (one limiter per account
@@ -45,10 +45,10 @@ impl fmt::Display for RateLabel {
 }
 
 /// Label of `GET /users/{userId}` (and `/users/me`). UNCONFIRMED
-/// (zoom-api.md §8: probably Light, as single-resource reads are); matches
+/// (docs/zoom.md §8: probably Light, as single-resource reads are); matches
 /// the simulator's `faults::LABEL_GET_USER`.
 pub const LABEL_GET_USER: RateLabel = RateLabel::Light;
-/// Label of `GET /users`. UNCONFIRMED (zoom-api.md §5/§8: probably Medium,
+/// Label of `GET /users`. UNCONFIRMED (docs/zoom.md §5/§8: probably Medium,
 /// as lists are); matches the simulator's `faults::LABEL_LIST_USERS`.
 pub const LABEL_LIST_USERS: RateLabel = RateLabel::Medium;
 /// Label of `GET /users/{userId}/meetings` (derived: Medium).
@@ -56,7 +56,7 @@ pub const LABEL_LIST_MEETINGS: RateLabel = RateLabel::Medium;
 /// Label of `GET /meetings/{meetingId}` (derived: Light).
 pub const LABEL_GET_MEETING: RateLabel = RateLabel::Light;
 /// Label of `GET /meetings/{meetingId}/jointoken/{kind}`. UNCONFIRMED
-/// (zoom-api.md §8: probably Light, a single-resource read); matches the
+/// (docs/zoom.md §8: probably Light, a single-resource read); matches the
 /// simulator's `faults::LABEL_JOIN_TOKEN`.
 pub const LABEL_JOIN_TOKEN: RateLabel = RateLabel::Light;
 /// Label of `GET /users/{userId}/token`. UNCONFIRMED: Light, like other

@@ -1,5 +1,5 @@
 //! The client's errors, and their classification from an HTTP status, a few
-//! headers and the body (zoom-api.md §4, §7, §8).
+//! headers and the body (docs/zoom.md §4, §7, §8).
 //!
 //! Classification is pure and total: any status with any body (JSON of
 //! Zoom's shape, JSON of another shape, HTML from a proxy, nothing) yields
@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::retry_after::parse_retry_after;
 
 /// Zoom's error code for "Invalid access token, does not contain scopes"
-/// (zoom-api.md §7). Its HTTP status is UNCONFIRMED (probably 400), so it is
+/// (docs/zoom.md §7). Its HTTP status is UNCONFIRMED (probably 400), so it is
 /// recognised by code whatever the status.
 pub const CODE_MISSING_SCOPE: i64 = 4711;
 /// Zoom's error code for an invalid or expired access token (with 401).
@@ -160,7 +160,7 @@ pub enum ApiError {
     },
     /// HTTP 404: 3001 "Meeting does not exist", 1001 "User does not exist",
     /// 300 "Meeting ID does not exist". Also what Zoom most likely answers
-    /// for a meeting of another account (zoom-api.md §7).
+    /// for a meeting of another account (docs/zoom.md §7).
     #[error("not found at Zoom (HTTP 404{}): {message}", fmt_code(*code))]
     NotFound {
         /// Zoom's error code.
@@ -175,7 +175,7 @@ pub enum ApiError {
         /// Zoom's message, which names the scopes.
         message: String,
     },
-    /// HTTP 429. Every header is optional (zoom-api.md §8).
+    /// HTTP 429. Every header is optional (docs/zoom.md §8).
     #[error("{}", fmt_rate_limited(category.as_deref(), limit_type.as_deref(), *retry_after))]
     RateLimited {
         /// From `Retry-After` (seconds or a date), when present and readable.
@@ -353,7 +353,7 @@ pub(crate) fn classify_api(meta: ResponseMeta<'_>, body: &[u8], now: SystemTime)
     }
 }
 
-/// Zoom's OAuth error codes (zoom-api.md §4, Zoom's OAuth error page).
+/// Zoom's OAuth error codes (docs/zoom.md §4, Zoom's OAuth error page).
 mod oauth_code {
     /// Bad client ID (4702) or secret (4704).
     pub const BAD_CLIENT: [i64; 2] = [4702, 4704];

@@ -1,6 +1,6 @@
 //! rectoken's client of Zoom's OAuth and REST APIs: the authorization-code
 //! flow and refresh for an account-level app, users and meetings for the
-//! meeting→account map, and the join tokens bots need (zoom-api.md §4–§8).
+//! meeting→account map, and the join tokens bots need (docs/zoom.md §4–§8).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +34,7 @@
 //! # Layout
 //!
 //! Pure, unit-tested, no I/O:
-//! - [`config`]: [`ZoomConfig`] and the defaults of DESIGN.md.
+//! - [`config`]: [`ZoomConfig`] and the defaults of docs/design.md.
 //! - [`endpoint`]: [`Endpoint`] names and templates, [`RateLabel`]s.
 //! - [`urls`]: every request URL; the recording-token path template.
 //! - [`scopes`]: which granular scope each call needs, and what a grant lacks.

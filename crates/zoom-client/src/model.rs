@@ -1,5 +1,5 @@
 //! What the endpoints return, and how their bodies are read
-//! (zoom-api.md §4–§7).
+//! (docs/zoom.md §4–§7).
 //!
 //! Reading is tolerant where Zoom varies and strict where a wrong value
 //! would be dangerous:
@@ -23,12 +23,12 @@ use serde_json::{Map, Value};
 
 use crate::error::describe_json_error;
 
-/// Unit of a join token's `expire_in`. UNCONFIRMED (zoom-api.md §7): the
+/// Unit of a join token's `expire_in`. UNCONFIRMED (docs/zoom.md §7): the
 /// only example is `"expire_in": 120` and a third-party note of "about 120
-/// seconds"; DESIGN.md decides seconds.
+/// seconds"; docs/design.md decides seconds.
 pub const JOIN_TOKEN_EXPIRE_IN_UNIT: Duration = Duration::from_secs(1);
 /// `expire_in` assumed when a join-token answer lacks it: Zoom's example
-/// value (zoom-api.md §7). Tokens are minted right before use and never
+/// value (docs/zoom.md §7). Tokens are minted right before use and never
 /// cached, so the value only informs the bot.
 pub const DEFAULT_JOIN_TOKEN_EXPIRE_IN: u64 = 120;
 
@@ -134,7 +134,7 @@ pub struct ZoomUser {
     pub role_id: Option<String>,
     /// The vanity name of the user's personal link `zoom.us/my/NAME`:
     /// `vanity_name` when Zoom sends it, else read from `vanity_url` or a
-    /// `/my/` `personal_meeting_url` (zoom-api.md "Personal links").
+    /// `/my/` `personal_meeting_url` (docs/zoom.md "Personal links").
     pub vanity_name: Option<String>,
 }
 
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn token_set() {
-        // zoom-api.md §4 example.
+        // docs/zoom.md §4 example.
         let body = json!({"access_token":"eyJ.at","token_type":"bearer","refresh_token":"eyJ.NEW",
             "expires_in":3600,
             "scope":"meeting:read:local_recording_token:admin meeting:read:list_meetings:admin user:read:list_users:admin"});
@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn users_page() {
-        // zoom-api.md §5 example, plus items that cannot be read.
+        // docs/zoom.md §5 example, plus items that cannot be read.
         let body = json!({"page_size":300,"total_records":4,"next_page_token":"",
             "users":[{"id":"z8yAAAAA8bbbQ","email":"jill@example.com","type":2,"pmi":5551112222u64,"status":"active","timezone":"UTC"},
                      {"id":"uLobbbbbbbb_qQsQ","email":"bob@example.com","type":1,"pmi":5559876543u64,"status":"active"},
@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn meetings_page() {
-        // zoom-api.md §6 example, plus a PMI meeting and unreadable items.
+        // docs/zoom.md §6 example, plus a PMI meeting and unreadable items.
         let body = json!({"page_size":300,"total_records":4,"next_page_token":"n1",
             "meetings":[{"id":85123456789u64,"uuid":"4444AAAiAAAAAiAiAiiAii==","host_id":"z8yAAAAA8bbbQ",
                "topic":"Weekly sync","type":8,"start_time":"2026-03-01T15:00:00Z","duration":30,

@@ -1,4 +1,4 @@
-//! `Retry-After` parsing (zoom-api.md §8, DESIGN.md "Where Zoom's
+//! `Retry-After` parsing (docs/zoom.md §8, docs/design.md "Where Zoom's
 //! documentation is silent").
 //!
 //! Zoom sends `Retry-After` in more than one shape: whole seconds on
@@ -121,7 +121,7 @@ mod tests {
     fn dates_in_every_shape() {
         let hour = secs(3600);
         for input in [
-            // Zoom's daily-limit example (zoom-api.md §8).
+            // Zoom's daily-limit example (docs/zoom.md §8).
             "2020-05-31T00:00:00Z",
             "2020-05-31T00:00:00.000Z",
             "2020-05-31T02:00:00+02:00",

@@ -69,7 +69,7 @@ impl ScopeRow {
 }
 
 /// Every Zoom REST call rectoken makes, with its scopes. Sources:
-/// zoom-api.md §5–§7 and "Scopes per call" (Zoom API reference, rivet).
+/// docs/zoom.md §5–§7 and "Scopes per call" (Zoom API reference, rivet).
 pub const SCOPES: &[ScopeRow] = &[
     ScopeRow {
         call: "GET /users/me",

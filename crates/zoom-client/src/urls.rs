@@ -14,7 +14,7 @@ use crate::error::{ApiError, ConfigError};
 use crate::model::{ListType, UserTokenKind};
 
 /// Largest `page_size` Zoom accepts for `/users` and `/users/{id}/meetings`
-/// (zoom-api.md §5/§6: 300; a larger maximum is UNCONFIRMED). Larger
+/// (docs/zoom.md §5/§6: 300; a larger maximum is UNCONFIRMED). Larger
 /// requests are clamped to it, and 0 becomes 1.
 pub const MAX_PAGE_SIZE: u32 = 300;
 

@@ -1,5 +1,5 @@
 //! Would a bot presenting a token get into a meeting? Zoom's entry rules for
-//! Meeting SDK apps joining meetings outside their account (zoom-api.md,
+//! Meeting SDK apps joining meetings outside their account (docs/zoom.md,
 //! "OBF enforcement"): an on-behalf (OBF) token admits the bot only to its
 //! meeting and only while its user is in that meeting (the bot is removed
 //! when the user leaves); a ZAK admits the bot signed in as its user until

@@ -1,5 +1,5 @@
 //! OAuth state: authorization codes, grants, access and refresh tokens
-//! (zoom-api.md §4), kept free of HTTP.
+//! (docs/zoom.md §4), kept free of HTTP.
 //!
 //! A *grant* is one authorization of the app by one Zoom user; its tokens act
 //! for the whole account (`account` app) or for that user only (`user` app).
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::AppKind;
 
-/// Lifetime of a refresh token. UNCONFIRMED (zoom-api.md §4: Zoom's support
+/// Lifetime of a refresh token. UNCONFIRMED (docs/zoom.md §4: Zoom's support
 /// article says 15 years, third parties ~90 days). The simulator uses 90
 /// days: a client that stays connected under 90 days also does under 15
 /// years, not the other way round.
@@ -19,7 +19,7 @@ pub const REFRESH_TOKEN_TTL_MS: u64 = 90 * 24 * 3600 * 1000;
 
 /// Body and status Zoom answers when a refresh token is unknown, already
 /// rotated, expired or revoked. UNCONFIRMED beyond the "Invalid Token!" text
-/// (zoom-api.md §4): the `error` value is `invalid_grant` (RFC 6749 §5.2),
+/// (docs/zoom.md §4): the `error` value is `invalid_grant` (RFC 6749 §5.2),
 /// the value clients such as attendee treat as "disconnected".
 pub const INVALID_REFRESH_TOKEN_BODY: &str =
     r#"{"reason":"Invalid Token!","error":"invalid_grant"}"#;
@@ -28,7 +28,7 @@ pub const INVALID_REFRESH_TOKEN_STATUS: u16 = 400;
 
 /// How the token endpoint answers a dead refresh token. Zoom's answer is
 /// 400 `invalid_grant` "Invalid Token!" today; 401 and `invalid_request`
-/// variants are reported in the wild (issue 14, zoom-api.md "Errors seen
+/// variants are reported in the wild (issue 14, docs/zoom.md "Errors seen
 /// in the wild"), so a client must treat each as "disconnected".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,7 +113,7 @@ pub struct TokenResponse {
     pub api_url: String,
 }
 
-/// Why the token endpoint refused (zoom-api.md §4 error codes).
+/// Why the token endpoint refused (docs/zoom.md §4 error codes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
     /// Wrong client ID or secret (4702/4704).

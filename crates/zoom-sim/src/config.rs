@@ -27,7 +27,7 @@ pub enum AppKind {
 
 impl AppKind {
     /// The scopes an app of this kind is granted unless overridden, in the
-    /// granular-scope names of zoom-api.md §7 (`:admin` variants for account
+    /// granular-scope names of docs/zoom.md §7 (`:admin` variants for account
     /// apps).
     #[must_use]
     pub fn default_scopes(self) -> Vec<String> {

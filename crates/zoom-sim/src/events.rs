@@ -1,4 +1,4 @@
-//! Webhook event bodies shaped as in zoom-api.md §3, kept pure.
+//! Webhook event bodies shaped as in docs/zoom.md §3, kept pure.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -7,7 +7,7 @@ use crate::clock::{rfc3339_millis, rfc3339_secs};
 use crate::model::{Meeting, Occurrence, User};
 use crate::signing;
 
-/// `payload.operation` of `meeting.created`. UNCONFIRMED (zoom-api.md §3:
+/// `payload.operation` of `meeting.created`. UNCONFIRMED (docs/zoom.md §3:
 /// rivet types it only as an optional string; the doc example uses "single").
 pub const MEETING_CREATED_OPERATION: &str = "single";
 /// `payload.operation` of `meeting.deleted` when the whole meeting goes.
@@ -17,7 +17,7 @@ pub const MEETING_DELETED_OPERATION_ALL: &str = "all";
 /// `payload.operation` of `meeting.deleted` when only some occurrences go.
 pub const MEETING_DELETED_OPERATION_OCCURRENCES: &str = "single";
 /// Whether `app_deauthorized` also carries `event_ts` at top level.
-/// UNCONFIRMED (zoom-api.md §3: rivet has it only inside `payload`), and
+/// UNCONFIRMED (docs/zoom.md §3: rivet has it only inside `payload`), and
 /// issue 14 reports real deliveries often without any `event_ts`: the
 /// simulator sends none at the top level and none in the payload, only
 /// `deauthorization_time`, so a receiver must order by that (never kinder
@@ -157,7 +157,7 @@ pub fn user_updated(before: &User, after: &User, operator: &User, ts_ms: u64) ->
             old.insert(name.to_owned(), b);
         }
     };
-    // PMI is a number here (zoom-api.md §3).
+    // PMI is a number here (docs/zoom.md §3).
     diff("pmi", json!(before.pmi), json!(after.pmi));
     diff("use_pmi", json!(before.use_pmi), json!(after.use_pmi));
     diff("email", json!(before.email), json!(after.email));
@@ -195,7 +195,7 @@ pub fn user_updated(before: &User, after: &User, operator: &User, ts_ms: u64) ->
 
 /// A user lifecycle event: `user.created`, `user.activated`,
 /// `user.deactivated`, `user.deleted` or `user.disassociated`, with
-/// `object {id, first_name, last_name, email, type}` (zoom-api.md "User
+/// `object {id, first_name, last_name, email, type}` (docs/zoom.md "User
 /// lifecycle events"; rivet `UserCreatedEvent` … `UserDisassociatedEvent`).
 /// `user.created` also carries `creation_type` (`create`).
 #[must_use]

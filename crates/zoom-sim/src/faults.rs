@@ -7,17 +7,17 @@ use serde::{Deserialize, Serialize};
 use crate::ratelimit::Label;
 use crate::rng::SplitMix64;
 
-/// Label of `GET /users/{id}` and `/users/me`. UNCONFIRMED (zoom-api.md §8:
+/// Label of `GET /users/{id}` and `/users/me`. UNCONFIRMED (docs/zoom.md §8:
 /// probably Light, as single-resource reads are).
 pub const LABEL_GET_USER: Label = Label::Light;
-/// Label of `GET /users`. UNCONFIRMED (zoom-api.md §5/§8: probably Medium,
+/// Label of `GET /users`. UNCONFIRMED (docs/zoom.md §5/§8: probably Medium,
 /// as multi-resource lists are).
 pub const LABEL_LIST_USERS: Label = Label::Medium;
 /// Label of `GET /users/{id}/meetings` (derived: Medium).
 pub const LABEL_LIST_MEETINGS: Label = Label::Medium;
 /// Label of `GET /meetings/{id}` (derived: Light).
 pub const LABEL_GET_MEETING: Label = Label::Light;
-/// Label of `GET /meetings/{id}/jointoken/*`. UNCONFIRMED (zoom-api.md §8:
+/// Label of `GET /meetings/{id}/jointoken/*`. UNCONFIRMED (docs/zoom.md §8:
 /// probably Light, a single-resource read).
 pub const LABEL_JOIN_TOKEN: Label = Label::Light;
 /// Label of `GET /users/{id}/token`. UNCONFIRMED: Light, like other

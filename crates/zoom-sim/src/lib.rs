@@ -1,6 +1,6 @@
 //! A faithful simulator of Zoom's OAuth and REST APIs and of its webhook
 //! sender, for rectoken's tests, demos and benchmarks (Zoom cannot be reached
-//! from here). Every behaviour follows `zoom-api.md`; where that says
+//! from here). Every behaviour follows `docs/zoom.md`; where that says
 //! UNCONFIRMED, the choice is one named constant whose doc comment says so:
 //!
 //! | point | constant |

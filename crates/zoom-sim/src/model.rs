@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ratelimit::Plan;
 
-/// Meeting type numbers (zoom-api.md §6; beyond 2, 4 and 8 UNCONFIRMED, the
+/// Meeting type numbers (docs/zoom.md §6; beyond 2, 4 and 8 UNCONFIRMED, the
 /// usual Zoom meanings).
 pub mod meeting_type {
     /// Instant meeting (never listed by `GET /users/{id}/meetings`).
@@ -73,7 +73,7 @@ pub struct User {
     pub settings: UserSettings,
 }
 
-/// The user settings Zoom's join-token endpoints check (zoom-api.md §7):
+/// The user settings Zoom's join-token endpoints check (docs/zoom.md §7):
 /// with one off, the endpoint answers 400/3000; a user who may not host
 /// gets 400/3161.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Zoom's per-account, per-label rate limits (zoom-api.md §8), kept pure.
+//! Zoom's per-account, per-label rate limits (docs/zoom.md §8), kept pure.
 //!
 //! # Algorithm
 //!
@@ -59,7 +59,7 @@ impl Label {
     }
 }
 
-/// Requests per second allowed for `label` on `plan` (zoom-api.md §8 table).
+/// Requests per second allowed for `label` on `plan` (docs/zoom.md §8 table).
 #[must_use]
 pub fn per_second_limit(plan: Plan, label: Label) -> u32 {
     match (plan, label) {

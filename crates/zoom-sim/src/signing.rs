@@ -1,4 +1,4 @@
-//! Zoom's webhook signatures (zoom-api.md §1, §2), kept pure.
+//! Zoom's webhook signatures (docs/zoom.md §1, §2), kept pure.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

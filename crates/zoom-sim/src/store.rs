@@ -13,7 +13,7 @@ use crate::model::{Account, Meeting, Occurrence, Resolved, User, meeting_type};
 use crate::paging::{Page, paginate};
 use crate::ratelimit::Plan;
 
-/// Smallest and largest PMI: 10 digits (zoom-api.md §3).
+/// Smallest and largest PMI: 10 digits (docs/zoom.md §3).
 pub const PMI_RANGE: std::ops::RangeInclusive<u64> = 1_000_000_000..=9_999_999_999;
 /// Meeting numbers accepted on creation: 9 (legacy) to 11 digits.
 pub const MEETING_ID_RANGE: std::ops::RangeInclusive<u64> = 100_000_000..=99_999_999_999;
@@ -49,7 +49,7 @@ impl ListType {
     }
 
     /// Whether `m` belongs in this list at `now_ms`. Instant meetings never
-    /// appear (PMI and instant meetings come from the user, zoom-api.md §6).
+    /// appear (PMI and instant meetings come from the user, docs/zoom.md §6).
     #[must_use]
     pub fn includes(self, m: &Meeting, now_ms: u64) -> bool {
         if m.meeting_type == meeting_type::INSTANT {

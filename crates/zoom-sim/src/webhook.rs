@@ -1,4 +1,4 @@
-//! The webhook sender: signs like Zoom, retries like Zoom (zoom-api.md §2).
+//! The webhook sender: signs like Zoom, retries like Zoom (docs/zoom.md §2).
 //!
 //! Each fired event becomes one delivery per target URL, sent from a spawned
 //! task so the call that fired it never waits. A delivery succeeds only on
@@ -97,7 +97,7 @@ pub struct EventDispatch {
 }
 
 /// Which `x-zm-request-timestamp` a retry carries. Zoom does not document
-/// it (zoom-api.md §2); receivers must cope with both.
+/// it (docs/zoom.md §2); receivers must cope with both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetryTimestamps {

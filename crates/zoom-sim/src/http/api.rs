@@ -1,4 +1,4 @@
-//! `/v2/*`: Zoom's REST endpoints (zoom-api.md §5–§8).
+//! `/v2/*`: Zoom's REST endpoints (docs/zoom.md §5–§8).
 //!
 //! Every request runs the same gate, in this order: count it; sleep the
 //! injected latency; check the bearer token (401/124); apply the account's
@@ -105,7 +105,7 @@ fn user_not_found(id: &str) -> Response {
     )
 }
 
-/// The granular scope an endpoint checks (zoom-api.md "Scopes per call").
+/// The granular scope an endpoint checks (docs/zoom.md "Scopes per call").
 ///
 /// A user-managed app's grant passes with the plain scope or its `:admin`
 /// variant. An admin-managed (account-level) app reaches other users' data
@@ -412,7 +412,7 @@ async fn get_user(
 }
 
 async fn list_users(State(sim): State<Sim>, Query(q): Q, headers: HeaderMap) -> Response {
-    // Only an `:admin` scope exists for listing users (zoom-api.md §5).
+    // Only an `:admin` scope exists for listing users (docs/zoom.md §5).
     let need = Some(Need {
         base: "user:read:list_users".into(),
         own: false,
@@ -587,7 +587,7 @@ async fn join_token(
 }
 
 /// Zoom's refusal of a join token because of the host's settings
-/// (zoom-api.md §7, "Errors seen in the wild"): 400/3161 when the host may
+/// (docs/zoom.md §7, "Errors seen in the wild"): 400/3161 when the host may
 /// not host meetings, 400/3000 when the setting the token kind needs is
 /// off.
 fn host_refusal(store: &Store, host_id: &str, kind: TokenKind) -> Option<Response> {

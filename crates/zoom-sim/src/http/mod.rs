@@ -14,23 +14,23 @@ use crate::Sim;
 use crate::faults::{Endpoint, Injected};
 use crate::ratelimit::Label;
 
-/// HTTP status of the missing-scope error 4711. UNCONFIRMED (zoom-api.md §7:
+/// HTTP status of the missing-scope error 4711. UNCONFIRMED (docs/zoom.md §7:
 /// "probably 400"); 400 is what the devforum reports show alongside the body.
 pub const MISSING_SCOPE_STATUS: StatusCode = StatusCode::BAD_REQUEST;
 /// Whether successful rate-limited responses also carry the
-/// `X-RateLimit-*` headers. UNCONFIRMED (zoom-api.md §8 documents them on
+/// `X-RateLimit-*` headers. UNCONFIRMED (docs/zoom.md §8 documents them on
 /// 429s only); sending them on every `/v2` answer lets clients pace
 /// themselves, and clients must treat them as optional anyway.
 pub const RATE_LIMIT_HEADERS_ON_SUCCESS: bool = true;
-/// `expire_in` of join tokens, in seconds (zoom-api.md §7: example value 120;
-/// the unit is UNCONFIRMED, seconds per DESIGN.md).
+/// `expire_in` of join tokens, in seconds (docs/zoom.md §7: example value 120;
+/// the unit is UNCONFIRMED, seconds per docs/design.md).
 pub const JOIN_TOKEN_EXPIRE_IN_SECS: u64 = 120;
 /// Lifetime of a ZAK, in seconds (Zoom: two hours).
 pub const ZAK_TTL_SECS: u64 = 2 * 3600;
-/// Message of a per-second 429 (zoom-api.md §8).
+/// Message of a per-second 429 (docs/zoom.md §8).
 pub const QPS_LIMIT_MESSAGE: &str =
     "You have reached the maximum per-second rate limit for this API. Try again later.";
-/// `X-RateLimit-Type` of per-second limits. UNCONFIRMED (zoom-api.md §8:
+/// `X-RateLimit-Type` of per-second limits. UNCONFIRMED (docs/zoom.md §8:
 /// the documented other value is `Daily-limit`).
 pub const RATE_LIMIT_TYPE_QPS: &str = "QPS";
 

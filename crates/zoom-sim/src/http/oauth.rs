@@ -1,4 +1,4 @@
-//! `GET /oauth/authorize` and `POST /oauth/token` (zoom-api.md §4).
+//! `GET /oauth/authorize` and `POST /oauth/token` (docs/zoom.md §4).
 
 use std::collections::HashMap;
 
