@@ -128,3 +128,20 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Log to the test's output when `RECTOKEN_TEST_LOG` is set (a tracing
+/// filter such as `info` or `rectoken_bus=debug`): nextest shows a failed or
+/// hung test's output, so a hang can be read instead of guessed. Once per
+/// process; a no-op otherwise.
+pub fn init_test_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("RECTOKEN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .with_ansi(false)
+                .try_init();
+        }
+    });
+}

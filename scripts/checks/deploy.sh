@@ -617,7 +617,7 @@ for arg in sys.argv[2:]:
                     ref = vf["secretKeyRef"]
                     if ref["name"] not in SECRET_KEYS:
                         err(W, f"{where}: env {e['name']} names Secret {ref['name']}, not in secret.example.yaml")
-                    elif ref["key"] not in SECRET_KEYS[ref["name"]]:
+                    elif ref["key"] not in SECRET_KEYS[ref["name"]] and not ref.get("optional"):
                         err(W, f"{where}: env {e['name']} names key {ref['key']} absent from Secret {ref['name']}")
                 if "configMapKeyRef" in vf:
                     ref = vf["configMapKeyRef"]

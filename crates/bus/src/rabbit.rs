@@ -84,6 +84,11 @@ struct Shared {
     live: RwLock<Option<Live>>,
     connected: watch::Sender<bool>,
     shutdown: CancellationToken,
+    /// Set by the supervisor once it has closed its connection and stopped:
+    /// it alone closes, so [`Bus::close`] never races it (two closes of one
+    /// lapin connection could wait forever for a close-ok, or log
+    /// "invalid channel state: Closing").
+    stopped: watch::Sender<bool>,
     pending: Pending,
 }
 
@@ -130,6 +135,7 @@ impl RabbitBus {
     /// [`RabbitBus::start`] with the nodes already parsed.
     pub fn start_nodes(nodes: BrokerNodes, topology: Topology, options: RabbitOptions) -> Self {
         let (connected, _) = watch::channel(false);
+        let (stopped, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             topology,
             nodes,
@@ -138,9 +144,14 @@ impl RabbitBus {
             live: RwLock::new(None),
             connected,
             shutdown: CancellationToken::new(),
+            stopped,
             pending: Arc::new(Mutex::new(HashMap::new())),
         });
-        tokio::spawn(supervise(shared.clone()));
+        let supervised = shared.clone();
+        tokio::spawn(async move {
+            supervise(supervised.clone()).await;
+            supervised.stopped.send_replace(true);
+        });
         Self { shared }
     }
 
@@ -189,11 +200,11 @@ async fn supervise(shared: Arc<Shared>) {
                     delay = shared.options.reconnect_min;
                     tracing::info!(node = %node, "connected to RabbitMQ");
                     let connection = live.connection.clone();
-                    shared.set_live(Some(live));
+                    shared.set_live(Some(live.clone()));
                     wait_for_failure(&shared, &connection).await;
                     shared.set_live(None);
                     if shared.shutdown.is_cancelled() {
-                        let _ = connection.close(200, "shutdown".into()).await;
+                        close_live(&live).await;
                         return;
                     }
                     metrics::counter!("rectoken_broker_connection_lost_total").increment(1);
@@ -222,6 +233,31 @@ async fn supervise(shared: Arc<Shared>) {
             () = shared.shutdown.cancelled() => return,
         }
         delay = (delay * 2).min(shared.options.reconnect_max);
+    }
+}
+
+/// How long each step of a clean close may take before it is abandoned:
+/// a broker that does not answer must not hold a process's shutdown.
+const CLOSE_STEP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Close a connection cleanly: its channels first, then the connection, each
+/// step bounded by [`CLOSE_STEP_TIMEOUT`].
+async fn close_live(live: &Live) {
+    for channel in [&live.rpc, &live.publisher] {
+        if let Err(e) =
+            tokio::time::timeout(CLOSE_STEP_TIMEOUT, channel.close(200, "shutdown".into())).await
+        {
+            tracing::debug!(error = %e, "closing a RabbitMQ channel timed out");
+        }
+    }
+    if tokio::time::timeout(
+        CLOSE_STEP_TIMEOUT,
+        live.connection.close(200, "shutdown".into()),
+    )
+    .await
+    .is_err()
+    {
+        tracing::debug!("closing the RabbitMQ connection timed out");
     }
 }
 
@@ -717,10 +753,16 @@ impl Bus for RabbitBus {
     }
 
     async fn close(&self) {
+        // The supervisor closes its connection when it sees the shutdown
+        // (one closer only); wait for it, bounded.
         self.shared.shutdown.cancel();
-        if let Some(live) = self.shared.live() {
-            let _ = live.publisher.close(200, "shutdown".into()).await;
-            let _ = live.connection.close(200, "shutdown".into()).await;
+        let mut stopped = self.shared.stopped.subscribe();
+        let wait = stopped.wait_for(|done| *done);
+        if tokio::time::timeout(CLOSE_STEP_TIMEOUT * 3, wait)
+            .await
+            .is_err()
+        {
+            tracing::debug!("the RabbitMQ supervisor did not stop in time");
         }
         self.shared.set_live(None);
     }

@@ -492,11 +492,18 @@ async fn connect(
     // The granted scopes, against the calls rectoken makes: a missing one
     // is named now, not discovered later as a failing sync or join.
     let report = scopes::assess(&tokens.scope, services.user_level);
-    if !report.summary().is_empty() {
+    // A missing required scope breaks syncs or joins: a warning. Optional
+    // token kinds the grant does not cover are only worth knowing.
+    if !report.is_complete() {
         tracing::warn!(
             granted = %tokens.scope.join(" "),
             scopes = %report.summary(),
             "the Zoom authorization lacks scopes"
+        );
+    } else if !report.summary().is_empty() {
+        tracing::info!(
+            scopes = %report.summary(),
+            "the Zoom authorization covers every required scope; some optional token kinds are unavailable"
         );
     }
     let me = services.zoom.me(&tokens.access_token).await.map_err(|e| {

@@ -37,6 +37,7 @@ impl Env {
     }
 
     pub async fn with_sim(name: &str, sim: impl FnOnce(&mut SimConfig)) -> Env {
+        rectoken_tests::init_test_tracing();
         let prefix = rectoken_tests::unique_prefix(name);
         let h = Harness::start(
             &rectoken_tests::amqp_url(),
