@@ -52,9 +52,15 @@ pub enum BusError {
     /// The broker did not confirm within the publish timeout.
     #[error("message broker did not confirm within {0:?}")]
     ConfirmTimeout(std::time::Duration),
-    /// The broker refused the message (nack), or could not route it.
+    /// The broker could not route the message (a mandatory publish came
+    /// back: no such queue, or a direct reply-to requester that is gone).
     #[error("message broker refused the message: {0}")]
     Rejected(String),
+    /// The broker confirmed negatively (nack): it could not take the message
+    /// now, e.g. a quorum queue without a leader while a cluster node is
+    /// down. Unlike [`BusError::Rejected`], publishing again may succeed.
+    #[error("message broker did not take the message: {0}")]
+    Nacked(String),
     /// A queue or exchange does not exist or was declared differently.
     #[error("topology error: {0}")]
     Topology(String),

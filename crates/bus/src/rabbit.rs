@@ -524,7 +524,7 @@ async fn publish_on(channel: &Channel, message: &OutgoingMessage, timeout: Durat
         Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
         Ok(Ok(confirmation)) => {
             if confirmation.is_nack() {
-                return Err(BusError::Rejected("broker nacked the publish".into()));
+                return Err(BusError::Nacked("broker nacked the publish".into()));
             }
             match confirmation.take_message() {
                 Some(returned) => Err(BusError::Rejected(format!(

@@ -507,10 +507,12 @@ pub const REASON_PERSONAL_LINK_UNKNOWN: &str = "personal_link_unknown";
 /// What to do when the reply could not be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishFailure {
-    /// The broker refused or could not route the reply: the requester is
-    /// gone. Ack the request; nobody waits for it.
+    /// The broker could not route the reply: the requester is gone. Ack the
+    /// request; nobody waits for it.
     RequesterGone,
-    /// The broker is unavailable or did not confirm: try the request again.
+    /// The broker is unavailable, did not confirm, or nacked the reply (a
+    /// reply queue without a leader during a failover): try the request
+    /// again rather than drop a reply someone still waits for.
     Retry,
 }
 
@@ -1021,6 +1023,10 @@ mod tests {
         );
         assert_eq!(
             publish_failure(&BusError::ConfirmTimeout(Duration::from_secs(2))),
+            PublishFailure::Retry
+        );
+        assert_eq!(
+            publish_failure(&BusError::Nacked("broker nacked the publish".into())),
             PublishFailure::Retry
         );
     }
