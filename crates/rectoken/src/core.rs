@@ -96,3 +96,27 @@ pub fn build(
 
 /// `/readyz` check of the store.
 pub use rectoken_store::StoreCheck;
+
+/// Every Zoom app a role knows: the `ZOOM_*` app (`default`, secrets
+/// already resolved by the caller) plus those of `RECTOKEN_APPS_FILE`.
+pub fn apps(
+    default: rectoken_ingress::apps::App,
+    apps_file: Option<&std::path::Path>,
+) -> anyhow::Result<rectoken_ingress::apps::Apps> {
+    let mut apps = rectoken_ingress::apps::Apps::single(default);
+    if let Some(path) = apps_file {
+        apps.add_from_file(path)?;
+    }
+    Ok(apps)
+}
+
+/// The apps by name → whether user-level, which is all the sync worker
+/// needs to key events.
+pub fn app_kinds(apps: &rectoken_ingress::apps::Apps) -> std::collections::HashMap<String, bool> {
+    apps.names()
+        .filter_map(|n| {
+            apps.get(n)
+                .map(|a| (n.to_owned(), a.kind == rectoken_ingress::AppKind::User))
+        })
+        .collect()
+}

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use clap::Args;
 use rectoken_bus::Topology;
-use rectoken_ingress::apps::{App, Apps};
+use rectoken_ingress::apps::App;
 use rectoken_ingress::services::derive_state_key;
 use rectoken_ingress::{AppKind, HealthCheck, Ingress, IngressState, Services, router};
 use secrecy::{ExposeSecret, SecretString};
@@ -288,23 +288,17 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         crate::durability::check_at_start(&core.store, a.allow_volatile_redis).await?;
     }
 
-    let mut apps = Apps::single(App {
-        name: String::new(),
-        client_id: r.client_id.clone(),
-        client_secret: r.client_secret.clone(),
-        webhook_secret: r.webhook_secret.clone(),
-        kind: a.zoom.app_kind,
-    });
-    if let Some(path) = &a.apps_file {
-        apps.add_from_file(path)?;
-    }
-    let app_kinds = apps
-        .names()
-        .filter_map(|n| {
-            apps.get(n)
-                .map(|app| (n.to_owned(), app.kind == AppKind::User))
-        })
-        .collect();
+    let apps = core::apps(
+        App {
+            name: String::new(),
+            client_id: r.client_id.clone(),
+            client_secret: r.client_secret.clone(),
+            webhook_secret: r.webhook_secret.clone(),
+            kind: a.zoom.app_kind,
+        },
+        a.apps_file.as_deref(),
+    )?;
+    let app_kinds = core::app_kinds(&apps);
 
     let mut tasks = tokio::task::JoinSet::new();
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rectoken_bus::Topology;
 use rectoken_domain::webhook::Window;
-use rectoken_ingress::apps::{App, Apps};
+use rectoken_ingress::apps::App;
 use rectoken_ingress::services::derive_state_key;
 use rectoken_ingress::{AppKind, HealthCheck, Ingress, IngressState, Services, router};
 use tokio_util::sync::CancellationToken;
@@ -26,28 +26,28 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (amqp_url, redis_url) = args.backends.require().map_err(anyhow::Error::msg)?;
     check_secrets(&args).map_err(anyhow::Error::msg)?;
-    let mut apps = Apps::single(App {
-        name: String::new(),
-        client_id: args
-            .zoom
-            .client_id()
-            .map_err(anyhow::Error::msg)?
-            .to_owned(),
-        client_secret: args
-            .zoom
-            .client_secret()
-            .map_err(anyhow::Error::msg)?
-            .clone(),
-        webhook_secret: args
-            .zoom
-            .webhook_secret()
-            .map_err(anyhow::Error::msg)?
-            .clone(),
-        kind: args.zoom.app_kind,
-    });
-    if let Some(path) = &args.apps_file {
-        apps.add_from_file(path)?;
-    }
+    let apps = core::apps(
+        App {
+            name: String::new(),
+            client_id: args
+                .zoom
+                .client_id()
+                .map_err(anyhow::Error::msg)?
+                .to_owned(),
+            client_secret: args
+                .zoom
+                .client_secret()
+                .map_err(anyhow::Error::msg)?
+                .clone(),
+            webhook_secret: args
+                .zoom
+                .webhook_secret()
+                .map_err(anyhow::Error::msg)?
+                .clone(),
+            kind: args.zoom.app_kind,
+        },
+        args.apps_file.as_deref(),
+    )?;
     let core = core::build(
         amqp_url,
         redis_url,

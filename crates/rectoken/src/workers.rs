@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rectoken_bus::Topology;
-use rectoken_ingress::AppKind;
-use rectoken_ingress::apps::{App, Apps};
+use rectoken_ingress::apps::App;
 use rectoken_runtime::{HealthCheck, HealthState, serve_health};
 use tokio_util::sync::CancellationToken;
 
@@ -16,30 +15,27 @@ use crate::durability::{DurabilityCheck, check_at_start};
 
 /// The apps by name → whether user-level, for keying events.
 pub fn app_kinds(args: &WorkerArgs) -> anyhow::Result<HashMap<String, bool>> {
-    let mut apps = Apps::single(App {
-        name: String::new(),
-        client_id: args
-            .zoom
-            .client_id()
-            .map_err(anyhow::Error::msg)?
-            .to_owned(),
-        client_secret: args
-            .zoom
-            .client_secret()
-            .map_err(anyhow::Error::msg)?
-            .clone(),
-        // Workers never verify webhooks (the ingress did, before publishing);
-        // only the app's name and kind matter here.
-        webhook_secret: args.zoom.webhook_secret.clone().unwrap_or_default(),
-        kind: args.zoom.app_kind,
-    });
-    if let Some(path) = &args.apps_file {
-        apps.add_from_file(path)?;
-    }
-    Ok(apps
-        .names()
-        .filter_map(|n| apps.get(n).map(|a| (n.to_owned(), a.kind == AppKind::User)))
-        .collect())
+    let apps = core::apps(
+        App {
+            name: String::new(),
+            client_id: args
+                .zoom
+                .client_id()
+                .map_err(anyhow::Error::msg)?
+                .to_owned(),
+            client_secret: args
+                .zoom
+                .client_secret()
+                .map_err(anyhow::Error::msg)?
+                .clone(),
+            // Workers never verify webhooks (the ingress did, before publishing);
+            // only the app's name and kind matter here.
+            webhook_secret: args.zoom.webhook_secret.clone().unwrap_or_default(),
+            kind: args.zoom.app_kind,
+        },
+        args.apps_file.as_deref(),
+    )?;
+    Ok(core::app_kinds(&apps))
 }
 
 async fn start(
