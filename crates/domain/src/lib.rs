@@ -11,9 +11,12 @@
 //! - [`origin`]: proof of origin of the messages on the sync queues.
 //! - [`pyjson`]: Python's `json.loads`/`json.dumps(sort_keys=True, …)`, for
 //!   attendee's callback signature.
+//! - [`account_event`]: account events (connected, disconnected, syncs…),
+//!   their JSON and the Standard Webhooks signing of their deliveries.
 //! - [`callback_auth`]: verifying attendee's and Recall.ai's token-callback
 //!   signatures.
 
+pub mod account_event;
 pub mod callback_auth;
 pub mod connect_link;
 pub mod event;
