@@ -52,7 +52,11 @@ impl MemoryBus {
     /// A bus with the topology of docs/design.md declared.
     pub fn new(topology: Topology) -> Self {
         let mut state = State::default();
-        for queue in topology.work_queues() {
+        let work_queues = topology
+            .work_queues()
+            .into_iter()
+            .chain(topology.optional_work_queues());
+        for queue in work_queues {
             let dlq = Topology::dlq(&queue);
             state.queues.insert(dlq.clone(), Queue::new(None));
             state.queues.insert(queue, Queue::new(Some(dlq)));
@@ -61,6 +65,11 @@ impl MemoryBus {
             state
                 .bindings
                 .push((topology.events_exchange(), pattern.to_owned(), queue));
+        }
+        for (queue, pattern) in topology.account_event_bindings() {
+            state
+                .bindings
+                .push((topology.account_events_exchange(), pattern.to_owned(), queue));
         }
         // A literal binding key matches only itself, as on a direct exchange.
         let (join_queue, join_key) = topology.join_binding();
@@ -187,10 +196,9 @@ impl Bus for MemoryBus {
             vec![message.routing_key.clone()]
         } else {
             let state = self.inner.lock();
-            let exchange_known = state
-                .bindings
-                .iter()
-                .any(|(e, _, _)| *e == message.exchange);
+            // The account-events exchange exists even with no queue bound.
+            let exchange_known = message.exchange == self.topology.account_events_exchange()
+                || state.bindings.iter().any(|(e, _, _)| *e == message.exchange);
             if !exchange_known {
                 return Err(BusError::Topology(format!(
                     "no exchange named {:?}",

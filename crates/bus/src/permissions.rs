@@ -35,7 +35,9 @@ pub enum BrokerRole {
     Ingress,
     /// `rectoken sync-worker`: consumes `rectoken.sync` and
     /// `rectoken.sync.users`; publishes jobs and dead letters (default
-    /// exchange).
+    /// exchange); runs the account events' webhook deliverer (declares
+    /// and consumes `rectoken.account-events.webhooks`). Every role
+    /// publishes to `rectoken.account-events`.
     SyncWorker,
     /// `rectoken token-worker`: consumes `rectoken.join`; publishes replies
     /// to `reply_to` and dead letters (default exchange).
@@ -124,11 +126,24 @@ pub fn permissions(role: BrokerRole, topology: &Topology) -> Permissions {
             read: NOTHING.to_owned(),
         };
     }
+    let account_events = topology.account_events_exchange();
+    let webhooks = topology.account_events_webhooks_queue();
+    // Only the sync worker runs the account events' webhook deliverer, so
+    // only it may declare, bind and consume its queue.
+    let deliverer = role == BrokerRole::SyncWorker;
     // Declaring the topology: every exchange, work queue and DLQ.
-    let mut configure: Vec<String> = vec![events.clone(), join_exchange.clone()];
+    let mut configure: Vec<String> = vec![
+        events.clone(),
+        join_exchange.clone(),
+        account_events.clone(),
+    ];
     for q in &work_queues {
         configure.push(q.clone());
         configure.push(Topology::dlq(q));
+    }
+    if deliverer {
+        configure.push(webhooks.clone());
+        configure.push(Topology::dlq(&webhooks));
     }
     // Declaring a work queue with its DLX (the default exchange) and binding
     // sync and join queues.
@@ -137,11 +152,21 @@ pub fn permissions(role: BrokerRole, topology: &Topology) -> Permissions {
         write.push(events.clone());
         write.push(join_exchange.clone());
     }
+    if deliverer {
+        write.push(webhooks.clone());
+    }
+    // Every role reports account events (connects, refresh failures,
+    // syncs, mints).
+    write.push(account_events.clone());
     // Declaring a queue with a DLX needs read on it; binding needs read on
     // the exchange.
     let mut read: Vec<String> = work_queues.to_vec();
     read.push(events);
     read.push(join_exchange);
+    if deliverer {
+        read.push(webhooks);
+        read.push(account_events);
+    }
     Permissions {
         configure: any_of(&configure),
         write: any_of(&write),
@@ -230,6 +255,31 @@ mod tests {
             // The prefix is part of every name: another deployment's names
             // on the same broker stay out of reach.
             assert!(!reaches(&p.configure, "rectoken.sync"), "{role:?}");
+        }
+    }
+
+    #[test]
+    fn account_events_are_published_by_every_role_and_delivered_by_the_sync_worker() {
+        let t = Topology::default();
+        for role in [
+            BrokerRole::Ingress,
+            BrokerRole::SyncWorker,
+            BrokerRole::TokenWorker,
+        ] {
+            let p = permissions(role, &t);
+            assert!(reaches(&p.write, "rectoken.account-events"), "{role:?}");
+            assert!(reaches(&p.configure, "rectoken.account-events"), "{role:?}");
+            let delivers = role == BrokerRole::SyncWorker;
+            let q = "rectoken.account-events.webhooks";
+            assert_eq!(reaches(&p.configure, q), delivers, "{role:?}");
+            assert_eq!(reaches(&p.configure, &Topology::dlq(q)), delivers, "{role:?}");
+            assert_eq!(reaches(&p.read, q), delivers, "{role:?}");
+            assert_eq!(reaches(&p.write, q), delivers, "{role:?}: bind");
+            assert_eq!(
+                reaches(&p.read, "rectoken.account-events"),
+                delivers,
+                "{role:?}: bind"
+            );
         }
     }
 

@@ -415,7 +415,23 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
             FieldTable::default(),
         )
         .await?;
-    for queue in topology.work_queues() {
+    // Account events (docs/design.md): operators bind their own queues.
+    channel
+        .exchange_declare(
+            topology.account_events_exchange().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let work_queues = topology
+        .work_queues()
+        .into_iter()
+        .chain(topology.optional_work_queues());
+    for queue in work_queues {
         let dlq = Topology::dlq(&queue);
         let mut dlq_args = FieldTable::default();
         dlq_args.insert("x-queue-type".into(), long_string("quorum"));
@@ -431,6 +447,17 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
             .queue_bind(
                 queue.into(),
                 topology.events_exchange().into(),
+                pattern.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    for (queue, pattern) in topology.account_event_bindings() {
+        channel
+            .queue_bind(
+                queue.into(),
+                topology.account_events_exchange().into(),
                 pattern.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),

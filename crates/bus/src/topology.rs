@@ -23,6 +23,16 @@ pub const JOIN_QUEUE: &str = "rectoken.join";
 /// vhost, `rectoken.sync` included. Write permission on this exchange
 /// reaches the join queue and nothing else (docs/security.md).
 pub const JOIN_EXCHANGE: &str = "rectoken.join-requests";
+/// The exchange of account events (topic; routing key = the event type,
+/// e.g. `account.disconnected`). Apart from [`EVENTS_EXCHANGE`], whose `#`
+/// binding feeds the sync queue; operators bind their own queues here.
+pub const ACCOUNT_EVENTS_EXCHANGE: &str = "rectoken.account-events";
+/// The queue the webhook deliverer consumes: bound to
+/// [`ACCOUNT_EVENTS_EXCHANGE`] with `#`, with a DLQ like every work queue.
+/// Declared only by a role that delivers webhooks (see
+/// [`Topology::with_event_webhooks`]): without a deliverer it would only
+/// fill up.
+pub const ACCOUNT_EVENTS_WEBHOOKS_QUEUE: &str = "rectoken.account-events.webhooks";
 /// Suffix of the dead-letter queue of each work queue.
 pub const DLQ_SUFFIX: &str = ".dlq";
 
@@ -42,6 +52,8 @@ pub const APP_HEADER: &str = "x-rectoken-app";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     prefix: String,
+    /// Whether this role declares (and consumes) the webhook queue.
+    event_webhooks: bool,
 }
 
 impl Default for Topology {
@@ -55,7 +67,50 @@ impl Topology {
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
+            event_webhooks: false,
         }
+    }
+
+    /// The same names, also declaring the account events' webhook queue
+    /// and its DLQ (for the role that runs the webhook deliverer, when
+    /// `RECTOKEN_EVENTS_WEBHOOK_URL` is set).
+    pub fn with_event_webhooks(mut self, on: bool) -> Self {
+        self.event_webhooks = on;
+        self
+    }
+
+    /// Whether the webhook queue is part of this topology.
+    pub fn has_event_webhooks(&self) -> bool {
+        self.event_webhooks
+    }
+
+    /// `rectoken.account-events`.
+    pub fn account_events_exchange(&self) -> String {
+        format!("{}{ACCOUNT_EVENTS_EXCHANGE}", self.prefix)
+    }
+
+    /// `rectoken.account-events.webhooks`.
+    pub fn account_events_webhooks_queue(&self) -> String {
+        format!("{}{ACCOUNT_EVENTS_WEBHOOKS_QUEUE}", self.prefix)
+    }
+
+    /// The work queues this role declares beyond [`Topology::work_queues`]
+    /// (each with a DLQ): the webhook queue when it is on.
+    pub fn optional_work_queues(&self) -> Vec<String> {
+        if self.event_webhooks {
+            vec![self.account_events_webhooks_queue()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The queues this role binds to the account-events exchange, with
+    /// their pattern.
+    pub fn account_event_bindings(&self) -> Vec<(String, &'static str)> {
+        self.optional_work_queues()
+            .into_iter()
+            .map(|q| (q, "#"))
+            .collect()
     }
 
     /// The prefix.
@@ -186,6 +241,30 @@ mod tests {
             t.join_binding(),
             ("rectoken.join".to_owned(), "rectoken.join".to_owned())
         );
+    }
+
+    #[test]
+    fn account_events_names_and_the_optional_webhook_queue() {
+        let t = Topology::default();
+        assert_eq!(t.account_events_exchange(), "rectoken.account-events");
+        assert_eq!(
+            t.account_events_webhooks_queue(),
+            "rectoken.account-events.webhooks"
+        );
+        assert!(!t.has_event_webhooks());
+        assert!(t.optional_work_queues().is_empty());
+        assert!(t.account_event_bindings().is_empty());
+        let w = Topology::new("p.").with_event_webhooks(true);
+        assert_eq!(
+            w.optional_work_queues(),
+            ["p.rectoken.account-events.webhooks"]
+        );
+        assert_eq!(
+            w.account_event_bindings(),
+            vec![("p.rectoken.account-events.webhooks".to_owned(), "#")]
+        );
+        // Its replies may not go to the webhook queue either.
+        assert!(reply_to_allowed(&w, "p.rectoken.account-events.webhooks").is_err());
     }
 
     #[test]
