@@ -67,9 +67,11 @@ impl MemoryBus {
                 .push((topology.events_exchange(), pattern.to_owned(), queue));
         }
         for (queue, pattern) in topology.account_event_bindings() {
-            state
-                .bindings
-                .push((topology.account_events_exchange(), pattern.to_owned(), queue));
+            state.bindings.push((
+                topology.account_events_exchange(),
+                pattern.to_owned(),
+                queue,
+            ));
         }
         // A literal binding key matches only itself, as on a direct exchange.
         let (join_queue, join_key) = topology.join_binding();
@@ -198,7 +200,10 @@ impl Bus for MemoryBus {
             let state = self.inner.lock();
             // The account-events exchange exists even with no queue bound.
             let exchange_known = message.exchange == self.topology.account_events_exchange()
-                || state.bindings.iter().any(|(e, _, _)| *e == message.exchange);
+                || state
+                    .bindings
+                    .iter()
+                    .any(|(e, _, _)| *e == message.exchange);
             if !exchange_known {
                 return Err(BusError::Topology(format!(
                     "no exchange named {:?}",

@@ -272,7 +272,11 @@ mod tests {
             let delivers = role == BrokerRole::SyncWorker;
             let q = "rectoken.account-events.webhooks";
             assert_eq!(reaches(&p.configure, q), delivers, "{role:?}");
-            assert_eq!(reaches(&p.configure, &Topology::dlq(q)), delivers, "{role:?}");
+            assert_eq!(
+                reaches(&p.configure, &Topology::dlq(q)),
+                delivers,
+                "{role:?}"
+            );
             assert_eq!(reaches(&p.read, q), delivers, "{role:?}");
             assert_eq!(reaches(&p.write, q), delivers, "{role:?}: bind");
             assert_eq!(

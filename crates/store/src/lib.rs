@@ -24,7 +24,10 @@
 //! - [`durability`]: whether the store keeps credentials through restarts
 //!   and memory pressure.
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
+//! - [`account_events`]: the bounded history of each account's events
+//!   ([`AccountEventLog`]), in [`memory_events`] and [`redis_events`].
 
+pub mod account_events;
 pub mod cluster_url;
 pub mod directory;
 pub mod durability;
@@ -32,7 +35,9 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod memory;
+pub mod memory_events;
 pub mod model;
+pub mod redis_events;
 pub mod redis_store;
 pub mod rules;
 pub mod scripts;
@@ -40,12 +45,14 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use account_events::AccountEventLog;
 pub use directory::{DirectoryKey, DirectoryUser};
 pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
 pub use health::StoreCheck;
 pub use keys::account_lock_name;
 pub use memory::MemoryStore;
+pub use memory_events::MemoryEventLog;
 pub use model::{
     AccountRecord, AccountStatus, Admission, Lease, MapKey, MapKind, Mapping, RateLimit, Sealed,
     Source, StoredCredentials, SyncState, SyncStatus, WriteOutcome,
@@ -70,6 +77,16 @@ pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
             redact(url)
         ))),
     }
+}
+
+/// Open the account-event log on the store named by `url`, as
+/// [`connect`] does: in process for `memory://`, else on Redis (its own
+/// lazily made connection).
+pub fn connect_event_log(url: &str, prefix: &str) -> Result<Arc<dyn AccountEventLog>> {
+    if url.to_ascii_lowercase().starts_with("memory:") {
+        return Ok(Arc::new(MemoryEventLog::new()));
+    }
+    Ok(Arc::new(RedisStore::new(url, prefix)?))
 }
 
 /// The URL without its userinfo (a password must not reach logs).

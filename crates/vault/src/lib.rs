@@ -10,11 +10,15 @@
 //! - [`access`]: [`ZoomAccess`], calls for an account: rate budget, 429
 //!   `Retry-After` for all workers, one refresh on 401, retries until a
 //!   deadline.
+//! - [`events`]: [`AccountEvents`], where the role reports account events
+//!   and keeps their history (reached through [`Vault::events`]).
 
 pub mod access;
 pub mod crypto;
+pub mod events;
 pub mod provider;
 
 pub use access::{CallError, Plan, ZoomAccess, ZoomLimits};
 pub use crypto::Keyring;
+pub use events::AccountEvents;
 pub use provider::{Vault, VaultError, VaultOptions};

@@ -102,6 +102,7 @@ pub struct Vault {
     keyring: Arc<Keyring>,
     zoom: ZoomClient,
     options: VaultOptions,
+    events: crate::events::AccountEvents,
 }
 
 fn now_ms() -> i64 {
@@ -130,7 +131,20 @@ impl Vault {
             keyring,
             zoom,
             options,
+            events: crate::events::AccountEvents::default(),
         }
+    }
+
+    /// The same vault, reporting account events to `events` (see
+    /// [`crate::events`]).
+    pub fn with_events(mut self, events: crate::events::AccountEvents) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Where this role reports account events.
+    pub fn events(&self) -> &crate::events::AccountEvents {
+        &self.events
     }
 
     /// The Zoom client the vault refreshes with.
@@ -377,6 +391,13 @@ impl Vault {
                     .increment(1);
                 let reason = e.refresh_disconnect_reason().unwrap_or_default();
                 tracing::warn!(account_id, reason = %reason, "marking account disconnected");
+                let was_connected = self
+                    .store
+                    .account(account_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| (r.status == AccountStatus::Connected, r.app));
                 self.store
                     .set_account_status(account_id, AccountStatus::Disconnected, Some(&reason))
                     .await
@@ -384,6 +405,18 @@ impl Vault {
                         StoreError::AccountNotFound(_) => Ok(()),
                         other => Err(other),
                     })?;
+                // Reported once, by whoever saw the connection end: a
+                // later refresh of an already disconnected account says
+                // nothing new.
+                if let Some((true, app)) = was_connected {
+                    self.events.emit(
+                        account_id,
+                        &app,
+                        rectoken_domain::account_event::AccountEventKind::Disconnected {
+                            reason: reason.clone(),
+                        },
+                    );
+                }
                 Err(VaultError::Disconnected {
                     account_id: account_id.to_owned(),
                     reason,
