@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod apps;
 pub mod callbacks;
+pub mod connect_events;
 pub mod hardening;
 pub mod join;
 pub mod oauth;

@@ -557,7 +557,10 @@ async fn connect(
         scopes: tokens.scope.clone(),
         last_error: None,
         // A re-connect keeps the sync history.
-        sync: previous.map(|p| p.sync).unwrap_or_default(),
+        sync: previous
+            .as_ref()
+            .map(|p| p.sync.clone())
+            .unwrap_or_default(),
     };
     // Credentials first: an account record never points at missing ones.
     services
@@ -570,6 +573,19 @@ async fn connect(
         .upsert_account(&record)
         .await
         .map_err(|e| internal(&e))?;
+    let missing: Vec<String> = report
+        .missing_scopes()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for event in crate::connect_events::connect_events(
+        previous.as_ref(),
+        &record.kind,
+        &record.scopes,
+        &missing,
+    ) {
+        services.vault.events().emit(&id, &record.app, event);
+    }
     tracing::info!(
         account_id = %id,
         outcome = "connected",

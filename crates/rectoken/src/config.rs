@@ -337,6 +337,9 @@ pub struct SyncTuning {
         value_parser = clap::value_parser!(u64).range(1..=60)
     )]
     pub keepalive_days: u64,
+    /// Account-event webhooks (the sync worker delivers them).
+    #[command(flatten)]
+    pub event_webhooks: crate::account_events::EventWebhookArgs,
 }
 
 /// `rectoken token-worker` flags.

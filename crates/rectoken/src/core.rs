@@ -27,6 +27,9 @@ pub struct Core {
     pub access: ZoomAccess,
     /// The key the OAuth state is derived from.
     pub encryption_key: [u8; 32],
+    /// Where this role's account events go (its vault reports to it);
+    /// closed before the bus.
+    pub events: Arc<rectoken_runtime::account_events::AccountEventPublisher>,
     /// The keys of the sync messages' proof of origin (derived from the
     /// encryption key and, during a rotation, the previous one). `bus`
     /// already signs with them.
@@ -73,12 +76,24 @@ pub fn build(
     );
     let store = rectoken_store::connect(redis_url, "").context("RECTOKEN_REDIS_URL")?;
     let zoom = zoom_client(zoom)?;
+    // Account events: published with confirms, their history kept in the
+    // store's Redis (its own connection) for the admin API.
+    let event_log =
+        rectoken_store::connect_event_log(redis_url, "").context("RECTOKEN_REDIS_URL")?;
+    let events = rectoken_runtime::account_events::AccountEventPublisher::start(
+        bus.clone(),
+        Some(event_log.clone()),
+    );
     let vault = Vault::new(
         store.clone(),
         Arc::new(keyring),
         zoom.clone(),
         VaultOptions::default(),
-    );
+    )
+    .with_events(rectoken_vault::AccountEvents::new(
+        events.clone(),
+        Some(event_log),
+    ));
     let access = ZoomAccess::new(
         vault.clone(),
         ZoomLimits::for_plan(limits.plan, limits.fraction),
@@ -90,6 +105,7 @@ pub fn build(
         vault,
         access,
         encryption_key,
+        events,
         origin,
     })
 }

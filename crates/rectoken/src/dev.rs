@@ -276,10 +276,11 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         encryption_key: Some(r.encryption_key.clone()),
         encryption_key_old: a.crypto.encryption_key_old.clone(),
     };
+    let deliverer = args.sync.event_webhooks.deliverer()?;
     let core = core::build(
         &r.amqp_url,
         &r.redis_url,
-        Topology::new(a.backends.queue_prefix.clone()),
+        Topology::new(a.backends.queue_prefix.clone()).with_event_webhooks(deliverer.is_some()),
         &zoom_args,
         &crypto,
         &a.limits,
@@ -383,6 +384,13 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         rectoken_sync::run(sync_deps, sync_options, stop).await;
         Ok(())
     });
+    if let Some(d) = deliverer {
+        let (bus, stop) = (core.bus.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            crate::account_events::run_deliverer(bus, d, stop).await;
+            Ok(())
+        });
+    }
     let token_deps = rectoken_token::TokenDeps {
         bus: core.bus.clone(),
         store: core.store.clone(),
@@ -427,6 +435,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
             Err(e) => tracing::error!(error = %e, "task failed"),
         }
     }
+    core.events.close().await;
     core.bus.close().await;
     tracing::info!("dev stopped");
     Ok(())

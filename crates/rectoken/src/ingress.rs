@@ -100,6 +100,7 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
         Ok(Err(e)) => tracing::error!(error = %e, "ingress task failed"),
         Err(_) => tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}"),
     }
+    core.events.close().await;
     core.bus.close().await;
     tracing::info!("ingress stopped");
     Ok(())

@@ -13,6 +13,7 @@
 //! `anyhow` lives only here, at the edge; the library crates have their own
 //! error enums.
 
+mod account_events;
 mod accounts;
 mod config;
 mod core;

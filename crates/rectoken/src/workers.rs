@@ -40,13 +40,14 @@ pub fn app_kinds(args: &WorkerArgs) -> anyhow::Result<HashMap<String, bool>> {
 
 async fn start(
     args: &WorkerArgs,
+    event_webhooks: bool,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Core, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let (amqp_url, redis_url) = args.backends.require().map_err(anyhow::Error::msg)?;
     let core = core::build(
         amqp_url,
         redis_url,
-        Topology::new(args.backends.queue_prefix.clone()),
+        Topology::new(args.backends.queue_prefix.clone()).with_event_webhooks(event_webhooks),
         &args.zoom,
         &args.crypto,
         &args.limits,
@@ -88,13 +89,15 @@ async fn finish(core: Core, server: tokio::task::JoinHandle<std::io::Result<()>>
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics server task failed"),
         _ => {}
     }
+    core.events.close().await;
     core.bus.close().await;
 }
 
 /// Run a sync worker until `shutdown`.
 pub async fn run_sync(args: SyncWorkerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let apps = app_kinds(&args.worker)?;
-    let (core, server) = start(&args.worker, &shutdown).await?;
+    let deliverer = args.tuning.event_webhooks.deliverer()?;
+    let (core, server) = start(&args.worker, deliverer.is_some(), &shutdown).await?;
     let mut options = rectoken_sync::SyncOptions {
         resync_interval: Duration::from_secs(args.tuning.resync_hours.max(1) * 3600),
         keepalive_interval: Duration::from_secs(args.tuning.keepalive_days.max(1) * 24 * 3600),
@@ -112,7 +115,19 @@ pub async fn run_sync(args: SyncWorkerArgs, shutdown: CancellationToken) -> anyh
         origin: core.origin.clone(),
     };
     tracing::info!(concurrency = options.concurrency, "sync worker started");
+    let webhooks = deliverer.map(|d| {
+        tokio::spawn(crate::account_events::run_deliverer(
+            core.bus.clone(),
+            d,
+            shutdown.clone(),
+        ))
+    });
     rectoken_sync::run(deps, options, shutdown).await;
+    if let Some(w) = webhooks
+        && let Err(e) = w.await
+    {
+        tracing::warn!(error = %e, "webhook deliverer task failed");
+    }
     finish(core, server).await;
     tracing::info!("sync worker stopped");
     Ok(())
@@ -120,7 +135,7 @@ pub async fn run_sync(args: SyncWorkerArgs, shutdown: CancellationToken) -> anyh
 
 /// Run a token worker until `shutdown`.
 pub async fn run_token(args: TokenWorkerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let (core, server) = start(&args.worker, &shutdown).await?;
+    let (core, server) = start(&args.worker, false, &shutdown).await?;
     let mut options = rectoken_token::TokenOptions {
         probe_max_accounts: args.tuning.probe_max_accounts,
         allow_zak: args.zak.allow_zak,

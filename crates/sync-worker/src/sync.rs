@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use rectoken_bus::OutgoingMessage;
+use rectoken_domain::account_event::AccountEventKind;
 use rectoken_domain::jobs::{JOB_HEADER, SyncJob};
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::{
@@ -576,6 +577,20 @@ impl SyncHandler {
             seconds,
             "full sync completed"
         );
+        // The event needs the app; a failed read costs the event, never the
+        // sync's own outcome.
+        if let Ok(Some(record)) = self.store.account(account_id).await {
+            self.access.vault().events().emit(
+                account_id,
+                &record.app,
+                AccountEventKind::SyncCompleted {
+                    users: record.sync.users_total,
+                    mappings,
+                    pruned,
+                    duration_ms: u64::try_from(now.saturating_sub(started_ms)).unwrap_or(0),
+                },
+            );
+        }
         Ok(())
     }
 
@@ -594,6 +609,21 @@ impl SyncHandler {
                 Some(reason),
                 now_ms(),
             )
-            .await
+            .await?;
+        // The event needs the app; a failed read costs the event, never the
+        // sync's own outcome.
+        if let Ok(Some(record)) = self.store.account(account_id).await {
+            // Every caller fails the generation on a failure no retry of
+            // the same step mends (or whose retry starts a new generation).
+            self.access.vault().events().emit(
+                account_id,
+                &record.app,
+                AccountEventKind::SyncFailed {
+                    reason: reason.to_owned(),
+                    attempts: 1,
+                },
+            );
+        }
+        Ok(())
     }
 }

@@ -406,6 +406,15 @@ impl SyncHandler {
         // Record and credentials first, then the mappings: see
         // `purged_meanwhile` for why this order is race-free.
         self.store.delete_account(connection).await?;
+        // Reported once the record is gone (a retry of this message finds
+        // none and reports nothing again); the purges below only tidy up.
+        if let Some(r) = &record {
+            self.access.vault().events().emit(
+                connection,
+                &r.app,
+                rectoken_domain::account_event::AccountEventKind::Deauthorized { user_id: None },
+            );
+        }
         let purged = self.store.purge_account_mappings(connection).await?;
         let users = self.store.purge_account_directory(connection).await?;
         tracing::info!(account_id = %connection, purged, users, "app deauthorized: credentials, state, mappings and directory removed");

@@ -46,6 +46,8 @@
 //!   the sender, refusals, per-kind errors and reasons), unit-tested.
 //! - [`worker`]: [`TokenWorker`], the handler; [`TokenWorker::answer`] is the
 //!   core that tests call directly.
+//! - [`mint_watch`]: when an account's mints keep failing
+//!   (`account.mints_failing`).
 //! - [`telemetry`]: metric names.
 //! - [`harness`]: a test bed on the Zoom simulator (tests, benchmark).
 //! - [`mod@bench`]: [`bench::join_bench`], the end-to-end benchmark.
@@ -55,6 +57,7 @@ pub mod bench;
 pub mod classify;
 pub mod harness;
 pub mod kinds;
+pub mod mint_watch;
 pub mod telemetry;
 pub mod worker;
 

@@ -73,6 +73,8 @@ pub struct TokenWorker {
     /// Cancelled when the worker is torn down without a drain (its `run`
     /// future dropped): requests in flight stop and go back to the queue.
     killed: CancellationToken,
+    /// Accounts whose mints keep failing (`account.mints_failing`).
+    mint_watch: crate::mint_watch::MintWatch,
 }
 
 /// A duration in milliseconds rounded to 0.01, for log fields that a person
@@ -92,6 +94,34 @@ impl TokenWorker {
         Self::with_kill_switch(deps, options, CancellationToken::new())
     }
 
+    /// Count the reply toward its account's mint-failure streak and report
+    /// `account.mints_failing` when due.
+    async fn watch_mints(&self, reply: &JoinReply) {
+        let Some(account_id) = reply.account_id() else {
+            return;
+        };
+        let now_ms = OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .saturating_mul(1000);
+        let Some(kind) = self.mint_watch.observe(
+            account_id,
+            reply.status(),
+            reply.error().unwrap_or_default(),
+            now_ms,
+        ) else {
+            return;
+        };
+        // The app for the event; without the record (deleted meanwhile)
+        // there is nothing to report on.
+        if let Ok(Some(record)) = self.deps.store.account(account_id).await {
+            self.deps
+                .access
+                .vault()
+                .events()
+                .emit(account_id, &record.app, kind);
+        }
+    }
+
     pub(crate) fn with_kill_switch(
         deps: TokenDeps,
         options: TokenOptions,
@@ -103,6 +133,7 @@ impl TokenWorker {
             options,
             accounts,
             killed,
+            mint_watch: Default::default(),
         }
     }
 
@@ -613,6 +644,7 @@ impl TokenWorker {
                     error = reply.error(),
                     "join request answered"
                 );
+                self.watch_mints(&reply).await;
                 Outcome::Done
             }
             Err(e) => match publish_failure(&e) {
