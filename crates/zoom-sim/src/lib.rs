@@ -64,6 +64,8 @@
 //! - [`webhook`]: the sender (spawned deliveries, retries, records).
 //! - [`sim`]: [`Sim`], the shared handle and its control methods.
 //! - [`http`]: axum handlers for `/oauth`, `/v2` and `/_sim`.
+//! - [`serve`]: `Sim::router`, `serve` and `spawn` (apart from [`sim`], so the
+//!   model never imports its HTTP face).
 //!
 //! # Control API (`/_sim/`, JSON, unauthenticated)
 //!
@@ -104,6 +106,7 @@ pub mod model;
 pub mod paging;
 pub mod ratelimit;
 pub mod rng;
+pub mod serve;
 pub mod signing;
 pub mod sim;
 pub mod stats;
