@@ -118,7 +118,7 @@ pub use auth::{DeadTokenAnswer, Grant};
 pub use config::{AppKind, SimConfig};
 pub use error::{Result, SimError};
 pub use events::Event;
-pub use faults::{Behaviour, Endpoint};
+pub use faults::{Behaviour, Endpoint, ZoomRefusal};
 pub use generate::{DEMO_ACCOUNT_ID, DEMO_ADMIN_USER_ID, GenerateSpec};
 pub use model::{Account, Meeting, Occurrence, User};
 pub use ratelimit::{Label, Plan};
