@@ -26,6 +26,7 @@
 //! The ingress holds no state of its own: every instance is interchangeable.
 
 pub mod admin;
+pub mod admin_events;
 pub mod apps;
 pub mod callbacks;
 pub mod connect_events;

@@ -51,6 +51,10 @@ fn admin_routes(state: IngressState) -> Router<IngressState> {
             get(admin::get_account).delete(admin::delete_account),
         )
         .route("/admin/accounts/{id}/resync", post(admin::resync))
+        .route(
+            "/admin/accounts/{id}/events",
+            get(crate::admin_events::account_events),
+        )
         .route("/admin/connect-links", post(admin::create_connect_link))
         .route("/admin/meetings", get(admin::list_meetings))
         .route("/admin/meetings/{id}", get(admin::get_meeting))
