@@ -98,3 +98,93 @@ fn names_and_version() {
     assert!(doc.contains("location: $message.header#/reply_to"));
     assert!(doc.contains("location: $message.header#/correlation_id"));
 }
+
+/// The lines of the block that starts with the line `anchor`, up to the
+/// next line indented no deeper than it.
+fn block<'a>(doc: &'a str, anchor: &str) -> Vec<&'a str> {
+    let indent = anchor.len() - anchor.trim_start().len();
+    let mut lines = doc.lines().skip_while(|l| l.trim_end() != anchor);
+    assert!(lines.next().is_some(), "no line {anchor:?} in the document");
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+        .collect()
+}
+
+/// Every account event type is in the document, with a data schema that
+/// names each field the type's `data` has (rectoken_domain::account_event).
+#[test]
+fn account_events_match() {
+    use rectoken_domain::account_event::{AccountEvent, AccountEventKind, EVENT_TYPES};
+    let doc = doc();
+    let want: BTreeSet<String> = EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect();
+    assert_eq!(enum_after(&doc, "    AccountEventType:"), want);
+    for address in [
+        "rectoken.account-events",
+        "rectoken.account-events.webhooks",
+        "rectoken.account-events.webhooks.dlq",
+    ] {
+        assert!(
+            doc.contains(&format!("    address: {address}\n")),
+            "no channel {address}"
+        );
+    }
+    let v = || vec!["s".to_owned()];
+    let samples = [
+        AccountEventKind::Connected {
+            kind: "account".into(),
+            scopes: v(),
+            missing_scopes: v(),
+        },
+        AccountEventKind::Reconnected {
+            kind: "account".into(),
+            previous_status: "connected".into(),
+            scopes: v(),
+            missing_scopes: v(),
+        },
+        AccountEventKind::Disconnected { reason: "r".into() },
+        AccountEventKind::Deauthorized { user_id: None },
+        AccountEventKind::ScopesChanged {
+            added: v(),
+            removed: v(),
+            missing_scopes: v(),
+        },
+        AccountEventKind::SyncCompleted {
+            users: 1,
+            mappings: 1,
+            pruned: 0,
+            duration_ms: 1,
+        },
+        AccountEventKind::SyncFailed {
+            reason: "r".into(),
+            attempts: 1,
+        },
+        AccountEventKind::MintsFailing {
+            failures: 5,
+            last_status: "zoom_error".into(),
+            last_error: "e".into(),
+        },
+    ];
+    assert_eq!(samples.len(), EVENT_TYPES.len());
+    for kind in samples {
+        let t = kind.type_name();
+        let json = AccountEvent::new("evt", 0, "a", "default", kind).to_json();
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        // The oneOf line naming this type and its data schema.
+        let line = doc
+            .lines()
+            .find(|l| l.contains(&format!("{{const: {t}}}")))
+            .unwrap_or_else(|| panic!("no oneOf entry for {t}"));
+        let schema = line
+            .split("#/components/schemas/")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .unwrap_or_else(|| panic!("no data schema for {t}: {line}"));
+        let body = block(&doc, &format!("    {schema}:")).join("\n");
+        for field in value["data"].as_object().expect("data").keys() {
+            assert!(
+                body.contains(&format!("        {field}:")),
+                "{schema} ({t}) does not document `{field}`"
+            );
+        }
+    }
+}
