@@ -92,19 +92,25 @@ pub async fn delete_topology(amqp_url: &str, topology: &Topology) {
         return;
     };
     if let Ok(channel) = conn.create_channel().await {
-        for queue in topology.work_queues() {
+        let queues = topology
+            .work_queues()
+            .into_iter()
+            .chain(topology.optional_work_queues());
+        for queue in queues {
             for name in [Topology::dlq(&queue), queue] {
                 let _ = channel
                     .queue_delete(name.into(), QueueDeleteOptions::default())
                     .await;
             }
         }
-        let _ = channel
-            .exchange_delete(
-                topology.events_exchange().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await;
+        for exchange in [
+            topology.events_exchange(),
+            topology.account_events_exchange(),
+        ] {
+            let _ = channel
+                .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+                .await;
+        }
     }
     let _ = conn.close(200, "bye".into()).await;
 }

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_events;
 mod bus_contract;
+mod event_log_contract;
 mod ingress_rabbit;
 mod oauth;
 mod store_cluster;
