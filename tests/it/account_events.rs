@@ -331,7 +331,7 @@ impl Env {
 
     /// The next event of type `t` on the operator's queue (others of the
     /// way are returned too, in order).
-    async fn from_queue(&mut self, t: &str) -> AccountEvent {
+    async fn next_on_queue(&mut self, t: &str) -> AccountEvent {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let (key, event) = tokio::time::timeout_at(deadline, self.queue.recv())
@@ -347,7 +347,7 @@ impl Env {
 
     /// The webhook delivery of event `id`, checked: signature verified,
     /// `webhook-id` = the event's id, the same body as the queue's.
-    async fn from_webhook(&mut self, expected: &AccountEvent) {
+    async fn delivered_webhook(&mut self, expected: &AccountEvent) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let (verified, id, event) = tokio::time::timeout_at(deadline, self.hooks.recv())
@@ -383,11 +383,11 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
 
     // Connect: account.connected, then the first full sync completes.
     env.connect().await;
-    let connected = env.from_queue("account.connected").await;
+    let connected = env.next_on_queue("account.connected").await;
     assert_eq!(connected.account_id, "demo");
     assert_eq!(connected.app, "default");
-    env.from_webhook(&connected).await;
-    let synced = env.from_queue("account.sync_completed").await;
+    env.delivered_webhook(&connected).await;
+    let synced = env.next_on_queue("account.sync_completed").await;
     let AccountEventKind::SyncCompleted {
         users, mappings, ..
     } = synced.kind
@@ -395,7 +395,7 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
         panic!("{synced:?}");
     };
     assert!(users > 0 && mappings > 0, "{synced:?}");
-    env.from_webhook(&synced).await;
+    env.delivered_webhook(&synced).await;
 
     // The receiver goes down; the refresh token is revoked (someone else
     // refreshed with it, so Zoom rotated it away).
@@ -407,7 +407,7 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
     env.zoom.refresh(&stolen).await.unwrap();
     let err = env.vault.refresh_now("demo").await.unwrap_err();
     assert!(matches!(err, VaultError::Disconnected { .. }), "{err:?}");
-    let disconnected = env.from_queue("account.disconnected").await;
+    let disconnected = env.next_on_queue("account.disconnected").await;
     let AccountEventKind::Disconnected { reason } = &disconnected.kind else {
         panic!("{disconnected:?}");
     };
@@ -428,11 +428,11 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
         "a 503 receiver recorded nothing"
     );
     env.receiver_down.store(false, Ordering::SeqCst);
-    env.from_webhook(&disconnected).await;
+    env.delivered_webhook(&disconnected).await;
 
     // Reconnect.
     env.connect().await;
-    let reconnected = env.from_queue("account.reconnected").await;
+    let reconnected = env.next_on_queue("account.reconnected").await;
     let AccountEventKind::Reconnected {
         previous_status, ..
     } = &reconnected.kind
@@ -440,7 +440,7 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
         panic!("{reconnected:?}");
     };
     assert_eq!(previous_status, "disconnected");
-    env.from_webhook(&reconnected).await;
+    env.delivered_webhook(&reconnected).await;
 
     // A sync that fails: Zoom refuses to list the users.
     env.sim
@@ -460,19 +460,19 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
         .await
         .unwrap();
     assert!(resync.status().is_success(), "{}", resync.status());
-    let failed = env.from_queue("account.sync_failed").await;
+    let failed = env.next_on_queue("account.sync_failed").await;
     let AccountEventKind::SyncFailed { reason, .. } = &failed.kind else {
         panic!("{failed:?}");
     };
     assert!(!reason.is_empty());
-    env.from_webhook(&failed).await;
+    env.delivered_webhook(&failed).await;
     env.sim.reset_behaviours();
 
     // Uninstall: the simulator sends its signed app_deauthorized webhook
     // to the ingress; the sync worker removes the account.
     env.sim.deauthorize("demo", None).unwrap();
-    let deauthorized = env.from_queue("account.deauthorized").await;
-    env.from_webhook(&deauthorized).await;
+    let deauthorized = env.next_on_queue("account.deauthorized").await;
+    env.delivered_webhook(&deauthorized).await;
 
     // The admin API shows the history, newest first, after the record is
     // gone.
