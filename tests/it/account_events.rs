@@ -68,10 +68,7 @@ async fn receiver(
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
                 let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs() as i64;
+                let now = rectoken_domain::clock::now_secs();
                 let verified = verify_standard(
                     &key,
                     StandardHeaders {

@@ -33,6 +33,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use rectoken_bus::{Bus, BusError, OutgoingMessage};
 use rectoken_domain::account_event::{AccountEvent, AccountEventKind, AccountEventSink, event_id};
+use rectoken_domain::clock::now_ms;
 use rectoken_store::AccountEventLog;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -64,13 +65,6 @@ impl std::fmt::Debug for AccountEventPublisher {
         f.debug_struct("AccountEventPublisher")
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl AccountEventPublisher {

@@ -25,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rectoken_bus::Delivery;
 use rectoken_domain::account_event::{peek_id, signed_headers};
+use rectoken_domain::clock::now_secs;
 use secrecy::{ExposeSecret, SecretSlice};
 use url::Url;
 
@@ -76,13 +77,6 @@ pub fn shown(url: &Url) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the webhook HTTP client: {0}")]
 pub struct DelivererError(String);
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 impl WebhookDeliverer {
     /// POST to `urls`, signing with `key` (the decoded `whsec_` secret).
