@@ -6,7 +6,8 @@
 //! both on an operator's queue bound to `rectoken.account-events` and at a
 //! local webhook receiver that verifies the Standard Webhooks signature;
 //! a receiver that is down (503) gets the event once it is back, with the
-//! same `webhook-id`. The admin API shows the history.
+//! same `webhook-id`. The admin API shows the history. A token worker whose
+//! mints of an account keep failing reports `account.mints_failing`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -256,7 +257,18 @@ impl Env {
             retry: fast.clone(),
             ..rectoken_sync::SyncOptions::default()
         };
+        let token_deps = rectoken_token::TokenDeps {
+            bus: bus.clone(),
+            store: store.clone(),
+            access: deps.access.clone(),
+            zoom: zoom.clone(),
+        };
         tokio::spawn(rectoken_sync::run(deps, options, shutdown.clone()));
+        tokio::spawn(rectoken_token::run(
+            token_deps,
+            rectoken_token::TokenOptions::default(),
+            shutdown.clone(),
+        ));
         let deliverer = WebhookDeliverer::new(
             vec![url::Url::parse(&hook_url).unwrap()],
             webhook_key(WHSEC).unwrap(),
@@ -511,5 +523,65 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
         .unwrap();
     assert_eq!(limited["events"].as_array().unwrap().len(), 1);
     assert_eq!(limited["events"][0]["type"], "account.deauthorized");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn repeated_failed_mints_report_mints_failing() {
+    let mut env = Env::start("account-events-mints").await;
+    env.connect().await;
+    let _ = env.next_on_queue("account.connected").await;
+    let _ = env.next_on_queue("account.sync_completed").await;
+    // Zoom refuses every join token of the account.
+    env.sim
+        .set_behaviour(
+            Some(Endpoint::JoinToken),
+            Behaviour {
+                refusal: Some(ZoomRefusal::OauthOnly),
+                ..Behaviour::default()
+            },
+        )
+        .unwrap();
+    let topology = env.bus.topology().clone();
+    let mut statuses = Vec::new();
+    for i in 0..rectoken_token::mint_watch::THRESHOLD {
+        let body = serde_json::json!({
+            "request_id": format!("r-{i}"),
+            "meeting_id": "85000000201",
+        })
+        .to_string();
+        let reply = env
+            .bus
+            .request(
+                rectoken_bus::OutgoingMessage::json(
+                    topology.join_exchange(),
+                    topology.join_queue(),
+                    body,
+                    format!("mint-{i}"),
+                ),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap();
+        let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+        statuses.push(reply["status"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(
+        statuses.iter().all(|s| s == "zoom_error"),
+        "every mint failed on Zoom's side: {statuses:?}"
+    );
+    let event = env.next_on_queue("account.mints_failing").await;
+    assert_eq!(event.account_id, "demo");
+    let AccountEventKind::MintsFailing {
+        failures,
+        last_status,
+        ..
+    } = &event.kind
+    else {
+        panic!("{event:?}");
+    };
+    assert_eq!(*failures, rectoken_token::mint_watch::THRESHOLD);
+    assert_eq!(last_status, "zoom_error");
+    env.delivered_webhook(&event).await;
     env.finish().await;
 }
