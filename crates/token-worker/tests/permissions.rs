@@ -412,3 +412,82 @@ async fn reply_to_may_not_name_rectokens_own_queues() {
     bus.close().await;
     h.delete_queues().await;
 }
+
+/// Issue 19: every role may publish account events with its own rights;
+/// only the sync worker's user declares, binds and consumes the webhook
+/// queue (docs/security.md).
+#[tokio::test]
+async fn account_events_with_each_roles_rights() {
+    let mut broker = Broker::new("rectoken-perm-ev").await;
+    let plain = Topology::new("");
+    let with_webhooks = Topology::new("").with_event_webhooks(true);
+    let sync_url = broker
+        .user("sync-worker", &permissions(BrokerRole::SyncWorker, &plain))
+        .await;
+    let ingress_url = broker
+        .user("ingress", &permissions(BrokerRole::Ingress, &plain))
+        .await;
+    let token_url = broker
+        .user(
+            "token-worker",
+            &permissions(BrokerRole::TokenWorker, &plain),
+        )
+        .await;
+    // The deliverer's role declares the webhook queue and its binding.
+    let sync = role_bus(&sync_url, &with_webhooks, "perm-ev-sync").await;
+    let ingress = role_bus(&ingress_url, &plain, "perm-ev-ingress").await;
+    let token = role_bus(&token_url, &plain, "perm-ev-token").await;
+    for (bus, id) in [
+        (&ingress, "ev-ingress"),
+        (&token, "ev-token"),
+        (&sync, "ev-sync"),
+    ] {
+        bus.publish(OutgoingMessage::json(
+            plain.account_events_exchange(),
+            "account.disconnected",
+            format!(r#"{{"id":"{id}"}}"#),
+            id,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+    }
+    let mut deliveries = sync
+        .consume(&with_webhooks.account_events_webhooks_queue(), 3)
+        .await
+        .expect("the sync worker consumes the webhook queue");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let d = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut deliveries))
+            .await
+            .expect("an account event")
+            .expect("stream open");
+        seen.push(d.message_id.clone().unwrap_or_default());
+        d.ack().await.unwrap();
+    }
+    seen.sort();
+    assert_eq!(seen, ["ev-ingress", "ev-sync", "ev-token"]);
+    // Another role's user cannot read it.
+    let connection = Connection::connect(&token_url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    refused(
+        &connection,
+        "token-worker consumes the webhook queue",
+        |ch| async move {
+            ch.basic_consume(
+                "rectoken.account-events.webhooks".into(),
+                "x".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map(drop)
+        },
+    )
+    .await;
+    let _ = connection.close(200, "bye".into()).await;
+    for bus in [sync, ingress, token] {
+        bus.close().await;
+    }
+    broker.remove().await;
+}
