@@ -221,13 +221,13 @@ impl Env {
             join_timeout: Duration::from_secs(5),
             callbacks: Default::default(),
         };
-        let apps = Apps::single(App {
-            name: String::new(),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            webhook_secret: WEBHOOK_SECRET.into(),
-            kind: AppKind::Account,
-        });
+        let apps = Apps::single(App::new(
+            "",
+            CLIENT_ID,
+            CLIENT_SECRET.into(),
+            WEBHOOK_SECRET.into(),
+            AppKind::Account,
+        ));
         let state = IngressState::new(bus.clone(), apps, vec![])
             .with_services(services)
             .with_open_connect(true);
@@ -248,7 +248,6 @@ impl Env {
                 vault.clone(),
                 rectoken_vault::ZoomLimits::for_plan(rectoken_vault::Plan::BusinessPlus, 0.95),
             ),
-            zoom: zoom.clone(),
             apps: std::collections::HashMap::from([("default".to_owned(), false)]),
             origin,
         };
