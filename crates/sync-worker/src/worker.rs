@@ -182,7 +182,12 @@ impl SyncHandler {
                 }
             }
             EventPlan::Deauthorize { connection, at_ms } => {
-                match self.deauthorize(&connection, app, at_ms).await {
+                // Who removed the app, for the account.deauthorized event.
+                let user_id = match event {
+                    ZoomEvent::AppDeauthorized { user_id, .. } => user_id.clone(),
+                    _ => None,
+                };
+                match self.deauthorize(&connection, app, at_ms, user_id).await {
                     Ok(step) => step,
                     Err(e) => Step::store_error(&e),
                 }
@@ -378,6 +383,7 @@ impl SyncHandler {
         connection: &str,
         app: &str,
         at_ms: i64,
+        user_id: Option<String>,
     ) -> Result<Step, StoreError> {
         let record = self.store.account(connection).await?;
         // Deauthorizing app B says nothing of the connection made through
@@ -401,7 +407,7 @@ impl SyncHandler {
             self.access.vault().events().emit(
                 connection,
                 &r.app,
-                rectoken_domain::account_event::AccountEventKind::Deauthorized { user_id: None },
+                rectoken_domain::account_event::AccountEventKind::Deauthorized { user_id },
             );
         }
         let purged = self.store.purge_account_mappings(connection).await?;
