@@ -9,7 +9,7 @@ use rectoken_bus::topology::reply_to_allowed;
 use rectoken_bus::{Delivery, OutgoingMessage};
 use rectoken_domain::join::{
     FailureStatus, JoinReply, JoinStatus, MintedToken, TokenError, TokenKind, ValidJoinRequest,
-    deadline_or_default, decode_join_request, extract_request_id, reason,
+    decode_join_request, extract_request_id, reason,
 };
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
@@ -30,8 +30,8 @@ use crate::accounts::{ACCOUNTS_TTL, AccountCache};
 use crate::classify::{
     ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_OTHER_CLOUD,
     REASON_PERSONAL_LINK_UNKNOWN, Verdict, classify_call_error, cloud_refusal, deadline_instant,
-    expires_at, is_expired, link_cloud, owner_cloud_refusal, personal_link_request, pick_mapping,
-    probe_miss, probed_key, publish_failure, with_resolved_pmi, zoom_account_id,
+    link_cloud, owner_cloud_refusal, personal_link_request, pick_mapping, probe_miss, probed_key,
+    publish_failure, with_resolved_pmi, zoom_account_id,
 };
 use crate::kinds::{self, Via};
 use crate::telemetry::{
@@ -155,7 +155,7 @@ impl TokenWorker {
         received_at: OffsetDateTime,
     ) -> Result<JoinReply, Transient> {
         let deadline = deadline_instant(
-            deadline_or_default(req, received_at),
+            req.deadline_or_default(received_at),
             OffsetDateTime::now_utc(),
             Instant::now(),
         );
@@ -733,9 +733,10 @@ fn minted_or(
     kind: TokenKind,
 ) -> MintResult {
     match result {
-        Ok((token, expire_in)) => Ok(MintedToken::new(
+        Ok((token, expire_in)) => Ok(MintedToken::expiring_in(
             token.expose_secret(),
-            expires_at(OffsetDateTime::now_utc(), expire_in),
+            OffsetDateTime::now_utc(),
+            expire_in,
         )),
         Err(e) => Err(Box::new((
             classify_call_error(&e, account, id, Purpose::Mint(kind)),
@@ -825,7 +826,7 @@ impl Handler for TokenWorker {
                 return self.deliver(delivery, reply_to, reply, started).await;
             }
         };
-        if is_expired(deadline_or_default(&req, received_at), received_at) {
+        if req.is_expired(received_at, received_at) {
             telemetry::count(STATUS_EXPIRED);
             tracing::info!(
                 request_id = ?req.request_id(),
