@@ -342,6 +342,19 @@ impl TokenWorker {
         }
     }
 
+    /// The connected accounts (cached), or the store's failure as a
+    /// transient verdict.
+    async fn connected_accounts(
+        &self,
+    ) -> Result<std::sync::Arc<Vec<crate::accounts::Connected>>, Verdict> {
+        self.accounts
+            .connected()
+            .await
+            .map_err(|e| Verdict::Transient {
+                message: e.to_string(),
+            })
+    }
+
     /// In a deployment with apps of both clouds, a mapped owner whose app is
     /// of the other cloud than the link does not own it: the same number
     /// is a different meeting there.
@@ -349,13 +362,7 @@ impl TokenWorker {
         let Some(link) = link.filter(|_| self.clouds.len() > 1) else {
             return Ok(());
         };
-        let accounts = self
-            .accounts
-            .connected()
-            .await
-            .map_err(|e| Verdict::Transient {
-                message: e.to_string(),
-            })?;
+        let accounts = self.connected_accounts().await?;
         // An owner not connected is answered by the vault (disconnected).
         let Some(app) = accounts
             .iter()
@@ -386,13 +393,7 @@ impl TokenWorker {
         link: Option<Cloud>,
         deadline: Instant,
     ) -> Result<Owner, Verdict> {
-        let connected = self
-            .accounts
-            .connected()
-            .await
-            .map_err(|e| Verdict::Transient {
-                message: e.to_string(),
-            })?;
+        let connected = self.connected_accounts().await?;
         // Only the accounts of the link's cloud can have it.
         let accounts: Vec<&String> = connected
             .iter()
