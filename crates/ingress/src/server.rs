@@ -50,6 +50,8 @@ pub struct IngressState {
     /// The accepted range of `x-zm-request-timestamp`
     /// (`RECTOKEN_WEBHOOK_MAX_AGE` back, 5 minutes ahead).
     pub webhook_window: rectoken_domain::webhook::Window,
+    /// The operator console's extras (recent-joins log, dev sign-in).
+    pub console: crate::console::ConsoleOptions,
 }
 
 impl IngressState {
@@ -65,6 +67,7 @@ impl IngressState {
             guard: Guard::new(HttpLimits::default()),
             open_connect: false,
             webhook_window: rectoken_domain::webhook::Window::DEFAULT,
+            console: Default::default(),
         }
     }
 
@@ -84,6 +87,12 @@ impl IngressState {
     /// read timeout is the server's: [`Ingress::with_limits`]).
     pub fn with_limits(mut self, limits: HttpLimits) -> Self {
         self.guard = Guard::new(limits);
+        self
+    }
+
+    /// With the console's recent-joins log and dev sign-in.
+    pub fn with_console(mut self, console: crate::console::ConsoleOptions) -> Self {
+        self.console = console;
         self
     }
 
@@ -128,6 +137,7 @@ pub fn router(state: IngressState) -> Router {
         .route("/zoom/zak", get(callbacks::get_zak))
         .route("/attendee/zoom-tokens", post(callbacks::post_attendee))
         .merge(admin_routes(state.clone()))
+        .merge(crate::console::router())
         .merge(health_routes())
         .layer(axum::middleware::from_fn_with_state(
             state.guard.clone(),

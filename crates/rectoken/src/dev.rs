@@ -364,6 +364,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let mut token_options = rectoken_token::TokenOptions {
         probe_max_accounts: args.token.probe_max_accounts,
         allow_zak: a.callbacks.zak.allow_zak,
+        join_log: Some(rectoken_token::recent::JoinRecorder(core.joins.clone())),
         ..Default::default()
     };
     if let Some(c) = args.concurrency {

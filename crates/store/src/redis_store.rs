@@ -225,7 +225,7 @@ impl RedisStore {
 
     /// A working connection: the current one, or a new one when there is
     /// none yet or the cluster connection broke (see [`ClusterHealth`]).
-    async fn con(&self) -> Result<Connection> {
+    pub(crate) async fn con(&self) -> Result<Connection> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
