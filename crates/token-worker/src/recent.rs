@@ -24,7 +24,12 @@ impl std::fmt::Debug for JoinRecorder {
 /// The log entry for `reply`, answered `latency` after receipt, for a
 /// request whose body was `request_body` (read again only for the kinds
 /// asked; a body that no longer parses records none).
-pub fn outcome(reply: &JoinReply, request_body: &[u8], latency: Duration, at_ms: i64) -> JoinOutcome {
+pub fn outcome(
+    reply: &JoinReply,
+    request_body: &[u8],
+    latency: Duration,
+    at_ms: i64,
+) -> JoinOutcome {
     let kinds_asked = rectoken_domain::join::decode_join_request(request_body)
         .map(|r| r.tokens().iter().map(|k| k.as_str().to_owned()).collect())
         .unwrap_or_default();
@@ -48,7 +53,13 @@ pub fn outcome(reply: &JoinReply, request_body: &[u8], latency: Duration, at_ms:
 
 impl JoinRecorder {
     /// Record `reply` (see [`outcome`]); failures are logged only.
-    pub async fn record(&self, reply: &JoinReply, request_body: &[u8], latency: Duration, at_ms: i64) {
+    pub async fn record(
+        &self,
+        reply: &JoinReply,
+        request_body: &[u8],
+        latency: Duration,
+        at_ms: i64,
+    ) {
         let entry = outcome(reply, request_body, latency, at_ms);
         if let Err(e) = self.0.record(&entry).await {
             tracing::warn!(error = %e, "could not record the join outcome for the console");
@@ -77,6 +88,10 @@ mod tests {
     #[test]
     fn an_unparsable_body_records_no_kinds() {
         let reply = JoinReply::failure("x", FailureStatus::InvalidRequest, "bad");
-        assert!(outcome(&reply, b"{", Duration::ZERO, 0).kinds_asked.is_empty());
+        assert!(
+            outcome(&reply, b"{", Duration::ZERO, 0)
+                .kinds_asked
+                .is_empty()
+        );
     }
 }

@@ -600,7 +600,8 @@ impl TokenWorker {
         match self.deps.bus.publish(message).await {
             Ok(()) => {
                 if let Some(log) = &self.options.join_log {
-                    log.record(&reply, &delivery.body, elapsed(), unix_ms()).await;
+                    log.record(&reply, &delivery.body, elapsed(), unix_ms())
+                        .await;
                 }
                 let status = reply.status().as_str();
                 telemetry::count(status);

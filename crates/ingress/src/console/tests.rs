@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use rectoken_bus::{Bus, Topology};
 use rectoken_bus::memory::MemoryBus;
+use rectoken_bus::{Bus, Topology};
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::{
     AccountRecord, AccountStatus, JoinLog, JoinOutcome, MapKey, Mapping, MemoryJoinLog,
