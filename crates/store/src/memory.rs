@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rectoken_domain::meeting_id::MeetingId;
@@ -26,6 +26,7 @@ use crate::model::{
 };
 use crate::rules::{self, Stored, TOMBSTONE_TTL};
 use crate::store::Store;
+use rectoken_domain::clock::{now_ms, now_us};
 
 /// What one map key holds.
 #[derive(Clone, Debug)]
@@ -151,18 +152,6 @@ impl MemoryStore {
         // serving rather than poisoning the whole dev process.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 fn ttl_ms(ttl: Duration) -> Duration {

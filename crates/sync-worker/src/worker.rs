@@ -17,6 +17,7 @@ use rectoken_vault::ZoomAccess;
 use rectoken_zoom::ZoomClient;
 
 use crate::plan::{self, EventPlan, Message, Op};
+pub(crate) use rectoken_domain::clock::now_ms;
 
 /// Metric: events and jobs handled, by `event` and `outcome`.
 pub const METRIC_EVENTS: &str = "rectoken_sync_events_total";
@@ -54,13 +55,6 @@ pub struct SyncHandler {
     pub(crate) zoom: ZoomClient,
     pub(crate) apps: Arc<HashMap<String, bool>>,
     pub(crate) settings: HandlerSettings,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// What a step ended as: the runtime's outcome and the metric label.

@@ -133,34 +133,9 @@ pub fn classify_call_error(
     }
 }
 
-/// Reasons of join replies for Zoom's refusals (the reply's `reason`),
-/// beside those of `rectoken_domain::join::reason`.
-pub mod refusal_reason {
-    /// 404/3001: the meeting no longer exists; the mapping was removed.
-    pub const MEETING_GONE: &str = "meeting_gone";
-    /// 404 other than 3001, or 400/300: Zoom does not know the meeting
-    /// for this account (nothing removed).
-    pub const MEETING_NOT_FOUND: &str = "meeting_not_found";
-    /// 400/300: Zoom calls the meeting ID invalid.
-    pub const INVALID_MEETING_ID: &str = "invalid_meeting_id";
-    /// 404/1001: the host (or the user asked for) does not exist.
-    pub const USER_NOT_FOUND: &str = "user_not_found";
-    /// 400/3000 for a recording token: the host's *Local recording*
-    /// setting is off (or an admin locked it off).
-    pub const RECORDING_DISABLED: &str = "recording_disabled";
-    /// 400/3000 for an archiving token: archiving is off for the host.
-    pub const ARCHIVING_DISABLED: &str = "archiving_disabled";
-    /// 400/3000 for a live-streaming token: live streaming is off.
-    pub const LIVE_STREAMING_DISABLED: &str = "live_streaming_disabled";
-    /// 400/3161: the host may not host or schedule meetings.
-    pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";
-    /// 400/124: Zoom wants an OAuth token for this API.
-    pub const OAUTH_REQUIRED: &str = "oauth_required";
-    /// 4711: the authorization lacks a scope.
-    pub const MISSING_SCOPE: &str = "missing_scope";
-    /// Any other refusal.
-    pub const ZOOM_ERROR: &str = "zoom_error";
-}
+/// Reasons of join replies for Zoom's refusals (the reply's `reason`): the
+/// contract's list, `rectoken_domain::join::reason`.
+pub use rectoken_domain::join::reason as refusal_reason;
 
 /// What a refused mint means for the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,7 +446,7 @@ pub fn with_resolved_pmi(mut request: serde_json::Value, pmi: MeetingId) -> Vec<
 
 /// Reason of a reply to a meeting link of the other Zoom cloud (ZoomGov vs
 /// commercial).
-pub const REASON_OTHER_CLOUD: &str = "other_cloud";
+pub const REASON_OTHER_CLOUD: &str = refusal_reason::OTHER_CLOUD;
 
 /// Whether a join request's `meeting_url` belongs to the other Zoom cloud
 /// than the deployment's app (`api_base`, i.e. `ZOOM_API_URL`): ZoomGov
@@ -502,7 +477,7 @@ pub fn other_cloud(body: &[u8], api_base: &str) -> Option<String> {
 }
 
 /// Reason of a reply to a personal link no connected account's user has.
-pub const REASON_PERSONAL_LINK_UNKNOWN: &str = "personal_link_unknown";
+pub const REASON_PERSONAL_LINK_UNKNOWN: &str = refusal_reason::PERSONAL_LINK_UNKNOWN;
 
 /// What to do when the reply could not be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

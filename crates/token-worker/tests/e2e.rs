@@ -601,6 +601,70 @@ async fn join_token_refusals_give_the_bot_a_reason_and_keep_the_mapping() {
     env.finish().await;
 }
 
+/// The join-token refusals no simulated data produces by itself (400/300
+/// "Invalid meeting ID", 400/124 "only OAuth"), injected on the endpoint:
+/// each gives the bot its reason and Zoom's code, and neither removes the
+/// mapping; 404/3001 "meeting does not exist" does (docs/zoom.md
+/// "Join-token errors").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_join_token_refusals_map_to_their_reasons() {
+    use zoom_sim::{Behaviour, Endpoint, ZoomRefusal};
+    let env = Env::new("tw-injected-refusals").await;
+    let a = env.mapped_account(1).await;
+    env.worker().await;
+    let id = a.meetings[0];
+    let mapped = || async {
+        env.h
+            .store
+            .get_mapping(MapKey::meeting(id))
+            .await
+            .unwrap()
+            .is_some()
+    };
+    for (refusal, status, reason, code, keeps) in [
+        (
+            ZoomRefusal::InvalidMeetingId,
+            JoinStatus::NotFound,
+            "invalid_meeting_id",
+            300,
+            true,
+        ),
+        (
+            ZoomRefusal::OauthOnly,
+            JoinStatus::ZoomError,
+            "oauth_required",
+            124,
+            true,
+        ),
+        (
+            ZoomRefusal::MeetingGone,
+            JoinStatus::NotFound,
+            "meeting_gone",
+            3001,
+            false,
+        ),
+    ] {
+        env.h
+            .sim
+            .set_behaviour(
+                Some(Endpoint::JoinToken),
+                Behaviour {
+                    refusal: Some(refusal),
+                    ..Behaviour::default()
+                },
+            )
+            .unwrap();
+        let (reply, json) = env
+            .request(json!({ "request_id": reason, "meeting_id": id.get() }))
+            .await;
+        assert_eq!(reply.status(), status, "{json}");
+        assert_eq!(json["reason"], reason, "{json}");
+        assert_eq!(json["zoom_code"], code, "{json}");
+        assert_eq!(mapped().await, keeps, "{reason}: mapping kept = {keeps}");
+    }
+    env.finish().await;
+}
+
 /// A raw AMQP requester, to see exactly which replies arrive.
 struct RawRequester {
     conn: Connection,

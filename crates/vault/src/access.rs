@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::provider::{Vault, VaultError};
+use rectoken_domain::clock::now_ms;
 
 /// A Zoom plan's per-second limits (docs/zoom.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,13 +129,6 @@ pub struct ZoomAccess {
     limits: ZoomLimits,
 }
 
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 impl ZoomAccess {
     /// Calls through `vault` within `limits`.
     pub fn new(vault: Vault, limits: ZoomLimits) -> Self {
@@ -213,7 +207,7 @@ impl ZoomAccess {
                 }
                 Err(ApiError::RateLimited { retry_after, .. }) => {
                     let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
-                    let until = unix_ms()
+                    let until = now_ms()
                         .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     // Every worker of this account now waits, not just us.
                     self.vault.store().block_account(account_id, until).await?;

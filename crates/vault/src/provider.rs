@@ -29,6 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, Keyring};
+use rectoken_domain::clock::now_ms;
 
 /// Why no access token could be had.
 #[derive(Debug, thiserror::Error)]
@@ -102,13 +103,6 @@ pub struct Vault {
     keyring: Arc<Keyring>,
     zoom: ZoomClient,
     options: VaultOptions,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The lock name of an account's refresh (hash-tagged with the account so

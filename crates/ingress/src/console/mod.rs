@@ -41,7 +41,7 @@ use rectoken_domain::meeting_id::parse_meeting_ref;
 use rectoken_store::{JoinFilter, JoinLog, MapKey};
 use secrecy::ExposeSecret;
 
-use crate::server::IngressState;
+use crate::state::IngressState;
 use crate::services::{Services, secret_matches};
 
 /// The console pages' Content-Security-Policy: their own stylesheet,
@@ -293,7 +293,7 @@ fn unavailable(op: &Operator, e: &dyn std::fmt::Display) -> Response {
 }
 
 fn now_ms() -> i64 {
-    crate::services::now_ms()
+    rectoken_domain::clock::now_ms()
 }
 
 /// `POST /console/invite`: a one-time connect link (as

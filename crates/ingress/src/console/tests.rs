@@ -409,7 +409,7 @@ async fn lookup_reads_the_reference_and_names_the_owner() {
 #[tokio::test]
 async fn joins_are_listed_filtered_and_charted() {
     let r = rig();
-    let now = crate::services::now_ms();
+    let now = rectoken_domain::clock::now_ms();
     for (i, (status, account)) in [("ok", "acme"), ("not_found", ""), ("ok", "beta")]
         .iter()
         .enumerate()
