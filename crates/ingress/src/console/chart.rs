@@ -93,11 +93,9 @@ pub fn joins_chart(counts: &[[u32; STATUSES.len()]]) -> Markup {
 
 /// A progress bar of a sync: `done` of `total` users.
 pub fn progress(done: u64, total: u64) -> Markup {
-    let pct = if total == 0 {
-        0
-    } else {
-        (done.min(total) * 100) / total
-    };
+    let pct = (done.min(total).saturating_mul(100))
+        .checked_div(total)
+        .unwrap_or(0);
     html! {
         svg.progress viewBox="0 0 100 8" preserveAspectRatio="none" role="img"
             aria-label=(format!("{done} of {total} users ({pct}%)")) {

@@ -41,8 +41,8 @@ use rectoken_domain::meeting_id::parse_meeting_ref;
 use rectoken_store::{JoinFilter, JoinLog, MapKey};
 use secrecy::ExposeSecret;
 
-use crate::state::IngressState;
 use crate::services::{Services, secret_matches};
+use crate::state::IngressState;
 
 /// The console pages' Content-Security-Policy: their own stylesheet,
 /// forms to themselves, nothing else (no scripts at all).
@@ -94,6 +94,30 @@ async fn console_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// Why a request gets no page: small, so the checks' `Result`s stay
+/// small; rendered by `From<Refusal> for Response`.
+enum Refusal {
+    /// The console is off: 404.
+    Off,
+    /// Not signed in (a GET): the sign-in page, 401.
+    SignIn {
+        /// Whether to offer the dev one-click sign-in.
+        dev: bool,
+    },
+    /// A POST without a session or its CSRF token: 403, nothing done.
+    Forbidden(&'static str),
+}
+
+impl From<Refusal> for Response {
+    fn from(r: Refusal) -> Response {
+        match r {
+            Refusal::Off => not_found(),
+            Refusal::SignIn { dev } => html(StatusCode::UNAUTHORIZED, pages::sign_in(dev, None)),
+            Refusal::Forbidden(why) => html(StatusCode::FORBIDDEN, pages::refused(why)),
+        }
+    }
+}
+
 /// The signed-in operator, or the response to give instead.
 struct Operator {
     csrf: String,
@@ -101,26 +125,25 @@ struct Operator {
 
 impl IngressState {
     /// The services with the admin token, or 404 (console off).
-    fn console_services(&self) -> Result<(&Arc<Services>, [u8; 32]), Response> {
+    fn console_services(&self) -> Result<(&Arc<Services>, [u8; 32]), Refusal> {
         match self.services.as_ref() {
             Some(s) => match s.admin_token.as_ref() {
                 Some(t) => Ok((s, session::session_key(&s.state_key, t.expose_secret()))),
-                None => Err(not_found()),
+                None => Err(Refusal::Off),
             },
-            None => Err(not_found()),
+            None => Err(Refusal::Off),
         }
     }
 
     /// The operator of a GET: signed in, or the sign-in page.
-    fn console_viewer(&self, headers: &axum::http::HeaderMap) -> Result<Operator, Response> {
+    fn console_viewer(&self, headers: &axum::http::HeaderMap) -> Result<Operator, Refusal> {
         let (_, key) = self.console_services()?;
         let now = (self.now)();
         match session::from_headers(headers).and_then(|v| session::verify(&key, v, now)) {
             Some(s) => Ok(Operator { csrf: s.csrf(&key) }),
-            None => Err(html(
-                StatusCode::UNAUTHORIZED,
-                pages::sign_in(self.console.dev_signin, None),
-            )),
+            None => Err(Refusal::SignIn {
+                dev: self.console.dev_signin,
+            }),
         }
     }
 
@@ -130,23 +153,19 @@ impl IngressState {
         &self,
         headers: &axum::http::HeaderMap,
         csrf: Option<&str>,
-    ) -> Result<Operator, Response> {
+    ) -> Result<Operator, Refusal> {
         let (_, key) = self.console_services()?;
         let now = (self.now)();
         let Some(s) = session::from_headers(headers).and_then(|v| session::verify(&key, v, now))
         else {
-            return Err(html(
-                StatusCode::FORBIDDEN,
-                pages::refused("You are not signed in (or your session expired)."),
+            return Err(Refusal::Forbidden(
+                "You are not signed in (or your session expired).",
             ));
         };
         if !s.csrf_matches(&key, csrf.unwrap_or_default()) {
             metrics::counter!("rectoken_console_csrf_refused_total").increment(1);
-            return Err(html(
-                StatusCode::FORBIDDEN,
-                pages::refused(
-                    "This form had no valid CSRF token, so nothing was done. Reload the page and try again.",
-                ),
+            return Err(Refusal::Forbidden(
+                "This form had no valid CSRF token, so nothing was done. Reload the page and try again.",
             ));
         }
         Ok(Operator { csrf: s.csrf(&key) })
@@ -173,7 +192,7 @@ fn unwrap_or_response(r: Result<Response, Response>) -> Response {
 /// `GET /console/console.css`.
 async fn stylesheet(State(state): State<IngressState>) -> Response {
     if let Err(r) = state.console_services() {
-        return r;
+        return r.into();
     }
     (
         [
@@ -193,7 +212,7 @@ async fn sign_in(
 ) -> Response {
     let (services, key) = match state.console_services() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into(),
     };
     let ok = match (form.get("token"), form.get("dev")) {
         (Some(t), _) if !t.is_empty() => services
@@ -229,7 +248,7 @@ async fn sign_out(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = state.console_actor(&headers, form.get("csrf").map(String::as_str)) {
-        return r;
+        return r.into();
     }
     let mut r = Redirect::to("/console").into_response();
     r.headers_mut().insert(
@@ -304,7 +323,7 @@ async fn invite(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = state.console_actor(&headers, form.get("csrf").map(String::as_str)) {
-        return r;
+        return r.into();
     }
     let Ok((services, _)) = state.console_services() else {
         return not_found();
@@ -333,7 +352,7 @@ async fn resync(
 ) -> Response {
     let op = match state.console_actor(&headers, form.get("csrf").map(String::as_str)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into(),
     };
     let Ok((services, _)) = state.console_services() else {
         return not_found();
@@ -364,7 +383,7 @@ async fn disconnect(
 ) -> Response {
     let op = match state.console_actor(&headers, form.get("csrf").map(String::as_str)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into(),
     };
     let Ok((services, _)) = state.console_services() else {
         return not_found();
@@ -430,7 +449,7 @@ async fn lookup(
         match services.store.get_mapping(key).await {
             Ok(Some(m)) => {
                 let account = services.store.account(&m.account_id).await.ok().flatten();
-                owner = Some((key, m, account));
+                owner = Some(Box::new((key, m, account)));
                 break;
             }
             Ok(None) => {}
@@ -455,7 +474,7 @@ async fn test_mint(
 ) -> Response {
     let op = match state.console_actor(&headers, form.get("csrf").map(String::as_str)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into(),
     };
     let input = form.get("q").map(String::as_str).unwrap_or_default();
     let found = match lookup(&state, &op, input).await {

@@ -35,7 +35,7 @@ pub enum Lookup {
         /// The link carries a passcode (never shown).
         has_password: bool,
         /// The map entry and the account record, if mapped.
-        owner: Option<(MapKey, Mapping, Option<AccountRecord>)>,
+        owner: Option<Box<(MapKey, Mapping, Option<AccountRecord>)>>,
     },
 }
 
@@ -312,7 +312,7 @@ pub fn lookup(csrf: &str, input: &str, found: Option<&Lookup>, mint: Option<&Min
                             dt { "Read as" } dd { "meeting ID " code { (id) }
                                 @if *webinar { " (a webinar link)" }
                                 @if *has_password { "; the link carries a passcode (not shown)" } }
-                            @match owner {
+                            @match owner.as_deref() {
                                 None => {
                                     dt { "Owner" } dd.owner { "not in the map: a join would probe the connected accounts, then answer " code { "not_found" } " (the bot joins without a token)." }
                                 }

@@ -128,15 +128,13 @@ async fn sign_in(app: &axum::Router) -> String {
     let a = send(app, post("/console/signin", None, &[("token", ADMIN)])).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let set = a.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
-    let value = set
-        .split(';')
+    set.split(';')
         .next()
         .unwrap()
         .split_once('=')
         .unwrap()
         .1
-        .to_owned();
-    value
+        .to_owned()
 }
 
 fn csrf_of(page: &str) -> String {
