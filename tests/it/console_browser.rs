@@ -265,6 +265,7 @@ impl Rig {
 
 #[tokio::test]
 async fn an_operator_runs_rectoken_from_the_console() {
+    rectoken_tests::init_test_tracing();
     let (chromium, driver) = match browser() {
         Ok(b) => b,
         Err(why) if std::env::var("RECTOKEN_TEST_BROWSER").as_deref() == Ok("required") => {
@@ -400,11 +401,33 @@ async fn walk(rig: &Rig) -> Result<(), String> {
     );
     rig.shot("07-joins").await;
     rig.goto("/console/queues").await;
-    assert!(
-        rig.text("#queues")
-            .await
-            .contains(&rig.topology.join_queue())
-    );
+    let queues = rig.text("#queues").await;
+    assert!(queues.contains(&rig.topology.join_queue()), "{queues}");
+    // The rows come from the broker: this rig's token and sync workers
+    // consume the work queues, nobody the dead-letter queues.
+    let mut rows = std::collections::BTreeMap::new();
+    for row in rig
+        .browser
+        .find_all(Locator::Css("#queues tbody tr"))
+        .await
+        .unwrap()
+    {
+        let text = row.text().await.unwrap();
+        let cells: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        rows.insert(cells[0].clone(), cells[2].clone());
+    }
+    for queue in rig.topology.work_queues() {
+        let consumers = rows
+            .get(&queue)
+            .unwrap_or_else(|| panic!("no row for {queue}: {queues}"));
+        assert_ne!(consumers, "0", "{queue} has a worker: {queues}");
+        let dlq = Topology::dlq(&queue);
+        assert_eq!(
+            rows.get(&dlq).map(String::as_str),
+            Some("0"),
+            "nobody consumes {dlq}: {queues}"
+        );
+    }
     rig.shot("08-queues").await;
 
     // Resync.

@@ -548,7 +548,8 @@ async fn joins_page(
     )
 }
 
-/// `GET /console/queues`: depth of each work queue and dead-letter queue.
+/// `GET /console/queues`: ready messages and consumers of each work queue
+/// and dead-letter queue (a passive declare each).
 async fn queues_page(
     State(state): State<IngressState>,
     headers: axum::http::HeaderMap,
@@ -558,14 +559,14 @@ async fn queues_page(
             let op = state.console_viewer(&headers)?;
             let topology = state.bus.topology();
             let mut rows = Vec::new();
-            for queue in [topology.sync_queue(), topology.join_queue()] {
+            for queue in topology.work_queues() {
                 for name in [queue.clone(), Topology::dlq(&queue)] {
-                    let depth = state
+                    let stats = state
                         .bus
-                        .queue_depth(&name)
+                        .queue_stats(&name)
                         .await
                         .map_err(|e| e.to_string());
-                    rows.push((name, depth));
+                    rows.push((name, stats));
                 }
             }
             Ok(html(StatusCode::OK, pages::queues(&op.csrf, &rows)))

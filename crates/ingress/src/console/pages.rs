@@ -426,21 +426,29 @@ pub fn joins(
 }
 
 /// `GET /console/queues`.
-pub fn queues(csrf: &str, rows: &[(String, Result<u32, String>)]) -> Markup {
+pub fn queues(csrf: &str, rows: &[(String, Result<rectoken_bus::QueueStats, String>)]) -> Markup {
     layout(
         "Queues",
         Some(csrf),
         "/console/queues",
         false,
         html! {
-            p { "Messages ready in each work queue and its dead-letter queue, from the broker now." }
-            table #queues {
-                thead { tr { th { "Queue" } th { "Ready messages" } } }
-                tbody {
-                    @for (name, depth) in rows {
-                        tr {
-                            td { code { (name) } }
-                            td { @match depth { Ok(n) => { (n) } Err(e) => { span.error { "unavailable: " (e) } } } }
+            p { "Ready messages and consumers of each work queue and its dead-letter queue, from the broker now. A work queue with no consumers has no worker running; a dead-letter queue holds what failed past the retry budget." }
+            div.scroll {
+                table #queues {
+                    thead { tr { th { "Queue" } th { "Ready messages" } th { "Consumers" } } }
+                    tbody {
+                        @for (name, stats) in rows {
+                            tr {
+                                td { code { (name) } }
+                                @match stats {
+                                    Ok(s) => {
+                                        td.ready { (s.ready) }
+                                        td.consumers { @match s.consumers { Some(c) => { (c) } None => { "not reported (in-process bus)" } } }
+                                    }
+                                    Err(e) => { td colspan="2" { span.error { "unavailable: " (e) } } }
+                                }
+                            }
                         }
                     }
                 }
