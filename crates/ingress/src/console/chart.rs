@@ -83,8 +83,10 @@ pub fn joins_chart(counts: &[[u32; STATUSES.len()]]) -> Markup {
                 text x=(w) y=(h + 14) font-size="11" fill="currentColor" text-anchor="end" { "now" }
             }
             figcaption {
-                @for (name, colour) in STATUSES {
-                    span.key { span.swatch style=(format!("background:{colour}")) {} (name) }
+                // Classes, not style attributes: the console's CSP allows
+                // no inline style (console.css colours them).
+                @for (name, _) in STATUSES {
+                    span.key { span class=(format!("swatch s-{name}")) {} (name) }
                 }
             }
         }
@@ -144,6 +146,15 @@ mod tests {
         let svg = joins_chart(&c).into_string();
         assert!(svg.contains("3 in all, at most 2 in a minute"), "{svg}");
         assert_eq!(svg.matches("<rect").count(), 2);
+    }
+
+    #[test]
+    fn the_stylesheet_colours_every_swatch_as_the_bars() {
+        let css = include_str!("console.css");
+        for (name, colour) in STATUSES {
+            let rule = format!(".s-{name} {{ background: {colour}; }}");
+            assert!(css.contains(&rule), "console.css lacks {rule}");
+        }
     }
 
     #[test]
