@@ -380,6 +380,12 @@ async fn walk(rig: &Rig) -> Result<(), String> {
     assert!(minted.contains("Status ok"), "{minted}");
     assert!(minted.contains("local_recording"), "{minted}");
     rig.shot("06-test-mint").await;
+    rig.goto(&format!("/console/lookup?q={}", key.id)).await;
+    let last = rig.text("#last-join").await;
+    assert!(
+        last.starts_with("ok at "),
+        "the lookup shows the last join: {last}"
+    );
     rig.goto(&format!("/console/joins?account={DEMO}")).await;
     let joins = rig.text("#joins").await;
     assert!(

@@ -456,11 +456,28 @@ async fn lookup(
             Err(e) => return Err(unavailable(op, &e)),
         }
     }
+    // The last join for this meeting answers "why did this bot not
+    // record?" on the same page.
+    let last_join = match state.console.joins.as_ref() {
+        Some(log) => {
+            let filter = JoinFilter {
+                meeting_id: Some(parsed.id.to_string()),
+                ..JoinFilter::default()
+            };
+            log.recent(&filter, 1)
+                .await
+                .map_err(|e| unavailable(op, &e))?
+                .pop()
+                .map(Box::new)
+        }
+        None => None,
+    };
     Ok(Some(pages::Lookup::Parsed {
         id: parsed.id.to_string(),
         webinar: parsed.kind == rectoken_domain::meeting_id::MeetingKind::Webinar,
         has_password: parsed.password.is_some(),
         owner,
+        last_join,
     }))
 }
 

@@ -36,6 +36,8 @@ pub enum Lookup {
         has_password: bool,
         /// The map entry and the account record, if mapped.
         owner: Option<Box<(MapKey, Mapping, Option<AccountRecord>)>>,
+        /// The newest join outcome recorded for it.
+        last_join: Option<Box<JoinOutcome>>,
     },
 }
 
@@ -305,7 +307,7 @@ pub fn lookup(csrf: &str, input: &str, found: Option<&Lookup>, mint: Option<&Min
             @match found {
                 None => {}
                 Some(Lookup::Unparsed(why)) => { p.error role="alert" #lookup-result { "rectoken cannot read this: " (why) } }
-                Some(Lookup::Parsed { id, webinar, has_password, owner }) => {
+                Some(Lookup::Parsed { id, webinar, has_password, owner, last_join }) => {
                     section.card #lookup-result {
                         h2 { "Meeting " (id) }
                         dl {
@@ -335,6 +337,21 @@ pub fn lookup(csrf: &str, input: &str, found: Option<&Lookup>, mint: Option<&Min
                                             }
                                             _ => { code { "account_disconnected" } }
                                         }
+                                    }
+                                }
+                            }
+                        }
+                        dl class="last-join" {
+                            dt { "Last join" } dd #last-join {
+                                @match last_join.as_deref() {
+                                    None => { "none recorded among the recent joins" }
+                                    Some(j) => {
+                                        span class=(format!("status {}", j.status)) { (j.status) }
+                                        " at " (when(j.at_ms))
+                                        @if !j.kinds_got.is_empty() { "; got " (j.kinds_got.join(", ")) }
+                                        @if let Some(r) = &j.reason { "; " code { (r) } }
+                                        @if let Some(e) = &j.error { ": " (e) }
+                                        " · " a href=(format!("/console/joins?meeting={id}")) { "all joins of this meeting" }
                                     }
                                 }
                             }

@@ -394,6 +394,32 @@ async fn lookup_reads_the_reference_and_names_the_owner() {
         !page.contains(">secret<"),
         "the passcode is not shown on its own"
     );
+    assert!(page.contains("none recorded among the recent joins"));
+    r.joins
+        .record(&JoinOutcome {
+            at_ms: 1_700_000_000_000,
+            request_id: "b-1".into(),
+            meeting_id: Some("85012345678".into()),
+            account_id: Some("acme".into()),
+            kinds_asked: vec!["local_recording".into()],
+            kinds_got: vec![],
+            status: "zoom_error".into(),
+            reason: Some("host_not_in_account".into()),
+            error: Some("Zoom says no".into()),
+            latency_ms: 3.0,
+        })
+        .await
+        .unwrap();
+    let page = send(
+        &r.app,
+        get(&format!("/console/lookup?q={q}"), Some(&cookie)),
+    )
+    .await
+    .body;
+    assert!(
+        page.contains("host_not_in_account") && page.contains("Zoom says no"),
+        "the last join and why"
+    );
     let page = send(&r.app, get("/console/lookup?q=85099999999", Some(&cookie)))
         .await
         .body;
