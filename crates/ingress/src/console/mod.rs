@@ -494,10 +494,6 @@ async fn test_mint(
         Err(r) => return r.into(),
     };
     let input = form.get("q").map(String::as_str).unwrap_or_default();
-    let found = match lookup(&state, &op, input).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let request_id = format!("console-{}", crate::join::hex_id());
     let body = serde_json::json!({
         "request_id": request_id,
@@ -515,6 +511,14 @@ async fn test_mint(
         // Whatever the join module's refusal type, its HTTP status says
         // what went wrong (503 queue down, 504 no worker answered).
         Err(refusal) => pages::Mint::Failed(refusal.into_response().status().as_u16()),
+    };
+    // Read after the reply, so the page shows the map as the worker left
+    // it (a probe may have added the meeting). The worker records the
+    // join just after replying, so "Last join" may still be the one
+    // before; the mint section above is this one.
+    let found = match lookup(&state, &op, input).await {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     html(
         StatusCode::OK,
