@@ -123,7 +123,6 @@ impl Rig {
                 bus: bus.clone(),
                 store: store.clone(),
                 access: access.clone(),
-                zoom: zoom.clone(),
                 apps: [(String::new(), false)].into_iter().collect(),
                 origin,
             },
@@ -157,13 +156,13 @@ impl Rig {
             join_timeout: Duration::from_secs(10),
             callbacks: Default::default(),
         };
-        let apps = Apps::single(App {
-            name: String::new(),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            webhook_secret: WEBHOOK_SECRET.into(),
-            kind: AppKind::Account,
-        });
+        let apps = Apps::single(App::new(
+            "",
+            CLIENT_ID,
+            CLIENT_SECRET.into(),
+            WEBHOOK_SECRET.into(),
+            AppKind::Account,
+        ));
         let state = IngressState::new(bus, apps, vec![])
             .with_services(services)
             .with_console(ConsoleOptions {

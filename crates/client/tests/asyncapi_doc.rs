@@ -73,7 +73,10 @@ fn reasons_are_documented() {
         .into_iter()
         .filter(|r| !schema.contains(&format!("`{r}`")))
         .collect();
-    assert!(missing.is_empty(), "not in docs/asyncapi.yaml JoinReason: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "not in docs/asyncapi.yaml JoinReason: {missing:?}"
+    );
 }
 
 #[test]

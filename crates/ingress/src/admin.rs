@@ -107,41 +107,61 @@ pub async fn get_account(
 
 /// `POST /admin/connect-links`: a one-time, expiring link for a
 /// customer's Zoom admin, `{"url", "expires_at"}` (201). An optional JSON
-/// body `{"expires_in": seconds}` sets its life (default 7 days, at most
-/// 30).
+/// body `{"expires_in": seconds, "app": "NAME"}` sets its life (default 7
+/// days, at most 30) and the Zoom app of the apps file it connects through
+/// (default: the `ZOOM_*` app).
 pub async fn create_connect_link(
     State(state): State<IngressState>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let services = state.admin()?;
-    let ttl = if body.iter().all(u8::is_ascii_whitespace) {
-        connect_link::DEFAULT_TTL_SECS
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        ConnectLinkRequest::default()
     } else {
-        match serde_json::from_slice::<Value>(&body)
-            .ok()
-            .as_ref()
-            .and_then(|v| v.get("expires_in"))
-            .and_then(Value::as_i64)
-        {
-            Some(s) if (1..=connect_link::MAX_TTL_SECS).contains(&s) => s,
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "the body is optional; if given, {{\"expires_in\": seconds}} with 1 to {} seconds",
-                        connect_link::MAX_TTL_SECS
-                    ),
-                ));
-            }
-        }
+        serde_json::from_slice::<ConnectLinkRequest>(&body).map_err(|_| bad_link_request())?
     };
-    let link = crate::oauth::issue_connect_link(services, (state.now)(), ttl);
-    tracing::info!(expires_at = %link.expires_at, "connect link issued");
+    let ttl = match request.expires_in {
+        None => connect_link::DEFAULT_TTL_SECS,
+        Some(s) if (1..=connect_link::MAX_TTL_SECS).contains(&s) => s,
+        Some(_) => return Err(bad_link_request()),
+    };
+    let app = request.app.as_deref().unwrap_or(crate::apps::DEFAULT_APP);
+    if services.vault.clients().get(app).is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "no Zoom app named {app:?} (ZOOM_* is \"default\"; others come from RECTOKEN_APPS_FILE)"
+            ),
+        ));
+    }
+    let link = crate::oauth::issue_connect_link_for(services, app, (state.now)(), ttl);
+    tracing::info!(expires_at = %link.expires_at, app, "connect link issued");
     Ok((
         StatusCode::CREATED,
         Json(json!({ "url": link.url, "expires_at": link.expires_at })),
     )
         .into_response())
+}
+
+/// The optional body of `POST /admin/connect-links`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectLinkRequest {
+    /// Seconds the link lives.
+    expires_in: Option<i64>,
+    /// The Zoom app to connect through.
+    app: Option<String>,
+}
+
+fn bad_link_request() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "the body is optional; if given, {{\"expires_in\": seconds}} with 1 to {} seconds \
+             and/or {{\"app\": \"NAME\"}}",
+            connect_link::MAX_TTL_SECS
+        ),
+    )
 }
 
 /// `POST /admin/accounts/{id}/resync`: enqueue a full sync.

@@ -91,6 +91,17 @@ pub struct IssuedLink {
 /// when an account connects through it. The admin API and the operator
 /// console both call this.
 pub fn issue_connect_link(services: &Services, now: i64, ttl_secs: i64) -> IssuedLink {
+    issue_connect_link_for(services, DEFAULT_APP, now, ttl_secs)
+}
+
+/// [`issue_connect_link`] for the Zoom app `app` (of the apps file): the
+/// link starts that app's consent flow (`&app=NAME`), e.g. a ZoomGov app's.
+pub fn issue_connect_link_for(
+    services: &Services,
+    app: &str,
+    now: i64,
+    ttl_secs: i64,
+) -> IssuedLink {
     let ttl = ttl_secs.clamp(1, connect_link::MAX_TTL_SECS);
     let expires = now.saturating_add(ttl);
     let token = connect_link::issue(&services.state_key, expires, rand::random());
@@ -101,13 +112,50 @@ pub fn issue_connect_link(services: &Services, now: i64, ttl_secs: i64) -> Issue
                 .ok()
         })
         .unwrap_or_default();
+    let app_param = if app == DEFAULT_APP {
+        String::new()
+    } else {
+        format!("&{APP_PARAM}={app}")
+    };
     IssuedLink {
         url: format!(
-            "{}/zoom/oauth/authorize?{}={token}",
+            "{}/zoom/oauth/authorize?{}={token}{app_param}",
             services.public_url.trim_end_matches('/'),
             connect_link::LINK_PARAM
         ),
         expires_at,
+    }
+}
+
+/// The query parameter of `GET /zoom/oauth/authorize` naming the Zoom app
+/// (of the apps file) to connect through; absent: the default app.
+pub const APP_PARAM: &str = "app";
+
+/// The Zoom client of `app` and whether the app is user-level, or the page
+/// that says the deployment has no such app.
+fn app_client(
+    state: &IngressState,
+    services: &Services,
+    app: &str,
+) -> Result<(rectoken_zoom::ZoomClient, bool), ApiError> {
+    let client = services.vault.clients().get(app).cloned();
+    let user_level = if app == DEFAULT_APP {
+        services.user_level
+    } else {
+        state
+            .apps
+            .get(app)
+            .is_some_and(|a| a.kind == crate::apps::AppKind::User)
+    };
+    match client {
+        Some(c) => Ok((c, user_level)),
+        None => Err(ApiError::page(
+            StatusCode::BAD_REQUEST,
+            "Unknown Zoom app",
+            format!(
+                "This rectoken has no Zoom app named {app:?}. Ask your rectoken operator for a new link."
+            ),
+        )),
     }
 }
 
@@ -222,21 +270,21 @@ pub async fn authorize(
             ).into_response();
         }
     };
+    let app = params
+        .get(APP_PARAM)
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_APP);
+    let zoom = match app_client(&state, services, app) {
+        Ok((zoom, _)) => zoom,
+        Err(e) => return e.into_response(),
+    };
     let nonce: [u8; 16] = rand::random();
     let nonce_hex = hex_encode(&nonce);
-    let signed = oauth_state::issue_with_link(
-        &services.state_key,
-        DEFAULT_APP,
-        now,
-        nonce,
-        link.as_deref(),
-    );
+    let signed =
+        oauth_state::issue_with_link(&services.state_key, app, now, nonce, link.as_deref());
     let challenge =
         oauth_state::pkce_challenge(&oauth_state::pkce_verifier(&services.state_key, &nonce_hex));
-    let location =
-        services
-            .zoom
-            .authorize_url_with_challenge(&services.redirect_uri(), &signed, &challenge);
+    let location = zoom.authorize_url_with_challenge(&services.redirect_uri(), &signed, &challenge);
     (
         StatusCode::FOUND,
         [
@@ -366,7 +414,7 @@ pub async fn callback(
         }
     };
     let verifier = oauth_state::pkce_verifier(&services.state_key, &verified.nonce);
-    let mut response = match connect(&state, code, &verifier).await {
+    let mut response = match connect(&state, &verified.app, code, &verifier).await {
         Ok((account_id, report)) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "connected")
                 .increment(1);
@@ -455,15 +503,16 @@ fn exchange_failure(e: &OAuthError, redirect_uri: &str) -> ApiError {
 
 async fn connect(
     state: &IngressState,
+    app: &str,
     code: &str,
     code_verifier: &str,
 ) -> Result<(String, ScopeReport), ApiError> {
     let Some(services) = state.services.as_ref() else {
         return Err(ApiError::oauth_off());
     };
+    let (zoom, user_level) = app_client(state, services, app)?;
     let redirect_uri = services.redirect_uri();
-    let tokens = services
-        .zoom
+    let tokens = zoom
         .exchange_code_with_verifier(code, &redirect_uri, code_verifier)
         .await
         .map_err(|e| {
@@ -472,7 +521,7 @@ async fn connect(
         })?;
     // The granted scopes, against the calls rectoken makes: a missing one
     // is named now, not discovered later as a failing sync or join.
-    let report = scopes::assess(&tokens.scope, services.user_level);
+    let report = scopes::assess(&tokens.scope, user_level);
     // A missing required scope breaks syncs or joins: a warning. Optional
     // token kinds the grant does not cover are only worth knowing.
     if !report.is_complete() {
@@ -487,13 +536,13 @@ async fn connect(
             "the Zoom authorization covers every required scope; some optional token kinds are unavailable"
         );
     }
-    let me = services.zoom.me(&tokens.access_token).await.map_err(|e| {
+    let me = zoom.me(&tokens.access_token).await.map_err(|e| {
         tracing::warn!(error = %e, "GET /users/me failed after the code exchange");
         match &e {
             ZoomApiError::MissingScope { message } => {
                 // The scope rectoken's table asks for; Zoom's message (which
                 // may list every variant) when the table has none.
-                let named = match scopes::scope_for("GET /users/me", services.user_level) {
+                let named = match scopes::scope_for("GET /users/me", user_level) {
                     Some(s) => vec![s.to_owned()],
                     None => scopes::scopes_in_message(message),
                 };
@@ -510,7 +559,7 @@ async fn connect(
             _ => ApiError::new(StatusCode::BAD_GATEWAY, format!("Zoom did not tell us which account this is: {e}. Nothing was stored; please try again.")),
         }
     })?;
-    let id = connection_id(services.user_level, &me.account_id, &me.id);
+    let id = connection_id(user_level, &me.account_id, &me.id);
     let now = now_ms();
     let internal = |e: &dyn std::fmt::Display| {
         tracing::error!(account_id = %id, error = %e, "could not store the connection");
@@ -526,8 +575,8 @@ async fn connect(
         .map_err(|e| internal(&e))?;
     let record = AccountRecord {
         account_id: id.clone(),
-        app: DEFAULT_APP.to_owned(),
-        kind: if services.user_level {
+        app: app.to_owned(),
+        kind: if user_level {
             "user".into()
         } else {
             "account".into()

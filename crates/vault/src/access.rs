@@ -7,6 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use rectoken_store::{Admission, RateLimit, StoreError};
+use rectoken_zoom::ZoomClient;
 use rectoken_zoom::{ApiError, RateLabel};
 use secrecy::SecretString;
 use tokio::time::Instant;
@@ -166,7 +167,8 @@ impl ZoomAccess {
         }
     }
 
-    /// Run `call` with the account's access token, under its rate budget,
+    /// Run `call` with the account's access token and its app's Zoom client
+    /// (the account's own credentials and cloud), under its rate budget,
     /// until it succeeds, fails for good, or `deadline` passes.
     pub async fn call<T, F, Fut>(
         &self,
@@ -176,16 +178,16 @@ impl ZoomAccess {
         call: F,
     ) -> Result<T, CallError>
     where
-        F: Fn(SecretString) -> Fut,
+        F: Fn(SecretString, ZoomClient) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
         // The token and the first admission are independent Redis round
         // trips: one wait instead of two on the join path.
-        let (token, first_admission) = tokio::join!(
-            self.vault.access_token(account_id),
+        let (access, first_admission) = tokio::join!(
+            self.vault.access(account_id),
             self.admit(account_id, label, deadline)
         );
-        let mut token = token?;
+        let (mut token, zoom) = access?;
         let mut first_admission = Some(first_admission?);
         let mut refreshed = false;
         let mut retry_delay = FIRST_RETRY;
@@ -199,7 +201,7 @@ impl ZoomAccess {
             }
             metrics::counter!("rectoken_zoom_account_calls_total", "account" => account_id.to_owned(), "label" => label.as_str())
                 .increment(1);
-            match call(token.clone()).await {
+            match call(token.clone(), zoom.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(ApiError::Unauthorized { .. }) if !refreshed => {
                     refreshed = true;

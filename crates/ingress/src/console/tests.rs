@@ -59,13 +59,7 @@ fn rig_with(admin: Option<&str>, dev: bool) -> Rig {
         join_timeout: std::time::Duration::from_secs(1),
         callbacks: Default::default(),
     };
-    let apps = Apps::single(App {
-        name: String::new(),
-        client_id: "c".into(),
-        client_secret: "s".into(),
-        webhook_secret: "w".into(),
-        kind: AppKind::Account,
-    });
+    let apps = Apps::single(App::new("", "c", "s".into(), "w".into(), AppKind::Account));
     let bus = Arc::new(MemoryBus::new(Topology::default()));
     let joins = Arc::new(MemoryJoinLog::new());
     let state = IngressState::new(bus.clone(), apps, vec![])
