@@ -19,10 +19,12 @@
 //! # Layout
 //! - [`session`]: session cookies and CSRF tokens (pure).
 //! - [`chart`]: the inline SVG charts (pure).
+//! - [`dlq`]: inspecting and redriving dead-letter queues.
 //! - [`pages`]: the templates.
 //! - this file: the routes and handlers.
 
 pub mod chart;
+pub mod dlq;
 pub mod pages;
 pub mod session;
 
@@ -77,6 +79,8 @@ pub fn router() -> Router<IngressState> {
         .route("/console/lookup/mint", post(test_mint))
         .route("/console/joins", get(joins_page))
         .route("/console/queues", get(queues_page))
+        .route("/console/queues/inspect", post(inspect_dlq))
+        .route("/console/queues/redrive", post(redrive_dlq))
         .route("/console/invite", post(invite))
         .route("/console/accounts/{id}/resync", post(resync))
         .route("/console/accounts/{id}/disconnect", post(disconnect))
@@ -569,30 +573,109 @@ async fn joins_page(
     )
 }
 
-/// `GET /console/queues`: ready messages and consumers of each work queue
-/// and dead-letter queue (a passive declare each).
+/// Ready messages and consumers of every work queue and its dead-letter
+/// queue (a passive declare each).
+async fn queue_rows(state: &IngressState) -> Vec<pages::QueueRow> {
+    let topology = state.bus.topology();
+    let mut rows = Vec::new();
+    for queue in topology.work_queues() {
+        for (name, dlq_of) in [
+            (queue.clone(), None),
+            (Topology::dlq(&queue), Some(queue.clone())),
+        ] {
+            let stats = state
+                .bus
+                .queue_stats(&name)
+                .await
+                .map_err(|e| e.to_string());
+            rows.push(pages::QueueRow {
+                name,
+                dlq_of,
+                stats,
+            });
+        }
+    }
+    rows
+}
+
+/// `GET /console/queues`.
 async fn queues_page(
     State(state): State<IngressState>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    unwrap_or_response(
-        async {
-            let op = state.console_viewer(&headers)?;
-            let topology = state.bus.topology();
-            let mut rows = Vec::new();
-            for queue in topology.work_queues() {
-                for name in [queue.clone(), Topology::dlq(&queue)] {
-                    let stats = state
-                        .bus
-                        .queue_stats(&name)
-                        .await
-                        .map_err(|e| e.to_string());
-                    rows.push((name, stats));
-                }
-            }
-            Ok(html(StatusCode::OK, pages::queues(&op.csrf, &rows)))
-        }
-        .await,
+    let op = match state.console_viewer(&headers) {
+        Ok(op) => op,
+        Err(r) => return r.into(),
+    };
+    let rows = queue_rows(&state).await;
+    html(StatusCode::OK, pages::queues(&op.csrf, &rows, None))
+}
+
+/// `POST /console/queues/inspect` (`queue`: a dead-letter queue).
+async fn inspect_dlq(
+    State(state): State<IngressState>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    walk_dlq(state, headers, form, false).await
+}
+
+/// `POST /console/queues/redrive` (`queue`: a dead-letter queue).
+async fn redrive_dlq(
+    State(state): State<IngressState>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    walk_dlq(state, headers, form, true).await
+}
+
+async fn walk_dlq(
+    state: IngressState,
+    headers: axum::http::HeaderMap,
+    form: HashMap<String, String>,
+    redrive: bool,
+) -> Response {
+    let op = match state.console_actor(&headers, form.get("csrf").map(String::as_str)) {
+        Ok(op) => op,
+        Err(r) => return r.into(),
+    };
+    // Only this topology's dead-letter queues: the name comes from a form.
+    let asked = form.get("queue").map(String::as_str).unwrap_or_default();
+    let Some(work) = state
+        .bus
+        .topology()
+        .work_queues()
+        .into_iter()
+        .find(|q| Topology::dlq(q) == asked)
+    else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::unavailable(
+                &op.csrf,
+                "That is not one of rectoken's dead-letter queues.",
+            ),
+        );
+    };
+    let result = dlq::walk(state.bus.as_ref(), asked, redrive.then_some(work.as_str())).await;
+    if let Ok(w) = &result {
+        tracing::info!(
+            queue = asked,
+            redrive,
+            visited = w.visited,
+            moved = w.moved,
+            "dead-letter queue walked from the console"
+        );
+    }
+    let rows = queue_rows(&state).await;
+    let outcome = pages::DlqOutcome {
+        queue: asked,
+        work: &work,
+        redrive,
+        result: result.map_err(|e| e.to_string()),
+    };
+    html(
+        StatusCode::OK,
+        pages::queues(&op.csrf, &rows, Some(&outcome)),
     )
 }
 

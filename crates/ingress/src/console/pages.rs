@@ -442,28 +442,67 @@ pub fn joins(
     )
 }
 
-/// `GET /console/queues`.
-pub fn queues(csrf: &str, rows: &[(String, Result<rectoken_bus::QueueStats, String>)]) -> Markup {
+/// A row of the queues page.
+pub struct QueueRow {
+    /// The queue.
+    pub name: String,
+    /// For a dead-letter queue, its work queue.
+    pub dlq_of: Option<String>,
+    /// Its counts, or why they could not be read.
+    pub stats: Result<rectoken_bus::QueueStats, String>,
+}
+
+/// What an inspection or redrive did.
+pub struct DlqOutcome<'a> {
+    /// The dead-letter queue.
+    pub queue: &'a str,
+    /// Its work queue.
+    pub work: &'a str,
+    /// Redrive (else inspect).
+    pub redrive: bool,
+    /// The walk, or why it failed.
+    pub result: Result<super::dlq::Walk, String>,
+}
+
+/// `GET /console/queues`, and the result of an action on a DLQ.
+pub fn queues(csrf: &str, rows: &[QueueRow], outcome: Option<&DlqOutcome<'_>>) -> Markup {
     layout(
         "Queues",
         Some(csrf),
         "/console/queues",
         false,
         html! {
+            @if let Some(o) = outcome { (dlq_outcome(o)) }
             p { "Ready messages and consumers of each work queue and its dead-letter queue, from the broker now. A work queue with no consumers has no worker running; a dead-letter queue holds what failed past the retry budget." }
             div.scroll {
                 table #queues {
-                    thead { tr { th { "Queue" } th { "Ready messages" } th { "Consumers" } } }
+                    thead { tr { th { "Queue" } th { "Ready messages" } th { "Consumers" } th { "Actions" } } }
                     tbody {
-                        @for (name, stats) in rows {
+                        @for row in rows {
                             tr {
-                                td { code { (name) } }
-                                @match stats {
+                                td { code { (row.name) } }
+                                @match &row.stats {
                                     Ok(s) => {
                                         td.ready { (s.ready) }
                                         td.consumers { @match s.consumers { Some(c) => { (c) } None => { "not reported (in-process bus)" } } }
                                     }
                                     Err(e) => { td colspan="2" { span.error { "unavailable: " (e) } } }
+                                }
+                                td.actions {
+                                    @if let (Some(work), Ok(s)) = (&row.dlq_of, &row.stats) {
+                                        @if s.ready > 0 {
+                                            form method="post" action="/console/queues/inspect" {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                input type="hidden" name="queue" value=(row.name);
+                                                button.inspect type="submit" { "Show messages" }
+                                            }
+                                            form method="post" action="/console/queues/redrive" {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                input type="hidden" name="queue" value=(row.name);
+                                                button.redrive type="submit" { "Redrive to " (work) }
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -472,4 +511,40 @@ pub fn queues(csrf: &str, rows: &[(String, Result<rectoken_bus::QueueStats, Stri
             }
         },
     )
+}
+
+fn dlq_outcome(o: &DlqOutcome<'_>) -> Markup {
+    html! {
+        section.card #dlq-result role="status" {
+            @match &o.result {
+                Err(e) => { p.error { "The broker could not be read: " (e) } }
+                Ok(w) => {
+                    @if o.redrive {
+                        p.notice { "Redrove " (w.moved) " of " (w.visited) " messages from " code { (o.queue) } " to " code { (o.work) } "."
+                            @if w.kept > 0 { " " (w.kept) " refused for their proof of origin stay (a redrive would sign them)." } }
+                    } @else {
+                        p { (w.visited) " messages in " code { (o.queue) } "; the newest " (w.newest.len()) ", newest first. Each was copied back to the queue's tail (nothing removed)." }
+                    }
+                    @if w.stopped_early { p.error { "Stopped early: another consumer took messages from the queue." } }
+                    @if !w.newest.is_empty() {
+                        div.scroll {
+                            table #dlq-messages {
+                                thead { tr { th { "Message ID" } th { "Reason (x-rectoken-reason)" } th { "Routing key" } th { "Body" } } }
+                                tbody {
+                                    @for d in w.newest.iter().rev() {
+                                        tr {
+                                            td { (d.message_id.as_deref().unwrap_or("–")) }
+                                            td.reason { (d.reason.as_deref().unwrap_or("none (dead-lettered by the broker past the delivery limit)")) }
+                                            td { (d.routing_key.as_deref().unwrap_or("–")) }
+                                            td { code { (d.body) } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

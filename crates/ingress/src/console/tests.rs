@@ -238,6 +238,8 @@ async fn every_action_needs_the_session_and_its_csrf_token() {
         "/console/invite",
         "/console/lookup/mint",
         "/console/signout",
+        "/console/queues/inspect",
+        "/console/queues/redrive",
     ] {
         let none = send(&r.app, post(uri, Some(&cookie), &[])).await;
         assert_eq!(none.status, StatusCode::FORBIDDEN, "{uri} without a token");
@@ -485,4 +487,72 @@ async fn queues_show_each_queue_and_its_dlq() {
     ] {
         assert!(page.contains(&format!("<code>{q}</code>")), "{q}");
     }
+}
+
+#[tokio::test]
+async fn a_dead_letter_queue_is_inspected_and_redriven() {
+    let r = rig();
+    let work = Topology::default().sync_queue();
+    let dlq = Topology::dlq(&work);
+    let m = rectoken_bus::OutgoingMessage::json("", &dlq, "{\"type\":\"full_sync\"}", "m-1")
+        .with_header(
+            rectoken_bus::topology::REASON_HEADER,
+            "<b>handler</b> failed",
+        );
+    r.bus.publish(m).await.unwrap();
+    let cookie = sign_in(&r.app).await;
+    let page = send(&r.app, get("/console/queues", Some(&cookie)))
+        .await
+        .body;
+    assert!(page.contains("Redrive to rectoken.sync"));
+    let token = csrf_of(&page);
+    let bad = send(
+        &r.app,
+        post(
+            "/console/queues/redrive",
+            Some(&cookie),
+            &[("csrf", &token), ("queue", &work)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::BAD_REQUEST,
+        "only dead-letter queues"
+    );
+    let seen = send(
+        &r.app,
+        post(
+            "/console/queues/inspect",
+            Some(&cookie),
+            &[("csrf", &token), ("queue", &dlq)],
+        ),
+    )
+    .await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(
+        seen.body.contains("&lt;b&gt;handler&lt;/b&gt; failed"),
+        "the reason, escaped"
+    );
+    assert_eq!(
+        r.bus.queue_depth(&dlq).await.unwrap(),
+        1,
+        "inspecting removes nothing"
+    );
+    let moved = send(
+        &r.app,
+        post(
+            "/console/queues/redrive",
+            Some(&cookie),
+            &[("csrf", &token), ("queue", &dlq)],
+        ),
+    )
+    .await;
+    assert!(
+        moved.body.contains("Redrove 1 of 1 messages"),
+        "{}",
+        moved.body
+    );
+    assert_eq!(r.bus.queue_depth(&dlq).await.unwrap(), 0);
+    assert_eq!(r.bus.queue_depth(&work).await.unwrap(), 1);
 }
