@@ -72,6 +72,7 @@ fn free_port() -> u16 {
 /// Everything the console talks to, plus the browser.
 struct Rig {
     base: String,
+    bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     topology: Topology,
     stop: CancellationToken,
@@ -163,7 +164,7 @@ impl Rig {
             WEBHOOK_SECRET.into(),
             AppKind::Account,
         ));
-        let state = IngressState::new(bus, apps, vec![])
+        let state = IngressState::new(bus.clone(), apps, vec![])
             .with_services(services)
             .with_console(ConsoleOptions {
                 joins: Some(joins),
@@ -212,6 +213,7 @@ impl Rig {
         std::fs::create_dir_all(&shots).unwrap();
         Rig {
             base: format!("http://{addr}"),
+            bus,
             store,
             topology,
             stop,
@@ -245,16 +247,24 @@ impl Rig {
             .unwrap()
     }
 
+    /// Click `css` (every click in this walk submits a form or follows a
+    /// link) and wait until the page it was on is gone, so the next read
+    /// sees the new page, not the old one.
     async fn click(&self, css: &str) {
-        self.browser
+        let element = self
+            .browser
             .wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
-            .click()
-            .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+        element.click().await.unwrap();
+        let left = eventually(Duration::from_secs(10), || async {
+            // A stale element: the browser has a new document.
+            element.is_displayed().await.is_err()
+        })
+        .await;
+        assert!(left, "clicking {css} did not leave the page");
     }
 
     async fn body(&self) -> String {
@@ -435,6 +445,32 @@ async fn walk(rig: &Rig) -> Result<(), String> {
     }
     rig.shot("08-queues").await;
 
+    // A dead-lettered sync job: shown with its reason, then redriven.
+    let dlq = Topology::dlq(&rig.topology.sync_queue());
+    let job = rectoken_sync::full_sync_message(&dlq, DEMO, "console-test", 1).with_header(
+        rectoken_bus::topology::REASON_HEADER,
+        "test: the handler failed",
+    );
+    rig.bus.publish(job).await.unwrap();
+    rig.goto("/console/queues").await;
+    rig.click("button.inspect").await;
+    let seen = rig.text("#dlq-messages").await;
+    assert!(seen.contains("test: the handler failed"), "{seen}");
+    assert_eq!(
+        rig.bus.queue_depth(&dlq).await.unwrap(),
+        1,
+        "inspecting removes nothing"
+    );
+    rig.shot("09-dead-letters").await;
+    rig.click("button.redrive").await;
+    let done = rig.text("#dlq-result").await;
+    assert!(done.contains("Redrove 1 of 1 messages"), "{done}");
+    assert_eq!(
+        rig.bus.queue_depth(&dlq).await.unwrap(),
+        0,
+        "moved to the work queue"
+    );
+
     // Resync.
     rig.goto("/console").await;
     rig.click(&format!("{account} button.resync")).await;
@@ -443,7 +479,7 @@ async fn walk(rig: &Rig) -> Result<(), String> {
         notice.contains(&format!("A full sync of {DEMO} is queued")),
         "{notice}"
     );
-    rig.shot("09-resync").await;
+    rig.shot("10-resync").await;
 
     // A POST without the CSRF token: a form an attacker's page could
     // build. Refused, and nothing done.
@@ -467,7 +503,7 @@ async fn walk(rig: &Rig) -> Result<(), String> {
         rig.store.account(DEMO).await.unwrap().is_some(),
         "still connected"
     );
-    rig.shot("10-csrf-refused").await;
+    rig.shot("11-csrf-refused").await;
 
     // Disconnect.
     rig.goto("/console").await;
@@ -479,11 +515,11 @@ async fn walk(rig: &Rig) -> Result<(), String> {
     );
     assert!(rig.store.account(DEMO).await.unwrap().is_none());
     assert_eq!(rig.store.count_mappings(DEMO).await.unwrap(), 0);
-    rig.shot("11-disconnected").await;
+    rig.shot("12-disconnected").await;
 
     // The same console on a phone.
     rig.browser.set_window_size(390, 844).await.unwrap();
     rig.goto("/console/joins").await;
-    rig.shot("12-phone-joins").await;
+    rig.shot("13-phone-joins").await;
     Ok(())
 }
