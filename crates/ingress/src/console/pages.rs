@@ -488,7 +488,7 @@ pub fn queues(csrf: &str, rows: &[QueueRow], outcome: Option<&DlqOutcome<'_>>) -
                                     }
                                     Err(e) => { td colspan="2" { span.error { "unavailable: " (e) } } }
                                 }
-                                td.actions {
+                                td.dlq-actions {
                                     @if let (Some(work), Ok(s)) = (&row.dlq_of, &row.stats) {
                                         @if s.ready > 0 {
                                             form method="post" action="/console/queues/inspect" {
