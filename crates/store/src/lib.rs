@@ -10,6 +10,8 @@
 //!
 //! # Layout
 //! - [`store`]: the [`Store`] trait, the contract both backends keep.
+//! - [`checked`]: [`Checked`], the one layer that validates inputs in
+//!   front of either backend ([`connect`] hands out checked stores).
 //! - [`model`]: the values stored (mappings, accounts, sealed credentials,
 //!   leases, rate limits).
 //! - [`rules`]: the ordering rules of the map and the GCRA step, pure; the
@@ -27,6 +29,7 @@
 //! - [`join_log`]: the bounded log of recent join outcomes (the console's
 //!   "recent joins"), with [`join_log_memory`] and [`join_log_redis`].
 
+pub mod checked;
 pub mod cluster_url;
 pub mod directory;
 pub mod durability;
@@ -45,6 +48,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use checked::Checked;
 pub use directory::{DirectoryKey, DirectoryUser};
 pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
@@ -69,9 +73,9 @@ pub use store::Store;
 pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("memory") => Ok(Arc::new(MemoryStore::new())),
+        Some("memory") => Ok(Arc::new(Checked::wrap(MemoryStore::new()))),
         Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster") => {
-            Ok(Arc::new(RedisStore::new(url, prefix)?))
+            Ok(Arc::new(Checked::wrap(RedisStore::new(url, prefix)?)))
         }
         _ => Err(StoreError::InvalidUrl(format!(
             "expected memory://, redis://, rediss://, redis+cluster:// or rediss+cluster://, got {:?}",
