@@ -685,6 +685,10 @@ impl TokenWorker {
         let elapsed = || started.elapsed();
         match self.deps.bus.publish(message).await {
             Ok(()) => {
+                if let Some(log) = &self.options.join_log {
+                    log.record(&reply, &delivery.body, elapsed(), unix_ms())
+                        .await;
+                }
                 let status = reply.status().as_str();
                 telemetry::count(status);
                 telemetry::duration(elapsed());
