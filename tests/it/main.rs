@@ -4,8 +4,10 @@
 
 mod account_events;
 mod bus_contract;
+mod console_browser;
 mod event_log_contract;
 mod ingress_rabbit;
+mod join_log_contract;
 mod oauth;
 mod store_cluster;
 mod store_contract;

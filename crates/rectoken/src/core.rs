@@ -35,6 +35,8 @@ pub struct Core {
     /// encryption key and, during a rotation, the previous one). `bus`
     /// already signs with them.
     pub origin: OriginKeys,
+    /// The recent-joins log (token workers write, the console reads).
+    pub joins: Arc<dyn rectoken_store::JoinLog>,
 }
 
 /// The Zoom client for the `ZOOM_*` settings.
@@ -79,6 +81,7 @@ pub fn build(
         origin.clone(),
     );
     let store = rectoken_store::connect(redis_url, "").context("RECTOKEN_REDIS_URL")?;
+    let joins = rectoken_store::connect_join_log(redis_url, "").context("RECTOKEN_REDIS_URL")?;
     let zoom = zoom_client(zoom)?;
     // Account events: published with confirms, their history kept in the
     // store's Redis (its own connection) for the admin API.
@@ -113,6 +116,7 @@ pub fn build(
         encryption_key,
         events,
         origin,
+        joins,
     })
 }
 

@@ -10,6 +10,8 @@
 //!
 //! # Layout
 //! - [`store`]: the [`Store`] trait, the contract both backends keep.
+//! - [`checked`]: [`Checked`], the one layer that validates inputs in
+//!   front of either backend ([`connect`] hands out checked stores).
 //! - [`model`]: the values stored (mappings, accounts, sealed credentials,
 //!   leases, rate limits).
 //! - [`rules`]: the ordering rules of the map and the GCRA step, pure; the
@@ -26,13 +28,19 @@
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
 //! - [`account_events`]: the bounded history of each account's events
 //!   ([`AccountEventLog`]), in [`memory_events`] and [`redis_events`].
+//! - [`join_log`]: the bounded log of recent join outcomes (the console's
+//!   "recent joins"), with [`join_log_memory`] and [`join_log_redis`].
 
 pub mod account_events;
+pub mod checked;
 pub mod cluster_url;
 pub mod directory;
 pub mod durability;
 pub mod error;
 pub mod health;
+pub mod join_log;
+pub mod join_log_memory;
+pub mod join_log_redis;
 pub mod keys;
 pub mod memory;
 pub mod memory_events;
@@ -46,10 +54,14 @@ pub mod store;
 use std::sync::Arc;
 
 pub use account_events::AccountEventLog;
+pub use checked::Checked;
 pub use directory::{DirectoryKey, DirectoryUser};
 pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
 pub use health::StoreCheck;
+pub use join_log::{JoinFilter, JoinLog, JoinOutcome};
+pub use join_log_memory::MemoryJoinLog;
+pub use join_log_redis::RedisJoinLog;
 pub use keys::account_lock_name;
 pub use memory::MemoryStore;
 pub use memory_events::MemoryEventLog;
@@ -68,9 +80,9 @@ pub use store::Store;
 pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("memory") => Ok(Arc::new(MemoryStore::new())),
+        Some("memory") => Ok(Arc::new(Checked::wrap(MemoryStore::new()))),
         Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster") => {
-            Ok(Arc::new(RedisStore::new(url, prefix)?))
+            Ok(Arc::new(Checked::wrap(RedisStore::new(url, prefix)?)))
         }
         _ => Err(StoreError::InvalidUrl(format!(
             "expected memory://, redis://, rediss://, redis+cluster:// or rediss+cluster://, got {:?}",
@@ -87,6 +99,15 @@ pub fn connect_event_log(url: &str, prefix: &str) -> Result<Arc<dyn AccountEvent
         return Ok(Arc::new(MemoryEventLog::new()));
     }
     Ok(Arc::new(RedisStore::new(url, prefix)?))
+}
+
+/// Open the recent-joins log on the store named by `url` (as [`connect`]).
+pub fn connect_join_log(url: &str, prefix: &str) -> Result<Arc<dyn JoinLog>> {
+    if url.starts_with("memory:") {
+        Ok(Arc::new(MemoryJoinLog::new()))
+    } else {
+        Ok(Arc::new(RedisJoinLog::new(url, prefix)?))
+    }
 }
 
 /// The URL without its userinfo (a password must not reach logs).

@@ -58,6 +58,7 @@ pub mod classify;
 pub mod harness;
 pub mod kinds;
 pub mod mint_watch;
+pub mod recent;
 pub mod telemetry;
 pub mod worker;
 
@@ -103,6 +104,9 @@ pub struct TokenOptions {
     /// lets the bot act as the sender, so it is off unless an operator
     /// turns it on.
     pub allow_zak: bool,
+    /// Where each answered request is recorded for the operator console
+    /// (none: not recorded).
+    pub join_log: Option<recent::JoinRecorder>,
 }
 
 impl Default for TokenOptions {
@@ -118,6 +122,7 @@ impl Default for TokenOptions {
                 max_delay: Duration::from_secs(2),
             },
             allow_zak: false,
+            join_log: None,
         }
     }
 }

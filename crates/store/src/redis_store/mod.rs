@@ -87,7 +87,8 @@ impl RedisStore {
         &self.keys
     }
 
-    /// A working connection (see [`Connector::con`]).
+    /// A working connection (see [`Connector::con`]); the crate's other
+    /// Redis users (the join log) share the store's way of connecting.
     pub(crate) async fn con(&self) -> Result<Connection> {
         self.conn.con().await
     }
@@ -293,8 +294,6 @@ impl Store for RedisStore {
         m: &Mapping,
         sync_generation: Option<&str>,
     ) -> Result<WriteOutcome> {
-        rules::check_id("account_id", &m.account_id)?;
-        rules::check_version(m.version_ms)?;
         let pos = Position::of(key);
         let map_key = self.keys.map(key);
         let mut con = self.con().await?;
@@ -355,8 +354,6 @@ impl Store for RedisStore {
         account_id: &str,
         version_ms: i64,
     ) -> Result<WriteOutcome> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(version_ms)?;
         let pos = Position::of(key);
         let map_key = self.keys.map(key);
         let mut con = self.con().await?;
@@ -420,9 +417,6 @@ impl Store for RedisStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<(MapKey, Mapping)>, Option<String>)> {
-        if limit == 0 {
-            return Err(StoreError::InvalidInput("limit must be at least 1".into()));
-        }
         let start = cursor.map(Position::from_cursor).transpose()?;
         let index = |b: u8| match account_id {
             Some(a) => self.keys.account_index(b, a),
@@ -517,8 +511,6 @@ impl Store for RedisStore {
         sync_generation: &str,
         sync_started_ms: i64,
     ) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(sync_started_ms)?;
         let tomb_version = sync_started_ms - 1;
         let mut con = self.con().await?;
         let mut removed = 0u64;
@@ -557,7 +549,6 @@ impl Store for RedisStore {
     }
 
     async fn purge_account_mappings(&self, account_id: &str) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
         let mut con = self.con().await?;
         let mut purged = 0u64;
         for (b, members) in self.account_members(account_id).await? {
@@ -585,7 +576,6 @@ impl Store for RedisStore {
     }
 
     async fn put_directory_user(&self, user: &DirectoryUser) -> Result<bool> {
-        directory::check_user(user)?;
         let mut con = self.con().await?;
         let norm = |v: &Option<String>| v.as_deref().map(directory::normalize).unwrap_or_default();
         let applied: i64 = scripts::DIR_PUT
@@ -612,9 +602,6 @@ impl Store for RedisStore {
         user_id: &str,
         version: i64,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_id("user_id", user_id)?;
-        rules::check_version(version)?;
         let mut con = self.con().await?;
         let applied: i64 = scripts::DIR_REMOVE
             .key(self.keys.directory_user(user_id))
@@ -664,8 +651,6 @@ impl Store for RedisStore {
     }
 
     async fn prune_directory(&self, account_id: &str, sync_started_ms: i64) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(sync_started_ms)?;
         let users = self.directory_users_of(account_id).await?;
         let mut con = self.con().await?;
         let mut pruned = 0u64;
@@ -688,7 +673,6 @@ impl Store for RedisStore {
     }
 
     async fn purge_account_directory(&self, account_id: &str) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
         let mut con = self.con().await?;
         let users_key = self.keys.directory_users();
         // HSCAN the user → account hash for this account's users, then
@@ -730,7 +714,6 @@ impl Store for RedisStore {
     }
 
     async fn upsert_account(&self, rec: &AccountRecord) -> Result<()> {
-        rules::check_id("account_id", &rec.account_id)?;
         let key = self.keys.account(&rec.account_id);
         let fields = account_fields(rec)?;
         let mut con = self.con().await?;
@@ -821,7 +804,6 @@ impl Store for RedisStore {
         users_total: u64,
         started_at_ms: i64,
     ) -> Result<()> {
-        rules::check_id("generation", generation)?;
         let mut con = self.con().await?;
         let found: i64 = scripts::START_SYNC
             .key(self.keys.account(account_id))
@@ -902,7 +884,6 @@ impl Store for RedisStore {
         creds: &StoredCredentials,
         fence: Option<&Lease>,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
         let key = self.keys.credentials(account_id);
         let s = &creds.sealed;
         let mut con = self.con().await?;
@@ -946,7 +927,6 @@ impl Store for RedisStore {
         account_id: &str,
         creds: &StoredCredentials,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
         let s = &creds.sealed;
         let mut con = self.con().await?;
         let written: i64 = scripts::PUT_CREDENTIALS_IF_NEWER
@@ -972,7 +952,6 @@ impl Store for RedisStore {
     }
 
     async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
-        rules::check_lock_name(name)?;
         let mut con = self.con().await?;
         let fence: u64 = scripts::TRY_LOCK
             .key(self.keys.lock(name))
