@@ -111,12 +111,20 @@ impl Rig {
         // the encryption key, as in production.
         let origin = OriginKeys::new(&[7u8; 32], None);
         let bus = rectoken_runtime::origin::SigningBus::wrap(raw, origin.clone());
+        // Account events published and kept, as every role does, so the
+        // account cards show them.
+        let event_log = rectoken_store::connect_event_log(&redis_url(), &prefix).unwrap();
+        let events = rectoken_runtime::account_events::AccountEventPublisher::start(
+            bus.clone(),
+            Some(event_log.clone()),
+        );
         let vault = Vault::new(
             store.clone(),
             Arc::new(Keyring::new(&SecretBox::new(Box::new([1u8; 32])), &[])),
             zoom.clone(),
             VaultOptions::default(),
-        );
+        )
+        .with_events(rectoken_vault::AccountEvents::new(events, Some(event_log)));
         let access = ZoomAccess::new(vault.clone(), ZoomLimits::default());
         let stop = CancellationToken::new();
         tokio::spawn(rectoken_sync::run(
@@ -348,6 +356,14 @@ async fn walk(rig: &Rig) -> Result<(), String> {
         "the demo account's sync did not complete: {}",
         rig.body().await
     );
+    // The card lists the account's events (issue 19), newest first.
+    let listed = eventually(Duration::from_secs(20), || async {
+        rig.goto("/console").await;
+        let events = rig.text(&format!("{account} .events")).await;
+        events.contains("account.connected") && events.contains("account.sync_completed")
+    })
+    .await;
+    assert!(listed, "no account events on the card: {}", rig.body().await);
     let card = rig.text(&account).await;
     assert!(card.contains("connected"), "{card}");
     let mapped = rig.store.count_mappings(DEMO).await.unwrap();

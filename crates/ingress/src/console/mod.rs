@@ -46,6 +46,9 @@ use secrecy::ExposeSecret;
 use crate::services::{Services, secret_matches};
 use crate::state::IngressState;
 
+/// Account events shown on each account card (newest first).
+const ACCOUNT_EVENTS_SHOWN: usize = 5;
+
 /// The console pages' Content-Security-Policy: their own stylesheet,
 /// forms to themselves, nothing else (no scripts at all).
 pub const CONSOLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -286,7 +289,15 @@ async fn accounts_page(
                     .await
                     .ok()
                     .flatten();
+                let events = match services.vault.events().log() {
+                    Some(log) => log
+                        .recent(&rec.account_id, ACCOUNT_EVENTS_SHOWN)
+                        .await
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
                 rows.push(pages::AccountView {
+                    events,
                     refreshed_at_ms: creds.as_ref().map(|c| c.refreshed_at_ms),
                     access_expires_at_ms: creds.as_ref().map(|c| c.access_expires_at_ms),
                     mappings,

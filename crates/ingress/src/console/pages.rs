@@ -20,6 +20,22 @@ pub struct AccountView {
     pub refreshed_at_ms: Option<i64>,
     /// When the current access token expires.
     pub access_expires_at_ms: Option<i64>,
+    /// Its last account events, newest first (`GET
+    /// /admin/accounts/{id}/events` has the full history).
+    pub events: Vec<rectoken_domain::account_event::AccountEvent>,
+}
+
+/// What an account event says, in one line: its `data` as compact JSON,
+/// bounded.
+fn event_details(event: &rectoken_domain::account_event::AccountEvent) -> String {
+    let value: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap_or_default();
+    let data = value.get("data").map(ToString::to_string).unwrap_or_default();
+    if data.chars().count() > 200 {
+        let cut: String = data.chars().take(200).collect();
+        format!("{cut}…")
+    } else {
+        data
+    }
 }
 
 /// What a lookup found.
@@ -260,6 +276,12 @@ fn account_card(csrf: &str, r: &AccountView, now_ms: i64) -> Markup {
                     @if let Some(e) = &sync.last_error { br; span.error { "Sync error: " (e) } }
                 }
                 dt { "Last error" } dd { @match &rec.last_error { Some(e) => { span.error { (e) } } None => { "none" } } }
+                dt { "Recent events" } dd.events {
+                    @if r.events.is_empty() { "none recorded" }
+                    @for e in &r.events {
+                        span.event-time { (e.timestamp) } " " code.event-type { (e.type_name()) } " " (event_details(e)) br;
+                    }
+                }
                 dt { "Granted scopes" } dd {
                     @if rec.scopes.is_empty() { "none recorded" }
                     @for s in &rec.scopes { code { (s) } " " }
