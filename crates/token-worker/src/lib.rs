@@ -47,13 +47,13 @@
 //! - [`worker`]: [`TokenWorker`], the handler; [`TokenWorker::answer`] is the
 //!   core that tests call directly.
 //! - [`telemetry`]: metric names.
-//! - [`harness`]: a test bed on the Zoom simulator (tests, benchmark).
-//! - [`mod@bench`]: [`bench::join_bench`], the end-to-end benchmark.
+//!
+//! The test bed on the Zoom simulator (`rectoken_tests::harness`) and the
+//! join benchmarks (`rectoken-bench`) live outside this crate, so it
+//! depends only on what the role runs with.
 
 pub mod accounts;
-pub mod bench;
 pub mod classify;
-pub mod harness;
 pub mod kinds;
 pub mod telemetry;
 pub mod worker;
