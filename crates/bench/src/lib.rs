@@ -5,6 +5,8 @@
 //! - [`full_sync`]: a full sync of a generated account, and webhook events
 //!   through the sync worker.
 //! - [`join`]: join requests through the token worker.
+//! - [`top_of_hour`]: the burst of join requests on the hour, with Zoom's
+//!   per-account limits on.
 //!
 //! Each has a command-line runner in `examples/` (`--help` lists its
 //! options). The role crates do not carry these: the benches and the
@@ -45,6 +47,7 @@ pub mod full_sync;
 pub mod join;
 pub mod measure;
 pub mod report;
+pub mod top_of_hour;
 
 use std::future::Future;
 use std::net::SocketAddr;
