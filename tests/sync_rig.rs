@@ -114,7 +114,6 @@ impl Rig {
             bus: self.bus.clone(),
             store: self.store.clone(),
             access: self.access.clone(),
-            zoom: self.zoom.clone(),
             apps: HashMap::from([("default".to_owned(), false)]),
             origin: rig_origin_keys(),
         }

@@ -34,13 +34,13 @@ async fn start_ingress(amqp: &str, topology: Topology) -> Running {
     tokio::time::timeout(Duration::from_secs(20), bus.wait_connected())
         .await
         .expect("RabbitMQ did not connect");
-    let apps = Apps::single(App {
-        name: String::new(),
-        client_id: "cid".into(),
-        client_secret: "cs".into(),
-        webhook_secret: SECRET.into(),
-        kind: AppKind::Account,
-    });
+    let apps = Apps::single(App::new(
+        "",
+        "cid",
+        "cs".into(),
+        SECRET.into(),
+        AppKind::Account,
+    ));
     let checks: Vec<Arc<dyn HealthCheck>> =
         vec![Arc::new(StoreCheck::connect(&redis_url()).unwrap())];
     let state = IngressState::new(bus.clone(), apps, checks);

@@ -34,6 +34,11 @@ pub(crate) struct Env {
     prefix: String,
     keyring: Arc<Keyring>,
     zoom: ZoomClient,
+    /// A second simulator standing for ZoomGov, whose app `gov` is in the
+    /// apps (only from [`Env::start_with_gov`]).
+    gov_sim: Option<Sim>,
+    /// Every app's client (the vault's).
+    clients: rectoken_zoom::ZoomClients,
     shutdown: CancellationToken,
     pub(crate) http: reqwest::Client,
 }
@@ -56,6 +61,16 @@ impl Env {
     }
 
     async fn start_with(name: &str, open_connect: bool) -> Env {
+        Self::start_full(name, open_connect, false).await
+    }
+
+    /// An ingress with a second Zoom app, `gov`, on ZoomGov (a simulator
+    /// of its own); open connect off.
+    async fn start_with_gov(name: &str) -> Env {
+        Self::start_full(name, false, true).await
+    }
+
+    async fn start_full(name: &str, open_connect: bool, gov: bool) -> Env {
         let (sim, sim_addr) = Sim::spawn(SimConfig::for_tests(
             CLIENT_ID,
             CLIENT_SECRET,
@@ -76,12 +91,41 @@ impl Env {
             .unwrap();
         let keyring = Arc::new(Keyring::new(&key(1), &[]));
         let zoom = zoom_for(sim_addr);
+        let mut apps = Apps::single(App::new(
+            "",
+            CLIENT_ID,
+            CLIENT_SECRET.into(),
+            WEBHOOK_SECRET.into(),
+            AppKind::Account,
+        ));
+        let gov_sim = if gov {
+            let (gov_sim, gov_addr) = Sim::spawn(SimConfig {
+                seed: Some(0x60f),
+                ..SimConfig::for_tests("gov-client", "gov-client-secret", "gov-webhook")
+            })
+            .await
+            .unwrap();
+            apps.add_from_toml(
+                &format!(
+                    "[apps.gov]\nclient_id='gov-client'\nclient_secret='gov-client-secret'\n\
+                     webhook_secret='gov-webhook'\napi_url='http://{gov_addr}/v2'\n\
+                     oauth_url='http://{gov_addr}/oauth'\ncloud='gov'\n"
+                ),
+                "apps.toml",
+            )
+            .unwrap();
+            Some(gov_sim)
+        } else {
+            None
+        };
+        let clients = rectoken_zoom::ZoomClients::for_apps(zoom.clone(), &apps).unwrap();
         let vault = Vault::new(
             store.clone(),
             keyring.clone(),
             zoom.clone(),
             VaultOptions::default(),
-        );
+        )
+        .with_clients(clients.clone());
         let listener_addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
         // Bind first so the public URL (redirect_uri) is known.
         let std_listener = std::net::TcpListener::bind(listener_addr).unwrap();
@@ -99,13 +143,6 @@ impl Env {
             join_timeout: Duration::from_secs(5),
             callbacks: Default::default(),
         };
-        let apps = Apps::single(App {
-            name: String::new(),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            webhook_secret: WEBHOOK_SECRET.into(),
-            kind: AppKind::Account,
-        });
         let state = IngressState::new(bus.clone(), apps, vec![])
             .with_services(services)
             .with_open_connect(open_connect);
@@ -120,6 +157,8 @@ impl Env {
             prefix,
             keyring,
             zoom,
+            gov_sim,
+            clients,
             shutdown,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -594,6 +633,78 @@ async fn admin_api_needs_the_token_and_shows_accounts() {
     assert_eq!(deleted.status(), 200);
     assert!(env.store.account("demo").await.unwrap().is_none());
     assert!(env.store.credentials("demo").await.unwrap().is_none());
+    env.finish().await;
+}
+
+/// Issue 14, ZoomGov: an admin's link for the apps file's gov app connects
+/// through that app's own OAuth (at its own cloud); the account record
+/// names the app, and its refresh goes to the gov cloud. Unknown apps are
+/// refused by name.
+#[tokio::test]
+async fn a_gov_apps_link_connects_through_the_gov_cloud() {
+    let env = Env::start_with_gov("oauth-gov").await;
+    let gov_sim = env.gov_sim.clone().unwrap();
+    let account = gov_sim
+        .create_account(zoom_sim::NewAccount::default())
+        .unwrap();
+    let admin = gov_sim
+        .create_user(&account.id, zoom_sim::NewUser::default())
+        .unwrap();
+    gov_sim.set_oauth_settings(zoom_sim::OAuthSettings {
+        authorize_user: Some(admin.id.clone()),
+        ..zoom_sim::OAuthSettings::default()
+    });
+    let links = format!("{}/admin/connect-links", env.base);
+    let issue = |body: serde_json::Value| {
+        let env = &env;
+        let links = links.clone();
+        async move {
+            let r = env
+                .http
+                .post(&links)
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, v) = issue(serde_json::json!({ "app": "nope" })).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("nope"), "{v}");
+    let (status, v) = issue(serde_json::json!({ "app": "gov", "expires_in": 600 })).await;
+    assert_eq!(status, 201, "{v}");
+    let link = v["url"].as_str().unwrap().to_owned();
+    assert!(link.ends_with("&app=gov"), "{link}");
+
+    let (status, page) = rectoken_ingress::oauth::follow_connect_flow(&link)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{page}");
+    let record = env.store.account(&account.id).await.unwrap().unwrap();
+    assert_eq!(record.app, "gov");
+    assert_eq!(record.status, AccountStatus::Connected);
+    // The commercial simulator never saw this account's tokens: a refresh
+    // through the default app would be invalid_grant (disconnected).
+    let vault = Vault::new(
+        env.store.clone(),
+        env.keyring.clone(),
+        env.zoom.clone(),
+        VaultOptions::default(),
+    )
+    .with_clients(env.clients.clone());
+    vault.refresh_now(&account.id).await.unwrap();
+    let record = env.store.account(&account.id).await.unwrap().unwrap();
+    assert_eq!(record.status, AccountStatus::Connected);
+
+    // An authorize URL naming an app the deployment lacks (a fresh link).
+    let (_, v) = issue(serde_json::json!({ "app": "gov" })).await;
+    let fresh = v["url"].as_str().unwrap().replace("&app=gov", "&app=nope");
+    let r = env.http.get(fresh).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Unknown Zoom app"));
     env.finish().await;
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::{
-    AccountRecord, AccountStatus, Admission, DirectoryKey, DirectoryUser, MapKey, Mapping,
+    AccountRecord, AccountStatus, Admission, Checked, DirectoryKey, DirectoryUser, MapKey, Mapping,
     MemoryStore, RateLimit, RedisStore, Sealed, Source, Store, StoreError, StoredCredentials,
     SyncState, SyncStatus, WriteOutcome, account_lock_name,
 };
@@ -22,13 +22,13 @@ use rectoken_tests::{redis_cluster_url, redis_url, unique_prefix};
 /// A store under test and how to clean up after it.
 pub struct Harness {
     pub store: Arc<dyn Store>,
-    redis: Option<Arc<RedisStore>>,
+    redis: Option<Arc<Checked<RedisStore>>>,
 }
 
 impl Harness {
     pub async fn memory(_name: &str) -> Harness {
         Harness {
-            store: Arc::new(MemoryStore::new()),
+            store: Arc::new(Checked::wrap(MemoryStore::new())),
             redis: None,
         }
     }
@@ -44,7 +44,9 @@ impl Harness {
     }
 
     async fn on_redis(url: &str, name: &str) -> Harness {
-        let store = Arc::new(RedisStore::new(url, &unique_prefix(name)).unwrap());
+        let store = Arc::new(Checked::wrap(
+            RedisStore::new(url, &unique_prefix(name)).unwrap(),
+        ));
         tokio::time::timeout(Duration::from_secs(10), store.ping())
             .await
             .expect("Redis did not answer within 10 s: is scripts/services running?")

@@ -283,13 +283,13 @@ async fn ingress_phase(
                 nodes.describe()
             );
         }
-        let app = App {
-            name: String::new(),
-            client_id: "bench-client".into(),
-            client_secret: "bench-client-secret".into(),
-            webhook_secret: WEBHOOK_SECRET.into(),
-            kind: AppKind::Account,
-        };
+        let app = App::new(
+            "",
+            "bench-client",
+            "bench-client-secret".into(),
+            WEBHOOK_SECRET.into(),
+            AppKind::Account,
+        );
         let state = IngressState::new(bus, Apps::single(app), vec![]);
         let ingress = Ingress::bind(SocketAddr::from(([127, 0, 0, 1], 0)), router(state)).await?;
         urls.push(format!("http://{}/zoom/webhook", ingress.local_addr()?));

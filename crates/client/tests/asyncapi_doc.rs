@@ -58,6 +58,27 @@ fn statuses_match() {
     assert_eq!(enum_after(&doc(), "        status:"), want);
 }
 
+/// Every reply `reason` of the contract is named in the JoinReason schema
+/// (a free string there: new codes may be added, but not silently).
+#[test]
+fn reasons_are_documented() {
+    let doc = doc();
+    let schema: String = doc
+        .lines()
+        .skip_while(|l| l.trim_end() != "    JoinReason:")
+        .take_while(|l| l.trim_end() != "    TokenError:")
+        .collect::<Vec<_>>()
+        .join("\n");
+    let missing: Vec<&str> = rectoken_domain::join::reason::ALL
+        .into_iter()
+        .filter(|r| !schema.contains(&format!("`{r}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/asyncapi.yaml JoinReason: {missing:?}"
+    );
+}
+
 #[test]
 fn names_and_version() {
     let doc = doc();

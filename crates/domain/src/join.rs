@@ -762,6 +762,51 @@ pub mod reason {
     /// `on_behalf_of` is a known user, but the account or user-level
     /// connection that could mint for them is disconnected or absent.
     pub const SENDER_NOT_CONNECTED: &str = "sender_not_connected";
+    /// Zoom (400/300) calls the meeting ID invalid; nothing removed.
+    pub const INVALID_MEETING_ID: &str = "invalid_meeting_id";
+    /// Zoom (404/1001): the host, or the user asked for, does not exist.
+    pub const USER_NOT_FOUND: &str = "user_not_found";
+    /// Zoom (400/3000) for a recording token: the host's *Local recording*
+    /// setting is off (or an admin locked it off).
+    pub const RECORDING_DISABLED: &str = "recording_disabled";
+    /// Zoom (400/3000) for an archiving token: archiving is off for the host.
+    pub const ARCHIVING_DISABLED: &str = "archiving_disabled";
+    /// Zoom (400/3000) for a live-streaming token: live streaming is off.
+    pub const LIVE_STREAMING_DISABLED: &str = "live_streaming_disabled";
+    /// Zoom (400/3161): the host may not host or schedule meetings.
+    pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";
+    /// Zoom (400/124): the API wants an OAuth token.
+    pub const OAUTH_REQUIRED: &str = "oauth_required";
+    /// The meeting link is on the other Zoom cloud (ZoomGov vs commercial)
+    /// than every app that could mint for it.
+    pub const OTHER_CLOUD: &str = "other_cloud";
+    /// A personal link (`zoom.us/my/NAME`) no connected account's user has.
+    pub const PERSONAL_LINK_UNKNOWN: &str = "personal_link_unknown";
+
+    /// Every reason above, for documentation checks.
+    pub const ALL: [&str; 21] = [
+        INVALID_REQUEST,
+        MEETING_NOT_FOUND,
+        MEETING_GONE,
+        ACCOUNT_DISCONNECTED,
+        MISSING_SCOPE,
+        RATE_LIMITED,
+        ZOOM_ERROR,
+        STORE_UNAVAILABLE,
+        ZAK_NOT_ALLOWED,
+        SENDER_REQUIRED,
+        SENDER_NOT_FOUND,
+        SENDER_NOT_CONNECTED,
+        INVALID_MEETING_ID,
+        USER_NOT_FOUND,
+        RECORDING_DISABLED,
+        ARCHIVING_DISABLED,
+        LIVE_STREAMING_DISABLED,
+        HOST_NOT_ALLOWED,
+        OAUTH_REQUIRED,
+        OTHER_CLOUD,
+        PERSONAL_LINK_UNKNOWN,
+    ];
 
     /// The default reason of a failure status, when nothing more precise
     /// is known.

@@ -1,6 +1,7 @@
 //! Pure domain logic of rectoken: no I/O, no async runtime.
 //!
 //! # Layout
+//! - [`clock`]: the system clock in milliseconds/seconds (the one place it is read).
 //! - [`meeting_id`]: meeting IDs, PMIs and parsing every meeting-URL form Zoom uses.
 //! - [`join`]: the join request and reply messages of the public contract.
 //! - [`webhook`]: Zoom webhook signature verification and URL validation.
@@ -15,6 +16,7 @@
 //!   signatures.
 
 pub mod callback_auth;
+pub mod clock;
 pub mod connect_link;
 pub mod event;
 pub mod jobs;

@@ -35,9 +35,10 @@ use rectoken_domain::pyjson::{self, PyValue};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::join::{Refusal, ask, hex_id, json_error, key_ok, wait_for};
-use crate::server::IngressState;
+use crate::error::ApiError;
+use crate::join::{ask, hex_id, key_ok, wait_for};
 use crate::services::{Services, bearer};
+use crate::state::IngressState;
 
 /// Longest attendee's callback waits for its answer: attendee gives up
 /// after 30 s (`requests.post(..., timeout=30)`), so rectoken answers well
@@ -124,11 +125,11 @@ pub(crate) fn recall_authorized<'a>(
     state: &'a IngressState,
     headers: &HeaderMap,
     q: &HashMap<String, String>,
-) -> Result<&'a Services, Refusal> {
+) -> Result<&'a Services, ApiError> {
     let services = match state.services.as_deref() {
         Some(s) if s.join_key.is_some() || s.callbacks.recall_key.is_some() => s,
         _ => {
-            return Err(Refusal(
+            return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "the token callbacks are off (set RECTOKEN_JOIN_KEY or RECTOKEN_RECALL_SECRET)",
             ));
@@ -144,14 +145,17 @@ pub(crate) fn recall_authorized<'a>(
             Ok(()) => Ok(services),
             Err(e) => {
                 tracing::info!(error = %e, "Recall callback refused");
-                Err(Refusal(StatusCode::UNAUTHORIZED, "bad Recall.ai signature"))
+                Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "bad Recall.ai signature",
+                ))
             }
         };
     }
     if key_ok(services, presented_key(headers, q)) {
         Ok(services)
     } else {
-        Err(Refusal(
+        Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing or wrong key (or Recall.ai signature)",
         ))
@@ -165,7 +169,7 @@ async fn mint(
     services: &Services,
     request: JoinRequest,
     wait: Duration,
-) -> Result<BTreeMap<TokenKind, String>, Refusal> {
+) -> Result<BTreeMap<TokenKind, String>, ApiError> {
     let body = match serde_json::to_vec(&request) {
         Ok(b) => Bytes::from(b),
         Err(_) => return Ok(BTreeMap::new()),
@@ -349,41 +353,48 @@ pub async fn post_attendee(
     let services = match state.services.as_deref() {
         Some(s) if s.join_key.is_some() || s.callbacks.attendee_key.is_some() => s,
         _ => {
-            return json_error(
+            return ApiError::new(
                 StatusCode::NOT_FOUND,
                 "the attendee callback is off (set RECTOKEN_ATTENDEE_SECRET or RECTOKEN_JOIN_KEY)",
-            );
+            )
+            .into_response();
         }
     };
     if body.len() > MAX_REQUEST_BYTES {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
     }
     let signature = header_str(&headers, &["x-webhook-signature"]);
     let payload = match (&services.callbacks.attendee_key, signature) {
         (Some(key), Some(sig)) => match verify_attendee(key.bytes(), &body, Some(sig)) {
             Ok(p) => p,
             Err(e) if e.is_malformed() => {
-                return json_error(StatusCode::BAD_REQUEST, "the body is not valid JSON");
+                return ApiError::new(StatusCode::BAD_REQUEST, "the body is not valid JSON")
+                    .into_response();
             }
             Err(e) => {
                 tracing::info!(error = %e, "attendee callback refused");
-                return json_error(StatusCode::UNAUTHORIZED, "bad X-Webhook-Signature");
+                return ApiError::new(StatusCode::UNAUTHORIZED, "bad X-Webhook-Signature")
+                    .into_response();
             }
         },
         _ if key_ok(services, presented_key(&headers, &q)) => match pyjson::parse(&body) {
             Ok(p) => p,
-            Err(_) => return json_error(StatusCode::BAD_REQUEST, "the body is not valid JSON"),
+            Err(_) => {
+                return ApiError::new(StatusCode::BAD_REQUEST, "the body is not valid JSON")
+                    .into_response();
+            }
         },
         _ => {
-            return json_error(
+            return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong X-Webhook-Signature (or key)",
-            );
+            )
+            .into_response();
         }
     };
     let ask_for = match read_attendee_payload(&payload, &services.callbacks.attendee_user_key) {
         Ok(a) => a,
-        Err(what) => return json_error(StatusCode::BAD_REQUEST, what),
+        Err(what) => return ApiError::new(StatusCode::BAD_REQUEST, what).into_response(),
     };
     let kinds = attendee_kinds(ask_for.sender.is_some(), services.callbacks.allow_zak);
     let mut req = request(&ask_for.meeting_url, kinds, ask_for.sender.as_deref());

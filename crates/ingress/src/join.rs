@@ -27,43 +27,14 @@ use rectoken_domain::meeting_id::MeetingUrlError;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::server::IngressState;
+use crate::error::ApiError;
 use crate::services::{Services, bearer, secret_matches};
-
-/// The JSON error body of the join endpoints.
-pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    error(status, message)
-}
+use crate::state::IngressState;
 
 /// Extra wait past a request's deadline, for the reply to travel back.
 pub const REPLY_GRACE: Duration = Duration::from_secs(2);
 /// Longest wait for any reply, whatever deadline the request names.
 pub const MAX_WAIT: Duration = Duration::from_secs(120);
-
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-/// Why a join could not be answered with a reply: a status and a message.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) &'static str);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        error(self.0, self.1)
-    }
-}
-
-/// The join settings, or the response that says they are off.
-fn enabled(state: &IngressState) -> Result<&Services, Refusal> {
-    match state.services.as_deref() {
-        Some(s) if s.join_key.is_some() => Ok(s),
-        _ => Err(Refusal(
-            StatusCode::NOT_FOUND,
-            "the join endpoints are off (set RECTOKEN_JOIN_KEY)",
-        )),
-    }
-}
 
 pub(crate) fn key_ok(services: &Services, presented: Option<&str>) -> bool {
     match (&services.join_key, presented) {
@@ -77,7 +48,7 @@ pub(crate) async fn ask(
     state: &IngressState,
     body: Bytes,
     wait: Duration,
-) -> Result<JoinReply, Refusal> {
+) -> Result<JoinReply, ApiError> {
     let correlation = format!("http-{}", hex_id());
     // Through the join exchange, as bots do: the ingress's broker user
     // then needs no more than a bot's to ask for tokens.
@@ -97,18 +68,18 @@ pub(crate) async fn ask(
                 column = e.column(),
                 "a token worker sent a malformed reply"
             );
-            Refusal(
+            ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "malformed reply from the token worker",
             )
         }),
-        Err(BusError::ReplyTimeout(_)) => Err(Refusal(
+        Err(BusError::ReplyTimeout(_)) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "no token worker answered in time",
         )),
         Err(e) => {
             tracing::warn!(error = %e, "could not queue a join request");
-            Err(Refusal(
+            Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the queue is unavailable; try again",
             ))
@@ -146,18 +117,20 @@ pub async fn post_join(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let services = match enabled(&state) {
+    let services = match state.join() {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
     if !key_ok(services, bearer(&headers)) {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong join key");
+        return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong join key")
+            .into_response();
     }
     let too_large = || {
-        error(
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "a join request body is at most 64 KiB",
         )
+        .into_response()
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -223,7 +196,8 @@ pub async fn get_join_token(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let not_found = || (StatusCode::NOT_FOUND, "no join token for this meeting").into_response();
+    let not_found =
+        || ApiError::text(StatusCode::NOT_FOUND, "no join token for this meeting").into_response();
     let Some(meeting) = q.get("meeting_id") else {
         return not_found();
     };

@@ -13,23 +13,34 @@
 //! - [`hardening`]: HTTP limits (timeouts, concurrency) and security
 //!   headers.
 //! - [`services`]: what those three share (store, vault, Zoom client, keys).
+//! - [`state`]: [`IngressState`], what every handler receives, and which
+//!   optional parts are on.
+//! - [`error`]: [`ApiError`], the one refusal type of every handler (JSON,
+//!   plain text or an HTML page, by caller).
 //! - [`server`]: [`router`] and [`Ingress`], which binds first and serves
 //!   until the shutdown token fires, draining in-flight requests.
+//!
+//! Modules point one way: handlers use `state`, `services` and `error`;
+//! `server` uses the handlers; nothing imports `server` back.
 //!
 //! The ingress holds no state of its own: every instance is interchangeable.
 
 pub mod admin;
 pub mod apps;
 pub mod callbacks;
+pub mod error;
 pub mod hardening;
 pub mod join;
 pub mod oauth;
 pub mod server;
 pub mod services;
+pub mod state;
 pub mod webhook;
 
 pub use apps::{App, AppKind, Apps};
+pub use error::ApiError;
 pub use hardening::HttpLimits;
 pub use rectoken_runtime::HealthCheck;
-pub use server::{Ingress, IngressState, router};
+pub use server::{Ingress, router};
 pub use services::Services;
+pub use state::IngressState;

@@ -19,46 +19,17 @@ use rectoken_domain::jobs::{JOB_HEADER, SyncJob, connection_id};
 use rectoken_domain::{connect_link, oauth_state};
 use rectoken_store::{AccountRecord, AccountStatus};
 use rectoken_zoom::scopes::{self, ScopeReport};
-use rectoken_zoom::{ApiError, OAuthError};
+use rectoken_zoom::{ApiError as ZoomApiError, OAuthError};
 use subtle::ConstantTimeEq;
 
 use crate::apps::DEFAULT_APP;
-use crate::server::IngressState;
-use crate::services::{Services, now_ms};
-
-/// Escape text for HTML (Zoom's `error` parameter is attacker-controlled).
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::error::{ApiError, page_html};
+use crate::services::Services;
+use crate::state::IngressState;
+use rectoken_domain::clock::now_ms;
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t} · rectoken</title></head>\
-         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\"><h1>{t}</h1><p>{b}</p></body></html>",
-        t = escape_html(title),
-        b = escape_html(body)
-    );
-    (status, Html(html)).into_response()
-}
-
-fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        "OAuth is not configured on this ingress",
-    )
-        .into_response()
+    (status, Html(page_html(title, body))).into_response()
 }
 
 /// Walk the connect flow from `start_url` (`…/zoom/oauth/authorize`, with a
@@ -120,6 +91,17 @@ pub struct IssuedLink {
 /// when an account connects through it. The admin API and the operator
 /// console both call this.
 pub fn issue_connect_link(services: &Services, now: i64, ttl_secs: i64) -> IssuedLink {
+    issue_connect_link_for(services, DEFAULT_APP, now, ttl_secs)
+}
+
+/// [`issue_connect_link`] for the Zoom app `app` (of the apps file): the
+/// link starts that app's consent flow (`&app=NAME`), e.g. a ZoomGov app's.
+pub fn issue_connect_link_for(
+    services: &Services,
+    app: &str,
+    now: i64,
+    ttl_secs: i64,
+) -> IssuedLink {
     let ttl = ttl_secs.clamp(1, connect_link::MAX_TTL_SECS);
     let expires = now.saturating_add(ttl);
     let token = connect_link::issue(&services.state_key, expires, rand::random());
@@ -130,13 +112,50 @@ pub fn issue_connect_link(services: &Services, now: i64, ttl_secs: i64) -> Issue
                 .ok()
         })
         .unwrap_or_default();
+    let app_param = if app == DEFAULT_APP {
+        String::new()
+    } else {
+        format!("&{APP_PARAM}={app}")
+    };
     IssuedLink {
         url: format!(
-            "{}/zoom/oauth/authorize?{}={token}",
+            "{}/zoom/oauth/authorize?{}={token}{app_param}",
             services.public_url.trim_end_matches('/'),
             connect_link::LINK_PARAM
         ),
         expires_at,
+    }
+}
+
+/// The query parameter of `GET /zoom/oauth/authorize` naming the Zoom app
+/// (of the apps file) to connect through; absent: the default app.
+pub const APP_PARAM: &str = "app";
+
+/// The Zoom client of `app` and whether the app is user-level, or the page
+/// that says the deployment has no such app.
+fn app_client(
+    state: &IngressState,
+    services: &Services,
+    app: &str,
+) -> Result<(rectoken_zoom::ZoomClient, bool), ApiError> {
+    let client = services.vault.clients().get(app).cloned();
+    let user_level = if app == DEFAULT_APP {
+        services.user_level
+    } else {
+        state
+            .apps
+            .get(app)
+            .is_some_and(|a| a.kind == crate::apps::AppKind::User)
+    };
+    match client {
+        Some(c) => Ok((c, user_level)),
+        None => Err(ApiError::page(
+            StatusCode::BAD_REQUEST,
+            "Unknown Zoom app",
+            format!(
+                "This rectoken has no Zoom app named {app:?}. Ask your rectoken operator for a new link."
+            ),
+        )),
     }
 }
 
@@ -196,8 +215,9 @@ pub async fn authorize(
     State(state): State<IngressState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(services) = state.services.as_ref() else {
-        return not_found();
+    let services = match state.oauth() {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
     };
     let now = (state.now)();
     let link = match params.get(connect_link::LINK_PARAM) {
@@ -214,55 +234,57 @@ pub async fn authorize(
                         let _ = services.store.unlock(&lease).await;
                     }
                     Ok(None) => {
-                        return page(
+                        return ApiError::page(
                             StatusCode::GONE,
                             "Connect link already used",
                             "An account was connected through this link already. Ask your rectoken operator for a new one.",
-                        );
+                        ).into_response();
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "could not check a connect link");
-                        return page(
+                        return ApiError::page(
                             StatusCode::SERVICE_UNAVAILABLE,
                             "Please try again",
                             "rectoken could not check the link right now.",
-                        );
+                        )
+                        .into_response();
                     }
                 }
                 Some(link.nonce)
             }
             Err(e) => {
-                return page(
+                return ApiError::page(
                     StatusCode::BAD_REQUEST,
                     "Invalid connect link",
-                    &e.to_string(),
-                );
+                    e.to_string(),
+                )
+                .into_response();
             }
         },
         None if state.open_connect => None,
         None => {
-            return page(
+            return ApiError::page(
                 StatusCode::FORBIDDEN,
                 "Connect link required",
                 "This rectoken connects Zoom accounts only through a connect link from its operator.",
-            );
+            ).into_response();
         }
+    };
+    let app = params
+        .get(APP_PARAM)
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_APP);
+    let zoom = match app_client(&state, services, app) {
+        Ok((zoom, _)) => zoom,
+        Err(e) => return e.into_response(),
     };
     let nonce: [u8; 16] = rand::random();
     let nonce_hex = hex_encode(&nonce);
-    let signed = oauth_state::issue_with_link(
-        &services.state_key,
-        DEFAULT_APP,
-        now,
-        nonce,
-        link.as_deref(),
-    );
+    let signed =
+        oauth_state::issue_with_link(&services.state_key, app, now, nonce, link.as_deref());
     let challenge =
         oauth_state::pkce_challenge(&oauth_state::pkce_verifier(&services.state_key, &nonce_hex));
-    let location =
-        services
-            .zoom
-            .authorize_url_with_challenge(&services.redirect_uri(), &signed, &challenge);
+    let location = zoom.authorize_url_with_challenge(&services.redirect_uri(), &signed, &challenge);
     (
         StatusCode::FOUND,
         [
@@ -291,8 +313,9 @@ pub async fn callback(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(services) = state.services.as_ref() else {
-        return not_found();
+    let services = match state.oauth() {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
     };
     let verified = oauth_state::verify(
         &services.state_key,
@@ -302,50 +325,53 @@ pub async fn callback(
     if let Some(error) = params.get("error") {
         metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "declined").increment(1);
         tracing::info!(outcome = "declined", "OAuth authorization declined");
-        return page(
+        return ApiError::page(
             StatusCode::BAD_REQUEST,
             "Zoom account not connected",
-            &format!(
+            format!(
                 "Zoom reported: {error}. Nothing was stored. Start again from the authorize link if this was a mistake."
             ),
-        );
+        ).into_response();
     }
     let verified = match verified {
         Ok(v) => v,
         Err(e) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "bad_state")
                 .increment(1);
-            return page(
+            return ApiError::page(
                 StatusCode::BAD_REQUEST,
                 "Zoom account not connected",
-                &format!("{e}. Nothing was stored."),
-            );
+                format!("{e}. Nothing was stored."),
+            )
+            .into_response();
         }
     };
     let bound = cookie(&headers, state_cookie_name(services))
         .is_some_and(|c| bool::from(c.as_bytes().ct_eq(verified.nonce.as_bytes())));
     if !bound {
         metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "bad_state").increment(1);
-        return page(
+        return ApiError::page(
             StatusCode::BAD_REQUEST,
             "Zoom account not connected",
             "This authorization was not started in this browser (or its cookie expired). Nothing was stored; start again from the link.",
-        );
+        ).into_response();
     }
     let Some(code) = params.get("code").filter(|c| !c.is_empty()) else {
-        return page(
+        return ApiError::page(
             StatusCode::BAD_REQUEST,
             "Zoom account not connected",
             "The callback carries no authorization code.",
-        );
+        )
+        .into_response();
     };
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "could not mark an OAuth state used");
-        page(
+        ApiError::page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Zoom account not connected",
             "rectoken could not check the authorization right now; please start again.",
         )
+        .into_response()
     };
     // Single use: a replayed callback URL (history, logs, a proxy) does
     // nothing.
@@ -359,11 +385,12 @@ pub async fn callback(
         Ok(None) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "bad_state")
                 .increment(1);
-            return page(
+            return ApiError::page(
                 StatusCode::BAD_REQUEST,
                 "Zoom account not connected",
                 "This authorization was used already. Nothing more was stored.",
-            );
+            )
+            .into_response();
         }
         Err(e) => return unavailable(&e),
     }
@@ -376,18 +403,18 @@ pub async fn callback(
             match services.store.try_lock(&link_lock(nonce), ttl).await {
                 Ok(Some(lease)) => Some(lease),
                 Ok(None) => {
-                    return page(
+                    return ApiError::page(
                         StatusCode::GONE,
                         "Connect link already used",
                         "An account was connected through this link already. Ask your rectoken operator for a new one.",
-                    );
+                    ).into_response();
                 }
                 Err(e) => return unavailable(&e),
             }
         }
     };
     let verifier = oauth_state::pkce_verifier(&services.state_key, &verified.nonce);
-    let mut response = match connect(&state, code, &verifier).await {
+    let mut response = match connect(&state, &verified.app, code, &verifier).await {
         Ok((account_id, report)) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "connected")
                 .increment(1);
@@ -420,12 +447,14 @@ pub async fn callback(
             }
             page(StatusCode::OK, "Zoom account connected", &text)
         }
-        Err((status, message)) => {
+        Err(refusal) => {
             metrics::counter!("rectoken_oauth_callbacks_total", "outcome" => "failed").increment(1);
             if let Some(lease) = &link_lease {
                 let _ = services.store.unlock(lease).await;
             }
-            page(status, "Zoom account not connected", &message)
+            refusal
+                .into_page("Zoom account not connected")
+                .into_response()
         }
     };
     if let Ok(clear) = HeaderValue::from_str(&state_cookie(services, "", 0)) {
@@ -436,34 +465,34 @@ pub async fn callback(
 
 /// The callback page's answer to a failed code exchange, by what Zoom's
 /// answer means (`OAuthError`'s classification).
-fn exchange_failure(e: &OAuthError, redirect_uri: &str) -> (StatusCode, String) {
+fn exchange_failure(e: &OAuthError, redirect_uri: &str) -> ApiError {
     match e {
-        OAuthError::InvalidGrant(d) => (
+        OAuthError::InvalidGrant(d) => ApiError::new(
             StatusCode::BAD_REQUEST,
             format!(
                 "Zoom refused the authorization code ({d}): codes work once and live 5 minutes. \
                  Nothing was stored; start again from the authorize link."
             ),
         ),
-        OAuthError::InvalidClient(d) => (
+        OAuthError::InvalidClient(d) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!(
                 "Zoom refused rectoken's app credentials ({d}). Nothing was stored; the operator \
                  must check ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET and that the app is enabled."
             ),
         ),
-        OAuthError::Misconfigured(d) => (
+        OAuthError::Misconfigured(d) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!(
                 "Zoom refused the app's OAuth configuration ({d}). Nothing was stored; the app's \
                  OAuth Redirect URL must be exactly {redirect_uri} (RECTOKEN_PUBLIC_URL)."
             ),
         ),
-        e if e.is_retryable() => (
+        e if e.is_retryable() => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Zoom's token endpoint failed ({e}). Nothing was stored; please try again."),
         ),
-        e => (
+        e => ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!(
                 "Zoom did not accept the authorization: {e}. Nothing was stored; please try again."
@@ -474,15 +503,16 @@ fn exchange_failure(e: &OAuthError, redirect_uri: &str) -> (StatusCode, String) 
 
 async fn connect(
     state: &IngressState,
+    app: &str,
     code: &str,
     code_verifier: &str,
-) -> Result<(String, ScopeReport), (StatusCode, String)> {
+) -> Result<(String, ScopeReport), ApiError> {
     let Some(services) = state.services.as_ref() else {
-        return Err((StatusCode::NOT_FOUND, "OAuth is not configured".into()));
+        return Err(ApiError::oauth_off());
     };
+    let (zoom, user_level) = app_client(state, services, app)?;
     let redirect_uri = services.redirect_uri();
-    let tokens = services
-        .zoom
+    let tokens = zoom
         .exchange_code_with_verifier(code, &redirect_uri, code_verifier)
         .await
         .map_err(|e| {
@@ -491,7 +521,7 @@ async fn connect(
         })?;
     // The granted scopes, against the calls rectoken makes: a missing one
     // is named now, not discovered later as a failing sync or join.
-    let report = scopes::assess(&tokens.scope, services.user_level);
+    let report = scopes::assess(&tokens.scope, user_level);
     // A missing required scope breaks syncs or joins: a warning. Optional
     // token kinds the grant does not cover are only worth knowing.
     if !report.is_complete() {
@@ -506,17 +536,17 @@ async fn connect(
             "the Zoom authorization covers every required scope; some optional token kinds are unavailable"
         );
     }
-    let me = services.zoom.me(&tokens.access_token).await.map_err(|e| {
+    let me = zoom.me(&tokens.access_token).await.map_err(|e| {
         tracing::warn!(error = %e, "GET /users/me failed after the code exchange");
         match &e {
-            ApiError::MissingScope { message } => {
+            ZoomApiError::MissingScope { message } => {
                 // The scope rectoken's table asks for; Zoom's message (which
                 // may list every variant) when the table has none.
-                let named = match scopes::scope_for("GET /users/me", services.user_level) {
+                let named = match scopes::scope_for("GET /users/me", user_level) {
                     Some(s) => vec![s.to_owned()],
                     None => scopes::scopes_in_message(message),
                 };
-                (
+                ApiError::new(
                     StatusCode::BAD_REQUEST,
                     format!(
                         "The authorization lacks the scope {} that rectoken needs to read which \
@@ -526,16 +556,16 @@ async fn connect(
                     ),
                 )
             }
-            _ => (StatusCode::BAD_GATEWAY, format!("Zoom did not tell us which account this is: {e}. Nothing was stored; please try again.")),
+            _ => ApiError::new(StatusCode::BAD_GATEWAY, format!("Zoom did not tell us which account this is: {e}. Nothing was stored; please try again.")),
         }
     })?;
-    let id = connection_id(services.user_level, &me.account_id, &me.id);
+    let id = connection_id(user_level, &me.account_id, &me.id);
     let now = now_ms();
     let internal = |e: &dyn std::fmt::Display| {
         tracing::error!(account_id = %id, error = %e, "could not store the connection");
-        (
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "rectoken could not store the credentials right now; please try again.".to_owned(),
+            "rectoken could not store the credentials right now; please try again.",
         )
     };
     let previous = services
@@ -545,8 +575,8 @@ async fn connect(
         .map_err(|e| internal(&e))?;
     let record = AccountRecord {
         account_id: id.clone(),
-        app: DEFAULT_APP.to_owned(),
-        kind: if services.user_level {
+        app: app.to_owned(),
+        kind: if user_level {
             "user".into()
         } else {
             "account".into()
@@ -603,18 +633,4 @@ pub async fn enqueue_full_sync(
     )
     .with_header(JOB_HEADER, "full_sync");
     state.bus.publish(message).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_html;
-
-    #[test]
-    fn html_escaping() {
-        assert_eq!(
-            escape_html("<script>a&b</script>\"'"),
-            "&lt;script&gt;a&amp;b&lt;/script&gt;&quot;&#39;"
-        );
-        assert_eq!(escape_html("a\r\nb"), "ab");
-    }
 }

@@ -1,116 +1,23 @@
 //! The router and the server that binds first and drains on shutdown.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use metrics_exporter_prometheus::PrometheusHandle;
-use rectoken_bus::Bus;
-use rectoken_runtime::{HealthCheck, HealthState, health_routes};
+use rectoken_runtime::health_routes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::hardening::{self, Guard, HttpLimits};
-
-use crate::apps::Apps;
-use crate::services::Services;
+use crate::hardening::{self, HttpLimits};
+use crate::state::IngressState;
 use crate::webhook::{self, MAX_BODY_BYTES};
 use crate::{admin, callbacks, join, oauth};
-
-/// Everything a handler needs. Cheap to clone.
-#[derive(Clone)]
-pub struct IngressState {
-    /// Where webhook events are published.
-    pub bus: Arc<dyn Bus>,
-    /// The apps whose webhooks are accepted.
-    pub apps: Arc<Apps>,
-    /// Extra readiness checks (Redis, …).
-    pub checks: Arc<Vec<Arc<dyn HealthCheck>>>,
-    /// The Prometheus recorder `/metrics` renders.
-    pub metrics: PrometheusHandle,
-    /// The clock for the replay window and OAuth state (Unix seconds); a
-    /// parameter so tests can move it.
-    pub now: fn() -> i64,
-    /// OAuth, admin API and HTTP join (need the store); `None` in a
-    /// webhook-only ingress.
-    pub services: Option<Arc<Services>>,
-    /// Request timeout and concurrency limit (see [`IngressState::with_limits`]).
-    pub guard: Guard,
-    /// Whether `GET /zoom/oauth/authorize` works without a connect link
-    /// (`RECTOKEN_OPEN_CONNECT=true`, set by `rectoken dev`). Off: only an
-    /// admin's one-time link starts the connect flow.
-    pub open_connect: bool,
-    /// The accepted range of `x-zm-request-timestamp`
-    /// (`RECTOKEN_WEBHOOK_MAX_AGE` back, 5 minutes ahead).
-    pub webhook_window: rectoken_domain::webhook::Window,
-}
-
-impl IngressState {
-    /// State with the system clock and the process-wide metrics recorder.
-    pub fn new(bus: Arc<dyn Bus>, apps: Apps, checks: Vec<Arc<dyn HealthCheck>>) -> Self {
-        Self {
-            bus,
-            apps: Arc::new(apps),
-            checks: Arc::new(checks),
-            metrics: rectoken_telemetry::metrics_handle(),
-            now: unix_now,
-            services: None,
-            guard: Guard::new(HttpLimits::default()),
-            open_connect: false,
-            webhook_window: rectoken_domain::webhook::Window::DEFAULT,
-        }
-    }
-
-    /// With another webhook timestamp window.
-    pub fn with_webhook_window(mut self, window: rectoken_domain::webhook::Window) -> Self {
-        self.webhook_window = window;
-        self
-    }
-
-    /// Let anyone start the connect flow, without a connect link.
-    pub fn with_open_connect(mut self, open: bool) -> Self {
-        self.open_connect = open;
-        self
-    }
-
-    /// With other request limits than [`HttpLimits::default`] (the header
-    /// read timeout is the server's: [`Ingress::with_limits`]).
-    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
-        self.guard = Guard::new(limits);
-        self
-    }
-
-    /// With the OAuth flow, admin API and join endpoints.
-    pub fn with_services(mut self, services: Services) -> Self {
-        self.services = Some(Arc::new(services));
-        self
-    }
-}
-
-/// Seconds since the Unix epoch by the system clock.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-impl FromRef<IngressState> for HealthState {
-    fn from_ref(state: &IngressState) -> Self {
-        HealthState {
-            bus: state.bus.clone(),
-            checks: state.checks.clone(),
-            metrics: state.metrics.clone(),
-        }
-    }
-}
 
 /// The ingress routes.
 pub fn router(state: IngressState) -> Router {

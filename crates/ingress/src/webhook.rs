@@ -20,7 +20,8 @@ use rectoken_domain::webhook::{self as signing, VerifyError};
 use serde_json::json;
 
 use crate::apps::DEFAULT_APP;
-use crate::server::IngressState;
+use crate::error::ApiError;
+use crate::state::IngressState;
 
 /// Largest webhook body accepted (docs/design.md): larger is 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -71,7 +72,7 @@ impl IntoResponse for WebhookError {
             WebhookError::Unavailable(_) => "event could not be queued; retry later".to_owned(),
             other => other.to_string(),
         };
-        (status, Json(json!({ "error": message }))).into_response()
+        ApiError::new(status, message).into_response()
     }
 }
 

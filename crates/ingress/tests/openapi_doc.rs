@@ -107,13 +107,7 @@ fn state() -> IngressState {
         join_timeout: std::time::Duration::from_secs(1),
         callbacks: Default::default(),
     };
-    let apps = Apps::single(App {
-        name: String::new(),
-        client_id: "c".into(),
-        client_secret: "s".into(),
-        webhook_secret: "w".into(),
-        kind: AppKind::Account,
-    });
+    let apps = Apps::single(App::new("", "c", "s".into(), "w".into(), AppKind::Account));
     IngressState::new(Arc::new(MemoryBus::new(Topology::default())), apps, vec![])
         .with_services(services)
 }

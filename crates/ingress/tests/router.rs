@@ -22,13 +22,13 @@ const SECRET: &str = "default-webhook-secret";
 const NOW: i64 = 1_800_000_000;
 
 fn apps() -> Apps {
-    let mut apps = Apps::single(App {
-        name: String::new(),
-        client_id: "cid".into(),
-        client_secret: "csecret".into(),
-        webhook_secret: SECRET.into(),
-        kind: AppKind::Account,
-    });
+    let mut apps = Apps::single(App::new(
+        "",
+        "cid",
+        "csecret".into(),
+        SECRET.into(),
+        AppKind::Account,
+    ));
     apps.add_from_toml(
         "[apps.acme]\nclient_id='a'\nclient_secret='b'\nwebhook_secret='acme-secret'\n",
         "test",

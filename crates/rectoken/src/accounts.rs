@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
+use rectoken_domain::clock::now_ms;
 use rectoken_store::{AccountRecord, Sealed, Store, StoredCredentials};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -93,13 +94,6 @@ struct ExportedCredentials {
     ciphertext: String,
     refreshed_at_ms: i64,
     access_expires_at_ms: i64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Run `accounts export` or `accounts import`.

@@ -9,7 +9,8 @@ use rectoken_domain::origin::OriginKeys;
 use rectoken_runtime::origin::SigningBus;
 use rectoken_store::Store;
 use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
-use rectoken_zoom::{ZoomClient, ZoomConfig};
+use rectoken_zoom::apps::{App, Apps};
+use rectoken_zoom::{ZoomClient, ZoomClients, ZoomConfig};
 
 use crate::config::{CryptoArgs, LimitArgs, ZoomArgs};
 
@@ -45,7 +46,9 @@ pub fn zoom_client(zoom: &ZoomArgs) -> anyhow::Result<ZoomClient> {
     ZoomClient::new(config).context("invalid Zoom settings")
 }
 
-/// Connect the bus and the store and build the rest.
+/// Connect the bus and the store and build the rest; the vault gets a Zoom
+/// client per app of `apps` (each account refreshes and calls with its own
+/// app, at that app's cloud).
 pub fn build(
     amqp_url: &str,
     redis_url: &str,
@@ -53,6 +56,7 @@ pub fn build(
     zoom: &ZoomArgs,
     crypto: &CryptoArgs,
     limits: &LimitArgs,
+    apps: &Apps,
 ) -> anyhow::Result<Core> {
     let key = crypto.key().map_err(anyhow::Error::msg)?;
     let encryption_key = crate::config::decode_encryption_key(key).map_err(anyhow::Error::msg)?;
@@ -73,12 +77,14 @@ pub fn build(
     );
     let store = rectoken_store::connect(redis_url, "").context("RECTOKEN_REDIS_URL")?;
     let zoom = zoom_client(zoom)?;
+    let clients = ZoomClients::for_apps(zoom.clone(), apps).context("RECTOKEN_APPS_FILE")?;
     let vault = Vault::new(
         store.clone(),
         Arc::new(keyring),
         zoom.clone(),
         VaultOptions::default(),
-    );
+    )
+    .with_clients(clients);
     let access = ZoomAccess::new(
         vault.clone(),
         ZoomLimits::for_plan(limits.plan, limits.fraction),
@@ -99,11 +105,8 @@ pub use rectoken_store::StoreCheck;
 
 /// Every Zoom app a role knows: the `ZOOM_*` app (`default`, secrets
 /// already resolved by the caller) plus those of `RECTOKEN_APPS_FILE`.
-pub fn apps(
-    default: rectoken_ingress::apps::App,
-    apps_file: Option<&std::path::Path>,
-) -> anyhow::Result<rectoken_ingress::apps::Apps> {
-    let mut apps = rectoken_ingress::apps::Apps::single(default);
+pub fn apps(default: App, apps_file: Option<&std::path::Path>) -> anyhow::Result<Apps> {
+    let mut apps = Apps::single(default);
     if let Some(path) = apps_file {
         apps.add_from_file(path)?;
     }
@@ -112,11 +115,11 @@ pub fn apps(
 
 /// The apps by name → whether user-level, which is all the sync worker
 /// needs to key events.
-pub fn app_kinds(apps: &rectoken_ingress::apps::Apps) -> std::collections::HashMap<String, bool> {
+pub fn app_kinds(apps: &Apps) -> std::collections::HashMap<String, bool> {
     apps.names()
         .filter_map(|n| {
             apps.get(n)
-                .map(|a| (n.to_owned(), a.kind == rectoken_ingress::AppKind::User))
+                .map(|a| (n.to_owned(), a.kind == rectoken_zoom::apps::AppKind::User))
         })
         .collect()
 }

@@ -276,6 +276,16 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         encryption_key: Some(r.encryption_key.clone()),
         encryption_key_old: a.crypto.encryption_key_old.clone(),
     };
+    let apps = core::apps(
+        App::new(
+            "",
+            r.client_id.clone(),
+            r.client_secret.clone(),
+            r.webhook_secret.clone(),
+            a.zoom.app_kind,
+        ),
+        a.apps_file.as_deref(),
+    )?;
     let core = core::build(
         &r.amqp_url,
         &r.redis_url,
@@ -283,21 +293,12 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         &zoom_args,
         &crypto,
         &a.limits,
+        &apps,
     )?;
     if !r.redis_url.starts_with("memory:") {
         crate::durability::check_at_start(&core.store, a.allow_volatile_redis).await?;
     }
 
-    let apps = core::apps(
-        App {
-            name: String::new(),
-            client_id: r.client_id.clone(),
-            client_secret: r.client_secret.clone(),
-            webhook_secret: r.webhook_secret.clone(),
-            kind: a.zoom.app_kind,
-        },
-        a.apps_file.as_deref(),
-    )?;
     let app_kinds = core::app_kinds(&apps);
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -374,7 +375,6 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         bus: core.bus.clone(),
         store: core.store.clone(),
         access: core.access.clone(),
-        zoom: core.zoom.clone(),
         apps: app_kinds,
         origin: core.origin.clone(),
     };

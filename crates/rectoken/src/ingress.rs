@@ -27,25 +27,19 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
     let (amqp_url, redis_url) = args.backends.require().map_err(anyhow::Error::msg)?;
     check_secrets(&args).map_err(anyhow::Error::msg)?;
     let apps = core::apps(
-        App {
-            name: String::new(),
-            client_id: args
-                .zoom
-                .client_id()
-                .map_err(anyhow::Error::msg)?
-                .to_owned(),
-            client_secret: args
-                .zoom
+        App::new(
+            "",
+            args.zoom.client_id().map_err(anyhow::Error::msg)?,
+            args.zoom
                 .client_secret()
                 .map_err(anyhow::Error::msg)?
                 .clone(),
-            webhook_secret: args
-                .zoom
+            args.zoom
                 .webhook_secret()
                 .map_err(anyhow::Error::msg)?
                 .clone(),
-            kind: args.zoom.app_kind,
-        },
+            args.zoom.app_kind,
+        ),
         args.apps_file.as_deref(),
     )?;
     let core = core::build(
@@ -55,6 +49,7 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
         &args.zoom,
         &args.crypto,
         &args.limits,
+        &apps,
     )?;
     let public_url = args
         .public_url

@@ -5,37 +5,37 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rectoken_bus::Topology;
-use rectoken_ingress::apps::App;
 use rectoken_runtime::{HealthCheck, HealthState, serve_health};
+use rectoken_zoom::apps::{App, Apps};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{SyncWorkerArgs, TokenWorkerArgs, WorkerArgs};
 use crate::core::{self, Core, StoreCheck};
 use crate::durability::{DurabilityCheck, check_at_start};
 
-/// The apps by name → whether user-level, for keying events.
-pub fn app_kinds(args: &WorkerArgs) -> anyhow::Result<HashMap<String, bool>> {
-    let apps = core::apps(
-        App {
-            name: String::new(),
-            client_id: args
-                .zoom
-                .client_id()
-                .map_err(anyhow::Error::msg)?
-                .to_owned(),
-            client_secret: args
-                .zoom
+/// The worker's Zoom apps: the `ZOOM_*` app and those of the apps file.
+pub fn worker_apps(args: &WorkerArgs) -> anyhow::Result<Apps> {
+    core::apps(
+        App::new(
+            "",
+            args.zoom.client_id().map_err(anyhow::Error::msg)?,
+            args.zoom
                 .client_secret()
                 .map_err(anyhow::Error::msg)?
                 .clone(),
-            // Workers never verify webhooks (the ingress did, before publishing);
-            // only the app's name and kind matter here.
-            webhook_secret: args.zoom.webhook_secret.clone().unwrap_or_default(),
-            kind: args.zoom.app_kind,
-        },
+            // Workers never verify webhooks (the ingress did, before
+            // publishing); the app's name, kind, credentials and cloud
+            // matter here.
+            args.zoom.webhook_secret.clone().unwrap_or_default(),
+            args.zoom.app_kind,
+        ),
         args.apps_file.as_deref(),
-    )?;
-    Ok(core::app_kinds(&apps))
+    )
+}
+
+/// The apps by name → whether user-level, for keying events.
+pub fn app_kinds(args: &WorkerArgs) -> anyhow::Result<HashMap<String, bool>> {
+    Ok(core::app_kinds(&worker_apps(args)?))
 }
 
 async fn start(
@@ -50,6 +50,7 @@ async fn start(
         &args.zoom,
         &args.crypto,
         &args.limits,
+        &worker_apps(args)?,
     )?;
     check_at_start(&core.store, args.allow_volatile_redis).await?;
     let checks: Vec<Arc<dyn HealthCheck>> = vec![
@@ -107,7 +108,6 @@ pub async fn run_sync(args: SyncWorkerArgs, shutdown: CancellationToken) -> anyh
         bus: core.bus.clone(),
         store: core.store.clone(),
         access: core.access.clone(),
-        zoom: core.zoom.clone(),
         apps,
         origin: core.origin.clone(),
     };

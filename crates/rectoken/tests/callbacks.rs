@@ -149,13 +149,7 @@ async fn stack(name: &str, allow_zak: bool) -> Stack {
             ..Callbacks::default()
         },
     };
-    let apps = Apps::single(App {
-        name: String::new(),
-        client_id: "c".into(),
-        client_secret: "s".into(),
-        webhook_secret: "w".into(),
-        kind: AppKind::Account,
-    });
+    let apps = Apps::single(App::new("", "c", "s".into(), "w".into(), AppKind::Account));
     let state = IngressState::new(bus, apps, vec![]).with_services(services);
     let ingress = Ingress::bind("127.0.0.1:0".parse().unwrap(), router(state))
         .await

@@ -584,6 +584,7 @@ async fn inject(
                 error_500: 0.1,
                 error_503: 0.1,
                 rate_limited: 0.15,
+                refusal: None,
             },
         )
         .map_err(|e| e.to_string())?;

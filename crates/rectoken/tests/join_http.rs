@@ -66,13 +66,7 @@ async fn stack_limited(
         join_timeout: Duration::from_secs(3),
         callbacks: Default::default(),
     };
-    let apps = Apps::single(App {
-        name: String::new(),
-        client_id: "c".into(),
-        client_secret: "s".into(),
-        webhook_secret: "w".into(),
-        kind: AppKind::Account,
-    });
+    let apps = Apps::single(App::new("", "c", "s".into(), "w".into(), AppKind::Account));
     let state = IngressState::new(bus, apps, vec![])
         .with_services(services)
         .with_limits(limits);

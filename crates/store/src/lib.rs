@@ -10,6 +10,8 @@
 //!
 //! # Layout
 //! - [`store`]: the [`Store`] trait, the contract both backends keep.
+//! - [`checked`]: [`Checked`], the one layer that validates inputs in
+//!   front of either backend ([`connect`] hands out checked stores).
 //! - [`model`]: the values stored (mappings, accounts, sealed credentials,
 //!   leases, rate limits).
 //! - [`rules`]: the ordering rules of the map and the GCRA step, pure; the
@@ -25,6 +27,7 @@
 //!   and memory pressure.
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
 
+pub mod checked;
 pub mod cluster_url;
 pub mod directory;
 pub mod durability;
@@ -40,6 +43,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use checked::Checked;
 pub use directory::{DirectoryKey, DirectoryUser};
 pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
@@ -61,9 +65,9 @@ pub use store::Store;
 pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("memory") => Ok(Arc::new(MemoryStore::new())),
+        Some("memory") => Ok(Arc::new(Checked::wrap(MemoryStore::new()))),
         Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster") => {
-            Ok(Arc::new(RedisStore::new(url, prefix)?))
+            Ok(Arc::new(Checked::wrap(RedisStore::new(url, prefix)?)))
         }
         _ => Err(StoreError::InvalidUrl(format!(
             "expected memory://, redis://, rediss://, redis+cluster:// or rediss+cluster://, got {:?}",

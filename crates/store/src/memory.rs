@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rectoken_domain::meeting_id::MeetingId;
@@ -26,6 +26,7 @@ use crate::model::{
 };
 use crate::rules::{self, Stored, TOMBSTONE_TTL};
 use crate::store::Store;
+use rectoken_domain::clock::{now_ms, now_us};
 
 /// What one map key holds.
 #[derive(Clone, Debug)]
@@ -153,18 +154,6 @@ impl MemoryStore {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
 fn ttl_ms(ttl: Duration) -> Duration {
     // Same granularity as Redis PX: whole milliseconds, at least one.
     Duration::from_millis(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
@@ -182,8 +171,6 @@ impl Store for MemoryStore {
         m: &Mapping,
         sync_generation: Option<&str>,
     ) -> Result<WriteOutcome> {
-        rules::check_id("account_id", &m.account_id)?;
-        rules::check_version(m.version_ms)?;
         let pos = Position::of(key);
         let mut inner = self.lock();
         let stored = inner.entry(&pos).cloned();
@@ -233,8 +220,6 @@ impl Store for MemoryStore {
         account_id: &str,
         version_ms: i64,
     ) -> Result<WriteOutcome> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(version_ms)?;
         let pos = Position::of(key);
         let mut inner = self.lock();
         let stored = inner.entry(&pos).cloned();
@@ -292,9 +277,6 @@ impl Store for MemoryStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<(MapKey, Mapping)>, Option<String>)> {
-        if limit == 0 {
-            return Err(StoreError::InvalidInput("limit must be at least 1".into()));
-        }
         let start = match cursor {
             Some(c) => Bound::Excluded(Position::from_cursor(c)?),
             None => Bound::Unbounded,
@@ -336,7 +318,6 @@ impl Store for MemoryStore {
         sync_generation: &str,
         sync_started_ms: i64,
     ) -> Result<u64> {
-        rules::check_version(sync_started_ms)?;
         let tomb_version = sync_started_ms - 1;
         let mut inner = self.lock();
         let doomed: Vec<(Position, String)> = inner
@@ -384,7 +365,6 @@ impl Store for MemoryStore {
     }
 
     async fn put_directory_user(&self, user: &DirectoryUser) -> Result<bool> {
-        directory::check_user(user)?;
         let mut inner = self.lock();
         let stored = inner.dir_entry(&user.user_id).cloned();
         let view = match &stored {
@@ -420,9 +400,6 @@ impl Store for MemoryStore {
         user_id: &str,
         version: i64,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_id("user_id", user_id)?;
-        rules::check_version(version)?;
         let mut inner = self.lock();
         let stored = inner.dir_entry(user_id).cloned();
         let view = match &stored {
@@ -463,7 +440,6 @@ impl Store for MemoryStore {
     }
 
     async fn purge_account_directory(&self, account_id: &str) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
         let mut inner = self.lock();
         let doomed: Vec<DirectoryUser> = inner
             .directory
@@ -481,8 +457,6 @@ impl Store for MemoryStore {
     }
 
     async fn prune_directory(&self, account_id: &str, sync_started_ms: i64) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(sync_started_ms)?;
         let mut inner = self.lock();
         let stale: Vec<DirectoryUser> = inner
             .directory
@@ -508,7 +482,6 @@ impl Store for MemoryStore {
     }
 
     async fn upsert_account(&self, rec: &AccountRecord) -> Result<()> {
-        rules::check_id("account_id", &rec.account_id)?;
         self.lock()
             .accounts
             .insert(rec.account_id.clone(), rec.clone());
@@ -546,7 +519,6 @@ impl Store for MemoryStore {
         users_total: u64,
         started_at_ms: i64,
     ) -> Result<()> {
-        rules::check_id("generation", generation)?;
         let mut inner = self.lock();
         let rec = inner
             .accounts
@@ -613,7 +585,6 @@ impl Store for MemoryStore {
         creds: &StoredCredentials,
         fence: Option<&Lease>,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
         let mut inner = self.lock();
         if let Some(lease) = fence
             && !inner.lock_held(lease)
@@ -631,7 +602,6 @@ impl Store for MemoryStore {
         account_id: &str,
         creds: &StoredCredentials,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
         let mut inner = self.lock();
         if let Some(current) = inner.credentials.get(account_id)
             && current.refreshed_at_ms >= creds.refreshed_at_ms
@@ -649,7 +619,6 @@ impl Store for MemoryStore {
     }
 
     async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
-        rules::check_lock_name(name)?;
         let mut inner = self.lock();
         let now = Instant::now();
         if matches!(inner.locks.get(name), Some((_, expires)) if *expires > now) {

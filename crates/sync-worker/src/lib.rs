@@ -53,7 +53,6 @@ use rectoken_runtime::consumer::{self, ConsumerOptions};
 use rectoken_runtime::origin::VerifyOrigin;
 use rectoken_store::Store;
 use rectoken_vault::ZoomAccess;
-use rectoken_zoom::ZoomClient;
 use tokio_util::sync::CancellationToken;
 
 pub use scheduler::{SchedulerDeps, SchedulerSettings, run_scheduler};
@@ -133,8 +132,6 @@ pub struct SyncDeps {
     pub store: Arc<dyn Store>,
     /// Rate-limited Zoom calls for accounts (holds the vault).
     pub access: ZoomAccess,
-    /// The Zoom client of the (default) app.
-    pub zoom: ZoomClient,
     /// Configured Zoom apps: name → user-level (`true`) or account-level.
     /// Messages without `x-rectoken-app` belong to `"default"`.
     pub apps: HashMap<String, bool>,
@@ -158,7 +155,6 @@ pub async fn run(deps: SyncDeps, options: SyncOptions, shutdown: CancellationTok
             deps.bus.clone(),
             deps.store.clone(),
             deps.access.clone(),
-            deps.zoom.clone(),
             deps.apps.clone(),
             options.handler_settings(),
         ),

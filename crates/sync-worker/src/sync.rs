@@ -267,9 +267,8 @@ impl SyncHandler {
                     account_id,
                     LABEL_GET_USER,
                     self.deadline(),
-                    |token: SecretString| {
-                        let zoom = self.zoom.clone();
-                        async move { zoom.me(&token).await }
+                    |token: SecretString, zoom: rectoken_zoom::ZoomClient| async move {
+                        zoom.me(&token).await
                     },
                 )
                 .await
@@ -293,8 +292,7 @@ impl SyncHandler {
                     account_id,
                     LABEL_LIST_USERS,
                     self.deadline(),
-                    |token: SecretString| {
-                        let zoom = self.zoom.clone();
+                    |token: SecretString, zoom: rectoken_zoom::ZoomClient| {
                         let page_token = page_token.clone();
                         async move {
                             zoom.list_users(&token, page_token.as_deref(), PAGE_SIZE)
@@ -365,8 +363,7 @@ impl SyncHandler {
                         account_id,
                         LABEL_LIST_MEETINGS,
                         self.deadline(),
-                        |token: SecretString| {
-                            let zoom = self.zoom.clone();
+                        |token: SecretString, zoom: rectoken_zoom::ZoomClient| {
                             let page_token = page_token.clone();
                             async move {
                                 // The version of what this page says: the time
@@ -515,9 +512,8 @@ impl SyncHandler {
                 account_id,
                 LABEL_GET_USER,
                 self.deadline(),
-                |token: SecretString| {
-                    let zoom = self.zoom.clone();
-                    async move { zoom.get_user(&token, user_id).await }
+                |token: SecretString, zoom: rectoken_zoom::ZoomClient| async move {
+                    zoom.get_user(&token, user_id).await
                 },
             )
             .await;

@@ -14,9 +14,9 @@ use rectoken_store::{
     DirectoryKey, DirectoryUser, MapKey, Mapping, Source, Store, StoreError, WriteOutcome,
 };
 use rectoken_vault::ZoomAccess;
-use rectoken_zoom::ZoomClient;
 
 use crate::plan::{self, EventPlan, Message, Op};
+pub(crate) use rectoken_domain::clock::now_ms;
 
 /// Metric: events and jobs handled, by `event` and `outcome`.
 pub const METRIC_EVENTS: &str = "rectoken_sync_events_total";
@@ -51,16 +51,8 @@ pub struct SyncHandler {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) access: ZoomAccess,
-    pub(crate) zoom: ZoomClient,
     pub(crate) apps: Arc<HashMap<String, bool>>,
     pub(crate) settings: HandlerSettings,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// What a step ended as: the runtime's outcome and the metric label.
@@ -154,7 +146,6 @@ impl SyncHandler {
         bus: Arc<dyn Bus>,
         store: Arc<dyn Store>,
         access: ZoomAccess,
-        zoom: ZoomClient,
         apps: HashMap<String, bool>,
         settings: HandlerSettings,
     ) -> Self {
@@ -162,7 +153,6 @@ impl SyncHandler {
             bus,
             store,
             access,
-            zoom,
             apps: Arc::new(apps),
             settings,
         }
@@ -309,8 +299,7 @@ impl SyncHandler {
                             connection,
                             rectoken_zoom::endpoint::LABEL_GET_USER,
                             deadline,
-                            |token: secrecy::SecretString| {
-                                let zoom = self.zoom.clone();
+                            |token: secrecy::SecretString, zoom: rectoken_zoom::ZoomClient| {
                                 let user_id = user_id.clone();
                                 async move { zoom.get_user(&token, &user_id).await }
                             },

@@ -1113,13 +1113,13 @@ async fn ingress(
     window: rectoken_domain::webhook::Window,
 ) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
     use rectoken_ingress::{App, AppKind, Apps, Ingress, IngressState, router};
-    let apps = Apps::single(App {
-        name: String::new(),
-        client_id: rectoken_tests::sync_rig::CLIENT_ID.into(),
-        client_secret: rectoken_tests::sync_rig::CLIENT_SECRET.into(),
-        webhook_secret: rectoken_tests::sync_rig::WEBHOOK_SECRET.into(),
-        kind: AppKind::Account,
-    });
+    let apps = Apps::single(App::new(
+        "",
+        rectoken_tests::sync_rig::CLIENT_ID,
+        rectoken_tests::sync_rig::CLIENT_SECRET.into(),
+        rectoken_tests::sync_rig::WEBHOOK_SECRET.into(),
+        AppKind::Account,
+    ));
     let state = IngressState::new(rig.bus.clone(), apps, vec![]).with_webhook_window(window);
     let ingress = Ingress::bind("127.0.0.1:0".parse().unwrap(), router(state))
         .await

@@ -18,7 +18,16 @@ pub(crate) struct AccountCache {
     ttl: Duration,
     // A tokio mutex: concurrent misses wait for one read instead of all
     // reading the account list at once.
-    cached: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
+    cached: Mutex<Option<(Instant, Arc<Vec<Connected>>)>>,
+}
+
+/// A connected account: its connection ID and the app it came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Connected {
+    /// Connection ID (credentials key).
+    pub(crate) id: String,
+    /// The Zoom app's name (its cloud decides which links it serves).
+    pub(crate) app: String,
 }
 
 impl AccountCache {
@@ -30,21 +39,24 @@ impl AccountCache {
         }
     }
 
-    /// Connection IDs of the connected accounts, sorted.
-    pub(crate) async fn connected(&self) -> Result<Arc<Vec<String>>, StoreError> {
+    /// The connected accounts, sorted by connection ID.
+    pub(crate) async fn connected(&self) -> Result<Arc<Vec<Connected>>, StoreError> {
         let mut cached = self.cached.lock().await;
         if let Some((at, list)) = cached.as_ref()
             && at.elapsed() < self.ttl
         {
             return Ok(list.clone());
         }
-        let list: Vec<String> = self
+        let list: Vec<Connected> = self
             .store
             .list_accounts()
             .await?
             .into_iter()
             .filter(|a| a.status == AccountStatus::Connected)
-            .map(|a| a.account_id)
+            .map(|a| Connected {
+                id: a.account_id,
+                app: a.app,
+            })
             .collect();
         let list = Arc::new(list);
         *cached = Some((Instant::now(), list.clone()));

@@ -2,6 +2,7 @@
 //! reply, which key a probed meeting is stored under, deadlines and expiry
 //! times. No I/O; unit-tested below.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rectoken_bus::BusError;
@@ -10,6 +11,7 @@ use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::{MapKey, Mapping};
 use rectoken_vault::{CallError, VaultError};
 use rectoken_zoom::ApiError;
+use rectoken_zoom::apps::Cloud;
 use rectoken_zoom::error::CODE_INVALID_MEETING;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -133,34 +135,9 @@ pub fn classify_call_error(
     }
 }
 
-/// Reasons of join replies for Zoom's refusals (the reply's `reason`),
-/// beside those of `rectoken_domain::join::reason`.
-pub mod refusal_reason {
-    /// 404/3001: the meeting no longer exists; the mapping was removed.
-    pub const MEETING_GONE: &str = "meeting_gone";
-    /// 404 other than 3001, or 400/300: Zoom does not know the meeting
-    /// for this account (nothing removed).
-    pub const MEETING_NOT_FOUND: &str = "meeting_not_found";
-    /// 400/300: Zoom calls the meeting ID invalid.
-    pub const INVALID_MEETING_ID: &str = "invalid_meeting_id";
-    /// 404/1001: the host (or the user asked for) does not exist.
-    pub const USER_NOT_FOUND: &str = "user_not_found";
-    /// 400/3000 for a recording token: the host's *Local recording*
-    /// setting is off (or an admin locked it off).
-    pub const RECORDING_DISABLED: &str = "recording_disabled";
-    /// 400/3000 for an archiving token: archiving is off for the host.
-    pub const ARCHIVING_DISABLED: &str = "archiving_disabled";
-    /// 400/3000 for a live-streaming token: live streaming is off.
-    pub const LIVE_STREAMING_DISABLED: &str = "live_streaming_disabled";
-    /// 400/3161: the host may not host or schedule meetings.
-    pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";
-    /// 400/124: Zoom wants an OAuth token for this API.
-    pub const OAUTH_REQUIRED: &str = "oauth_required";
-    /// 4711: the authorization lacks a scope.
-    pub const MISSING_SCOPE: &str = "missing_scope";
-    /// Any other refusal.
-    pub const ZOOM_ERROR: &str = "zoom_error";
-}
+/// Reasons of join replies for Zoom's refusals (the reply's `reason`): the
+/// contract's list, `rectoken_domain::join::reason`.
+pub use rectoken_domain::join::reason as refusal_reason;
 
 /// What a refused mint means for the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,38 +448,59 @@ pub fn with_resolved_pmi(mut request: serde_json::Value, pmi: MeetingId) -> Vec<
 
 /// Reason of a reply to a meeting link of the other Zoom cloud (ZoomGov vs
 /// commercial).
-pub const REASON_OTHER_CLOUD: &str = "other_cloud";
+pub const REASON_OTHER_CLOUD: &str = refusal_reason::OTHER_CLOUD;
 
-/// Whether a join request's `meeting_url` belongs to the other Zoom cloud
-/// than the deployment's app (`api_base`, i.e. `ZOOM_API_URL`): ZoomGov
-/// (`zoomgov.com`) is a separate cloud with its own apps and API, so a gov
-/// meeting must never be looked up (or minted) among commercial accounts,
-/// nor the other way round (issue 14). `Some(message)` when it does; bare
-/// meeting IDs say nothing and pass.
-pub fn other_cloud(body: &[u8], api_base: &str) -> Option<String> {
-    use rectoken_domain::meeting_id::is_zoomgov_link;
+/// The Zoom cloud a join request's `meeting_url` names (`zoomgov.com`:
+/// ZoomGov, any other link: commercial); `None` for a bare meeting ID,
+/// which says nothing about its cloud.
+pub fn link_cloud(body: &[u8]) -> Option<Cloud> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let url = value.get("meeting_url")?.as_str()?;
     if !url.contains(['.', '/']) {
         return None;
     }
-    let gov_meeting = is_zoomgov_link(url);
-    let gov_app = is_zoomgov_link(api_base);
-    (gov_meeting != gov_app).then(|| {
-        if gov_meeting {
-            "the meeting is on ZoomGov (zoomgov.com), but this rectoken's Zoom app is on Zoom's \
-             commercial cloud; join without a token"
-                .to_owned()
-        } else {
-            "the meeting is on Zoom's commercial cloud, but this rectoken's Zoom app is on ZoomGov; \
-             join without a token"
-                .to_owned()
-        }
+    Some(Cloud::of_url(url))
+}
+
+/// Why a link of cloud `link` cannot be served by apps of `served` (the
+/// deployment's apps' clouds), or `None` when some app is of that cloud.
+/// ZoomGov is a separate cloud with its own apps and API, so a gov meeting
+/// is never looked up (or minted) among commercial accounts, nor the other
+/// way round (issue 14).
+pub fn cloud_refusal(link: Cloud, served: &BTreeSet<Cloud>) -> Option<String> {
+    (!served.contains(&link)).then(|| match link {
+        Cloud::Gov => "the meeting is on ZoomGov (zoomgov.com), but this rectoken's Zoom apps are \
+             on Zoom's commercial cloud; join without a token"
+            .to_owned(),
+        Cloud::Commercial => "the meeting is on Zoom's commercial cloud, but this rectoken's Zoom \
+             apps are on ZoomGov; join without a token"
+            .to_owned(),
     })
 }
 
+/// Why the account that owns a meeting cannot serve a link of cloud `link`
+/// (its app is of the other cloud), or `None`.
+pub fn owner_cloud_refusal(link: Cloud, owner: Cloud) -> Option<String> {
+    (link != owner).then(|| {
+        format!(
+            "the meeting link is on Zoom's {} cloud, but the account mapped to this meeting ID \
+             is connected through a {} app; join without a token",
+            link.as_str(),
+            owner.as_str()
+        )
+    })
+}
+
+/// [`cloud_refusal`] for a deployment whose only app calls `api_base`.
+pub fn other_cloud(body: &[u8], api_base: &str) -> Option<String> {
+    cloud_refusal(
+        link_cloud(body)?,
+        &BTreeSet::from([Cloud::of_url(api_base)]),
+    )
+}
+
 /// Reason of a reply to a personal link no connected account's user has.
-pub const REASON_PERSONAL_LINK_UNKNOWN: &str = "personal_link_unknown";
+pub const REASON_PERSONAL_LINK_UNKNOWN: &str = refusal_reason::PERSONAL_LINK_UNKNOWN;
 
 /// What to do when the reply could not be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -560,6 +558,34 @@ mod tests {
             }
             other => panic!("expected {status:?}/{reason}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_mixed_deployment_serves_both_clouds_but_each_owner_only_its_own() {
+        let both = BTreeSet::from([Cloud::Gov, Cloud::Commercial]);
+        let commercial_only = BTreeSet::from([Cloud::Commercial]);
+        assert_eq!(cloud_refusal(Cloud::Gov, &both), None);
+        assert_eq!(cloud_refusal(Cloud::Commercial, &both), None);
+        assert!(cloud_refusal(Cloud::Gov, &commercial_only).is_some());
+        assert_eq!(cloud_refusal(Cloud::Commercial, &commercial_only), None);
+        assert_eq!(owner_cloud_refusal(Cloud::Gov, Cloud::Gov), None);
+        let m = owner_cloud_refusal(Cloud::Gov, Cloud::Commercial).unwrap();
+        assert!(
+            m.contains("gov cloud") && m.contains("commercial app"),
+            "{m}"
+        );
+        let body = |url: &str| format!(r#"{{"meeting_url":"{url}"}}"#).into_bytes();
+        assert_eq!(
+            link_cloud(&body("https://agency.zoomgov.com/j/1612345678")),
+            Some(Cloud::Gov)
+        );
+        assert_eq!(
+            link_cloud(&body("https://us02web.zoom.us/j/85012345678")),
+            Some(Cloud::Commercial)
+        );
+        assert_eq!(link_cloud(br#"{"meeting_id":"85012345678"}"#), None);
+        assert_eq!(link_cloud(&body("85012345678")), None);
+        assert_eq!(link_cloud(b"not json"), None);
     }
 
     #[test]

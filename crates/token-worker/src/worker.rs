@@ -1,6 +1,6 @@
 //! [`TokenWorker`]: one join request from delivery to reply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -15,6 +15,8 @@ use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
 use rectoken_store::{DirectoryKey, MapKey, Mapping, Source};
 use rectoken_vault::CallError;
+use rectoken_zoom::ZoomClient;
+use rectoken_zoom::apps::Cloud;
 use rectoken_zoom::endpoint::{
     LABEL_GET_MEETING, LABEL_GET_USER, LABEL_JOIN_TOKEN, LABEL_USER_TOKEN,
 };
@@ -27,9 +29,9 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::{ACCOUNTS_TTL, AccountCache};
 use crate::classify::{
     ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_OTHER_CLOUD,
-    REASON_PERSONAL_LINK_UNKNOWN, Verdict, classify_call_error, deadline_instant, expires_at,
-    is_expired, other_cloud, personal_link_request, pick_mapping, probe_miss, probed_key,
-    publish_failure, with_resolved_pmi, zoom_account_id,
+    REASON_PERSONAL_LINK_UNKNOWN, Verdict, classify_call_error, cloud_refusal, deadline_instant,
+    expires_at, is_expired, link_cloud, owner_cloud_refusal, personal_link_request, pick_mapping,
+    probe_miss, probed_key, publish_failure, with_resolved_pmi, zoom_account_id,
 };
 use crate::kinds::{self, Via};
 use crate::telemetry::{
@@ -70,6 +72,9 @@ pub struct TokenWorker {
     deps: TokenDeps,
     options: TokenOptions,
     accounts: AccountCache,
+    /// The Zoom clouds the deployment's apps live in: a link of another
+    /// cloud is refused at once.
+    clouds: BTreeSet<Cloud>,
     /// Cancelled when the worker is torn down without a drain (its `run`
     /// future dropped): requests in flight stop and go back to the queue.
     killed: CancellationToken,
@@ -98,10 +103,12 @@ impl TokenWorker {
         killed: CancellationToken,
     ) -> Self {
         let accounts = AccountCache::new(deps.store.clone(), ACCOUNTS_TTL);
+        let clouds = deps.access.vault().clients().clouds();
         Self {
             deps,
             options,
             accounts,
+            clouds,
             killed,
         }
     }
@@ -135,6 +142,18 @@ impl TokenWorker {
         req: &ValidJoinRequest,
         received_at: OffsetDateTime,
     ) -> Result<JoinReply, Transient> {
+        self.try_answer_in(req, None, received_at).await
+    }
+
+    /// [`Self::try_answer`] for a request whose link names Zoom cloud
+    /// `link` (`None`: a bare meeting ID): only accounts of apps of that
+    /// cloud may own it.
+    async fn try_answer_in(
+        &self,
+        req: &ValidJoinRequest,
+        link: Option<Cloud>,
+        received_at: OffsetDateTime,
+    ) -> Result<JoinReply, Transient> {
         let deadline = deadline_instant(
             deadline_or_default(req, received_at),
             OffsetDateTime::now_utc(),
@@ -152,7 +171,7 @@ impl TokenWorker {
             if plan.owner.is_empty() {
                 return Ok(None);
             }
-            match self.find_owner(id, deadline).await {
+            match self.find_owner(id, link, deadline).await {
                 Ok(owner) => {
                     let results = self.mint_owner(req, &owner, &plan.owner, deadline).await;
                     Ok(Some((Ok(owner), results)))
@@ -283,7 +302,12 @@ impl TokenWorker {
 
     /// The owner from the map (meeting ID, then PMI), else from probing
     /// the connected accounts when there are few.
-    async fn find_owner(&self, id: MeetingId, deadline: Instant) -> Result<Owner, Verdict> {
+    async fn find_owner(
+        &self,
+        id: MeetingId,
+        link: Option<Cloud>,
+        deadline: Instant,
+    ) -> Result<Owner, Verdict> {
         let store = &self.deps.store;
         let (meeting, pmi) = tokio::join!(
             store.get_mapping(MapKey::meeting(id)),
@@ -295,18 +319,36 @@ impl TokenWorker {
         if let Some((key, m)) =
             pick_mapping(id, meeting.map_err(transient)?, pmi.map_err(transient)?)
         {
-            return Ok(Owner {
+            let owner = Owner {
                 key,
                 account: m.account_id,
                 host: m.owner_id,
-            });
+            };
+            self.check_owner_cloud(&owner, link).await?;
+            return Ok(owner);
         }
-        self.probe(id, deadline).await
+        self.probe(id, link, deadline).await
     }
 
-    /// Asks every connected account for the meeting, in parallel; the first
-    /// that has it is recorded in the map.
-    async fn probe(&self, id: MeetingId, deadline: Instant) -> Result<Owner, Verdict> {
+    /// Whether the cloud of `app` may serve a link of cloud `link`: any
+    /// app when the link names none or the deployment has one cloud only
+    /// (links of another cloud were refused on arrival).
+    fn serves(&self, app: &str, link: Option<Cloud>) -> bool {
+        match link {
+            Some(link) if self.clouds.len() > 1 => {
+                self.deps.access.vault().clients().cloud(app) == Some(link)
+            }
+            _ => true,
+        }
+    }
+
+    /// In a deployment with apps of both clouds, a mapped owner whose app is
+    /// of the other cloud than the link does not own it: the same number
+    /// is a different meeting there.
+    async fn check_owner_cloud(&self, owner: &Owner, link: Option<Cloud>) -> Result<(), Verdict> {
+        let Some(link) = link.filter(|_| self.clouds.len() > 1) else {
+            return Ok(());
+        };
         let accounts = self
             .accounts
             .connected()
@@ -314,6 +356,49 @@ impl TokenWorker {
             .map_err(|e| Verdict::Transient {
                 message: e.to_string(),
             })?;
+        // An owner not connected is answered by the vault (disconnected).
+        let Some(app) = accounts
+            .iter()
+            .find(|a| a.id == owner.account)
+            .map(|a| &a.app)
+        else {
+            return Ok(());
+        };
+        let Some(owner_cloud) = self.deps.access.vault().clients().cloud(app) else {
+            return Ok(());
+        };
+        match owner_cloud_refusal(link, owner_cloud) {
+            None => Ok(()),
+            Some(message) => Err(Verdict::Refused {
+                status: FailureStatus::NotFound,
+                reason: REASON_OTHER_CLOUD,
+                zoom_code: None,
+                message,
+            }),
+        }
+    }
+
+    /// Asks every connected account for the meeting, in parallel; the first
+    /// that has it is recorded in the map.
+    async fn probe(
+        &self,
+        id: MeetingId,
+        link: Option<Cloud>,
+        deadline: Instant,
+    ) -> Result<Owner, Verdict> {
+        let connected = self
+            .accounts
+            .connected()
+            .await
+            .map_err(|e| Verdict::Transient {
+                message: e.to_string(),
+            })?;
+        // Only the accounts of the link's cloud can have it.
+        let accounts: Vec<&String> = connected
+            .iter()
+            .filter(|a| self.serves(&a.app, link))
+            .map(|a| &a.id)
+            .collect();
         if accounts.len() > self.options.probe_max_accounts {
             return Err(Verdict::Reply {
                 status: FailureStatus::NotFound,
@@ -322,14 +407,13 @@ impl TokenWorker {
                 ),
             });
         }
-        let zoom = &self.deps.zoom;
         // The probe's version is the time *before* asking Zoom: a meeting
         // deleted while the call was in flight has a delete event newer than
         // this, so the probe cannot bring it back.
         let asked_at = unix_ms();
         let mut asks: FuturesUnordered<_> = accounts
             .iter()
-            .map(|account| async move {
+            .map(|&account| async move {
                 let result = self
                     .deps
                     .access
@@ -337,7 +421,7 @@ impl TokenWorker {
                         account,
                         LABEL_GET_MEETING,
                         deadline,
-                        |token: SecretString| async move {
+                        |token: SecretString, zoom: ZoomClient| async move {
                             let started = std::time::Instant::now();
                             let r = zoom.get_meeting(&token, id).await;
                             telemetry::zoom_call(started.elapsed());
@@ -400,14 +484,13 @@ impl TokenWorker {
                 self.user_token(account, &owner.host, kind, id, deadline)
                     .await
             } else {
-                let zoom = &self.deps.zoom;
                 self.deps
                     .access
                     .call(
                         account,
                         LABEL_JOIN_TOKEN,
                         deadline,
-                        |token: SecretString| async move {
+                        |token: SecretString, zoom: ZoomClient| async move {
                             let started = std::time::Instant::now();
                             let r = zoom.join_token(&token, id, kind, bypass).await;
                             telemetry::zoom_call(started.elapsed());
@@ -449,7 +532,6 @@ impl TokenWorker {
         id: MeetingId,
         deadline: Instant,
     ) -> Result<(SecretString, u64), CallError> {
-        let zoom = &self.deps.zoom;
         let (user_kind, meeting, expire_in) = match kind {
             TokenKind::Zak => (UserTokenKind::Zak, None, kinds::ZAK_EXPIRE_IN_SECS),
             _ => (UserTokenKind::OnBehalf, Some(id), ONBEHALF_EXPIRE_IN_SECS),
@@ -460,7 +542,7 @@ impl TokenWorker {
                 account,
                 LABEL_USER_TOKEN,
                 deadline,
-                |token: SecretString| async move {
+                |token: SecretString, zoom: ZoomClient| async move {
                     let started = std::time::Instant::now();
                     let r = zoom.user_token(&token, user, user_kind, meeting).await;
                     telemetry::zoom_call(started.elapsed());
@@ -489,7 +571,11 @@ impl TokenWorker {
             self.accounts.connected(),
             self.deps.store.find_directory_user(&key)
         );
-        let connected = connected.map_err(|e| Transient(e.to_string()))?;
+        let connected: Vec<String> = connected
+            .map_err(|e| Transient(e.to_string()))?
+            .iter()
+            .map(|a| a.id.clone())
+            .collect();
         if let Some(user) = listed.map_err(|e| Transient(e.to_string()))? {
             // The sync's directory knows the user: mint through their
             // account (account-level app) or their own connection
@@ -513,7 +599,6 @@ impl TokenWorker {
         if connected.len() > self.options.probe_max_accounts {
             return Ok(Err(kinds::sender_not_found(name)));
         }
-        let zoom = &self.deps.zoom;
         let mut asks: FuturesUnordered<_> = connected
             .iter()
             .map(|connection| async move {
@@ -524,7 +609,7 @@ impl TokenWorker {
                         connection,
                         LABEL_GET_USER,
                         deadline,
-                        |token: SecretString| async move {
+                        |token: SecretString, zoom: ZoomClient| async move {
                             let started = std::time::Instant::now();
                             let r = zoom.get_user(&token, name).await;
                             telemetry::zoom_call(started.elapsed());
@@ -680,12 +765,12 @@ impl Handler for TokenWorker {
             telemetry::count(STATUS_BAD_REPLY_TO);
             return Outcome::Poison(why);
         }
-        // ZoomGov is a separate cloud: a link of the other cloud than this
-        // deployment's app is never looked up or minted here.
-        if let (Some(message), Some(reply_to)) = (
-            other_cloud(&delivery.body, self.deps.zoom.api_base()),
-            reply_to,
-        ) {
+        // ZoomGov is a separate cloud: a link of a cloud none of this
+        // deployment's apps is on is never looked up or minted here.
+        let link = link_cloud(&delivery.body);
+        if let (Some(message), Some(reply_to)) =
+            (link.and_then(|c| cloud_refusal(c, &self.clouds)), reply_to)
+        {
             let rid = extract_request_id(&delivery.body).unwrap_or_default();
             let reply = JoinReply::failure(rid, FailureStatus::NotFound, message)
                 .with_reason(REASON_OTHER_CLOUD);
@@ -755,7 +840,7 @@ impl Handler for TokenWorker {
             return Outcome::Poison("no reply_to".into());
         };
         let work = async {
-            match self.try_answer(&req, received_at).await {
+            match self.try_answer_in(&req, link, received_at).await {
                 Ok(reply) => self.deliver(delivery, reply_to, reply, started).await,
                 Err(Transient(m)) => {
                     telemetry::count(STATUS_RETRY);

@@ -601,6 +601,224 @@ async fn join_token_refusals_give_the_bot_a_reason_and_keep_the_mapping() {
     env.finish().await;
 }
 
+/// The join-token refusals no simulated data produces by itself (400/300
+/// "Invalid meeting ID", 400/124 "only OAuth"), injected on the endpoint:
+/// each gives the bot its reason and Zoom's code, and neither removes the
+/// mapping; 404/3001 "meeting does not exist" does (docs/zoom.md
+/// "Join-token errors").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_join_token_refusals_map_to_their_reasons() {
+    use zoom_sim::{Behaviour, Endpoint, ZoomRefusal};
+    let env = Env::new("tw-injected-refusals").await;
+    let a = env.mapped_account(1).await;
+    env.worker().await;
+    let id = a.meetings[0];
+    let mapped = || async {
+        env.h
+            .store
+            .get_mapping(MapKey::meeting(id))
+            .await
+            .unwrap()
+            .is_some()
+    };
+    for (refusal, status, reason, code, keeps) in [
+        (
+            ZoomRefusal::InvalidMeetingId,
+            JoinStatus::NotFound,
+            "invalid_meeting_id",
+            300,
+            true,
+        ),
+        (
+            ZoomRefusal::OauthOnly,
+            JoinStatus::ZoomError,
+            "oauth_required",
+            124,
+            true,
+        ),
+        (
+            ZoomRefusal::MeetingGone,
+            JoinStatus::NotFound,
+            "meeting_gone",
+            3001,
+            false,
+        ),
+    ] {
+        env.h
+            .sim
+            .set_behaviour(
+                Some(Endpoint::JoinToken),
+                Behaviour {
+                    refusal: Some(refusal),
+                    ..Behaviour::default()
+                },
+            )
+            .unwrap();
+        let (reply, json) = env
+            .request(json!({ "request_id": reason, "meeting_id": id.get() }))
+            .await;
+        assert_eq!(reply.status(), status, "{json}");
+        assert_eq!(json["reason"], reason, "{json}");
+        assert_eq!(json["zoom_code"], code, "{json}");
+        assert_eq!(mapped().await, keeps, "{reason}: mapping kept = {keeps}");
+    }
+    env.finish().await;
+}
+
+/// A deployment with a commercial app (simulator A, the default app) and a
+/// ZoomGov app from the apps file (simulator B, `cloud = "gov"`): a gov
+/// account's meeting is minted at the gov cloud with the gov app's
+/// credentials, only for a `zoomgov.com` link; the same number through a
+/// commercial link, or a commercial account's meeting through a gov link,
+/// is `other_cloud`; the gov account refreshes at the gov cloud.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gov_app_serves_only_gov_links_at_the_gov_cloud() {
+    use rectoken_store::{AccountRecord, SyncStatus};
+    use rectoken_zoom::apps::{App, AppKind, Apps};
+    use rectoken_zoom::{ZoomClient, ZoomClients};
+
+    let env = Env::new("tw-gov").await;
+    let commercial = env.mapped_account(1).await;
+    // The gov cloud: a simulator of its own with its own app (and its own
+    // seed: the same meeting numbers in both clouds would make the map
+    // hold one of them only).
+    let (gov_sim, _) = zoom_sim::Sim::spawn(zoom_sim::SimConfig {
+        seed: Some(0x60f),
+        ..zoom_sim::SimConfig::for_tests("gov-client", "gov-client-secret", "gov-webhook-secret")
+    })
+    .await
+    .unwrap();
+    let mut apps = Apps::single(App::new(
+        "",
+        rectoken_tests::harness::CLIENT_ID,
+        rectoken_tests::harness::CLIENT_SECRET.into(),
+        rectoken_tests::harness::WEBHOOK_SECRET.into(),
+        AppKind::Account,
+    ));
+    apps.add_from_toml(
+        &format!(
+            "[apps.gov]\nclient_id='gov-client'\nclient_secret='gov-client-secret'\n\
+             webhook_secret='gov-webhook-secret'\napi_url='{}'\noauth_url='{}'\ncloud='gov'\n",
+            gov_sim.api_url().unwrap(),
+            gov_sim.oauth_url().unwrap()
+        ),
+        "apps.toml",
+    )
+    .unwrap();
+    let clients = ZoomClients::for_apps(env.h.zoom.clone(), &apps).unwrap();
+    let gov_zoom: ZoomClient = clients.get("gov").unwrap().clone();
+    let vault = env.h.vault.clone().with_clients(clients);
+    let access =
+        rectoken_vault::ZoomAccess::new(vault.clone(), rectoken_vault::ZoomLimits::default());
+
+    // Connect a gov account through the gov simulator's OAuth flow.
+    let account = gov_sim
+        .create_account(zoom_sim::NewAccount::default())
+        .unwrap();
+    let owner = gov_sim
+        .create_user(&account.id, zoom_sim::NewUser::default())
+        .unwrap();
+    let meeting = gov_sim
+        .create_meeting(&owner.id, zoom_sim::NewMeeting::default())
+        .unwrap();
+    let gov_meeting = MeetingId::new(meeting.value.id).unwrap();
+    assert!(!commercial.meetings.contains(&gov_meeting));
+    gov_sim.set_oauth_settings(zoom_sim::OAuthSettings {
+        authorize_user: Some(owner.id.clone()),
+        ..zoom_sim::OAuthSettings::default()
+    });
+    let redirect = rectoken_tests::harness::REDIRECT_URI;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = http
+        .get(gov_zoom.authorize_url(redirect, "state"))
+        .send()
+        .await
+        .unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_owned();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let tokens = gov_zoom.exchange_code(&code, redirect).await.unwrap();
+    vault.save(&account.id, &tokens).await.unwrap();
+    env.h
+        .store
+        .upsert_account(&AccountRecord {
+            account_id: account.id.clone(),
+            app: "gov".into(),
+            kind: "account".into(),
+            user_id: None,
+            status: AccountStatus::Connected,
+            connected_at_ms: 1,
+            scopes: tokens.scope.clone(),
+            last_error: None,
+            sync: SyncStatus::default(),
+        })
+        .await
+        .unwrap();
+    env.h
+        .map(MapKey::meeting(gov_meeting), &account.id, &owner.id)
+        .await
+        .unwrap();
+
+    // A worker of this deployment.
+    let bus = env.h.bus("gov-worker").await.unwrap();
+    let deps = rectoken_token::TokenDeps {
+        access,
+        ..env.h.deps(bus.clone())
+    };
+    let worker = tokio::spawn(rectoken_token::run(
+        deps,
+        TokenOptions::default(),
+        env.shutdown.clone(),
+    ));
+
+    let ask = |url: String| {
+        let env = &env;
+        async move {
+            env.request(json!({ "request_id": url.clone(), "meeting_url": url }))
+                .await
+        }
+    };
+    let (reply, json) = ask(format!("https://agency.zoomgov.com/j/{gov_meeting}")).await;
+    assert_eq!(reply.status(), JoinStatus::Ok, "{json}");
+    let token = reply.tokens()[&TokenKind::LocalRecording].token.clone();
+    assert!(gov_sim.token(&token).is_some(), "minted by the gov cloud");
+    assert!(env.h.sim.token(&token).is_none());
+
+    let (reply, json) = ask(format!("https://us02web.zoom.us/j/{gov_meeting}")).await;
+    assert_eq!(reply.status(), JoinStatus::NotFound, "{json}");
+    assert_eq!(json["reason"], "other_cloud", "{json}");
+
+    let id = commercial.meetings[0];
+    let (reply, json) = ask(format!("https://agency.zoomgov.com/j/{id}")).await;
+    assert_eq!(reply.status(), JoinStatus::NotFound, "{json}");
+    assert_eq!(json["reason"], "other_cloud", "{json}");
+    let (reply, json) = ask(format!("https://us02web.zoom.us/j/{id}")).await;
+    assert_eq!(reply.status(), JoinStatus::Ok, "{json}");
+    let token = reply.tokens()[&TokenKind::LocalRecording].token.clone();
+    assert!(
+        env.h.sim.token(&token).is_some(),
+        "minted by the commercial cloud"
+    );
+
+    // The gov account's refresh goes to the gov cloud with the gov app
+    // (the commercial simulator would answer invalid_grant: disconnected).
+    vault.refresh_now(&account.id).await.unwrap();
+    let record = env.h.store.account(&account.id).await.unwrap().unwrap();
+    assert_eq!(record.status, AccountStatus::Connected);
+
+    env.shutdown.cancel();
+    worker.await.unwrap();
+    bus.close().await;
+    env.finish().await;
+}
+
 /// A raw AMQP requester, to see exactly which replies arrive.
 struct RawRequester {
     conn: Connection,

@@ -7,11 +7,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use rectoken_store::{Admission, RateLimit, StoreError};
+use rectoken_zoom::ZoomClient;
 use rectoken_zoom::{ApiError, RateLabel};
 use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::provider::{Vault, VaultError};
+use rectoken_domain::clock::now_ms;
 
 /// A Zoom plan's per-second limits (docs/zoom.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,13 +130,6 @@ pub struct ZoomAccess {
     limits: ZoomLimits,
 }
 
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 impl ZoomAccess {
     /// Calls through `vault` within `limits`.
     pub fn new(vault: Vault, limits: ZoomLimits) -> Self {
@@ -172,7 +167,8 @@ impl ZoomAccess {
         }
     }
 
-    /// Run `call` with the account's access token, under its rate budget,
+    /// Run `call` with the account's access token and its app's Zoom client
+    /// (the account's own credentials and cloud), under its rate budget,
     /// until it succeeds, fails for good, or `deadline` passes.
     pub async fn call<T, F, Fut>(
         &self,
@@ -182,16 +178,16 @@ impl ZoomAccess {
         call: F,
     ) -> Result<T, CallError>
     where
-        F: Fn(SecretString) -> Fut,
+        F: Fn(SecretString, ZoomClient) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
         // The token and the first admission are independent Redis round
         // trips: one wait instead of two on the join path.
-        let (token, first_admission) = tokio::join!(
-            self.vault.access_token(account_id),
+        let (access, first_admission) = tokio::join!(
+            self.vault.access(account_id),
             self.admit(account_id, label, deadline)
         );
-        let mut token = token?;
+        let (mut token, zoom) = access?;
         let mut first_admission = Some(first_admission?);
         let mut refreshed = false;
         let mut retry_delay = FIRST_RETRY;
@@ -205,7 +201,7 @@ impl ZoomAccess {
             }
             metrics::counter!("rectoken_zoom_account_calls_total", "account" => account_id.to_owned(), "label" => label.as_str())
                 .increment(1);
-            match call(token.clone()).await {
+            match call(token.clone(), zoom.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(ApiError::Unauthorized { .. }) if !refreshed => {
                     refreshed = true;
@@ -213,7 +209,7 @@ impl ZoomAccess {
                 }
                 Err(ApiError::RateLimited { retry_after, .. }) => {
                     let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
-                    let until = unix_ms()
+                    let until = now_ms()
                         .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     // Every worker of this account now waits, not just us.
                     self.vault.store().block_account(account_id, until).await?;

@@ -24,11 +24,13 @@ use std::time::Duration;
 
 use rectoken_store::keys::account_lock_name;
 use rectoken_store::{AccountStatus, Store, StoreError, StoredCredentials};
-use rectoken_zoom::{TokenSet, ZoomClient};
+use rectoken_zoom::apps::DEFAULT_APP;
+use rectoken_zoom::{TokenSet, ZoomClient, ZoomClients};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CryptoError, Keyring};
+use rectoken_domain::clock::now_ms;
 
 /// Why no access token could be had.
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +102,10 @@ struct Plain {
 pub struct Vault {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
-    zoom: ZoomClient,
+    /// One client per app: an account refreshes with its own app's
+    /// credentials at its app's cloud.
+    clients: ZoomClients,
     options: VaultOptions,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The lock name of an account's refresh (hash-tagged with the account so
@@ -128,14 +125,39 @@ impl Vault {
         Self {
             store,
             keyring,
-            zoom,
+            clients: ZoomClients::single(zoom),
             options,
         }
     }
 
-    /// The Zoom client the vault refreshes with.
+    /// With a client per app (`RECTOKEN_APPS_FILE`): each account is then
+    /// refreshed, and called for, with the app it was connected through.
+    pub fn with_clients(mut self, clients: ZoomClients) -> Self {
+        self.clients = clients;
+        self
+    }
+
+    /// The default app's Zoom client.
     pub fn zoom(&self) -> &ZoomClient {
-        &self.zoom
+        self.clients.default_client()
+    }
+
+    /// Every app's Zoom client.
+    pub fn clients(&self) -> &ZoomClients {
+        &self.clients
+    }
+
+    /// The client of `app`, or why an account of that app cannot be used.
+    fn client_of(&self, account_id: &str, app: &str) -> Result<&ZoomClient, VaultError> {
+        self.clients
+            .get(app)
+            .ok_or_else(|| VaultError::Disconnected {
+                account_id: account_id.to_owned(),
+                reason: format!(
+                    "connected through the Zoom app {app:?}, which this deployment does not have \
+                 (ZOOM_* and RECTOKEN_APPS_FILE)"
+                ),
+            })
     }
 
     /// The store.
@@ -174,6 +196,12 @@ impl Vault {
 
     /// A valid access token for the account.
     pub async fn access_token(&self, account_id: &str) -> Result<SecretString, VaultError> {
+        self.obtain(account_id, None).await.map(|(token, _)| token)
+    }
+
+    /// A valid access token for the account and the Zoom client of the app
+    /// it was connected through (the one to call Zoom with).
+    pub async fn access(&self, account_id: &str) -> Result<(SecretString, ZoomClient), VaultError> {
         self.obtain(account_id, None).await
     }
 
@@ -184,33 +212,47 @@ impl Vault {
         account_id: &str,
         rejected: &SecretString,
     ) -> Result<SecretString, VaultError> {
-        self.obtain(account_id, Some(rejected)).await
+        self.obtain(account_id, Some(rejected))
+            .await
+            .map(|(token, _)| token)
     }
 
     /// Refresh now whatever the token's age (the keep-alive job), so refresh
     /// tokens never lapse.
     pub async fn refresh_now(&self, account_id: &str) -> Result<(), VaultError> {
-        let creds = self.load(account_id).await?;
+        let (creds, _) = self.load(account_id).await?;
         let plain = self.open(account_id, &creds)?;
         let current = SecretString::from(plain.access_token);
         self.obtain(account_id, Some(&current)).await.map(drop)
     }
 
-    async fn load(&self, account_id: &str) -> Result<StoredCredentials, VaultError> {
+    /// The account's credentials and the name of its app.
+    async fn load(&self, account_id: &str) -> Result<(StoredCredentials, String), VaultError> {
         // Both reads at once: this is on every join request's path.
         let (account, creds) = tokio::try_join!(
             self.store.account(account_id),
             self.store.credentials(account_id)
         )?;
-        if let Some(account) = account
+        if let Some(account) = &account
             && account.status == AccountStatus::Disconnected
         {
             return Err(VaultError::Disconnected {
                 account_id: account_id.to_owned(),
-                reason: account.last_error.unwrap_or_else(|| "disconnected".into()),
+                reason: account
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "disconnected".into()),
             });
         }
-        creds.ok_or_else(|| VaultError::NotConnected(account_id.to_owned()))
+        let creds = creds.ok_or_else(|| VaultError::NotConnected(account_id.to_owned()))?;
+        // Credentials without a record (written before the record, or by an
+        // import of an older export), or a record without an app name,
+        // belong to the default app.
+        let app = account
+            .map(|a| a.app)
+            .filter(|app| !app.is_empty())
+            .unwrap_or_else(|| DEFAULT_APP.to_owned());
+        Ok((creds, app))
     }
 
     /// Whether `creds` can be served as they are.
@@ -230,20 +272,24 @@ impl Vault {
         &self,
         account_id: &str,
         rejected: Option<&SecretString>,
-    ) -> Result<SecretString, VaultError> {
+    ) -> Result<(SecretString, ZoomClient), VaultError> {
         let deadline = tokio::time::Instant::now() + self.options.wait_timeout;
         loop {
-            let creds = self.load(account_id).await?;
+            let (creds, app) = self.load(account_id).await?;
+            let client = self.client_of(account_id, &app)?.clone();
             let plain = self.open(account_id, &creds)?;
             if self.usable(&plain, &creds, rejected) {
-                return Ok(SecretString::from(plain.access_token));
+                return Ok((SecretString::from(plain.access_token), client));
             }
             if let Some(lease) = self
                 .store
                 .try_lock(&refresh_lock(account_id), self.options.lock_ttl)
                 .await?
             {
-                let result = self.refresh_locked(account_id, &lease, rejected).await;
+                let result = self
+                    .refresh_locked(account_id, &lease, rejected)
+                    .await
+                    .map(|token| (token, client));
                 if let Err(e) = self.store.unlock(&lease).await {
                     tracing::warn!(account_id, error = %e, "could not release the refresh lock; it expires by itself");
                 }
@@ -258,7 +304,7 @@ impl Vault {
                     ));
                 }
                 tokio::time::sleep(self.options.poll_interval).await;
-                let latest = self.load(account_id).await?;
+                let (latest, _) = self.load(account_id).await?;
                 if latest.refreshed_at_ms != creds.refreshed_at_ms || latest.sealed != creds.sealed
                 {
                     break;
@@ -352,13 +398,17 @@ impl Vault {
     ) -> Result<SecretString, VaultError> {
         // Re-read under the lock: another worker may have refreshed between
         // our read and our lock.
-        let creds = self.load(account_id).await?;
+        let (creds, app) = self.load(account_id).await?;
         let plain = self.open(account_id, &creds)?;
         if self.usable(&plain, &creds, rejected) {
             return Ok(SecretString::from(plain.access_token));
         }
         let refresh_token = SecretString::from(plain.refresh_token);
-        match self.zoom.refresh(&refresh_token).await {
+        match self
+            .client_of(account_id, &app)?
+            .refresh(&refresh_token)
+            .await
+        {
             Ok(tokens) => {
                 let sealed = self.seal(account_id, &tokens, now_ms());
                 // The rotated refresh token is written before anyone uses

@@ -58,6 +58,9 @@ struct Inner {
     client_id: String,
     client_secret: SecretString,
     recording: PathTemplate,
+    /// The settings it was built from (for clients of further apps, which
+    /// start from the default app's).
+    config: ZoomConfig,
 }
 
 impl fmt::Debug for ZoomClient {
@@ -119,6 +122,7 @@ impl ZoomClient {
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
         let token_url = urls::token_url(&oauth);
+        let config = cfg.clone();
         Ok(ZoomClient {
             inner: Arc::new(Inner {
                 http,
@@ -128,8 +132,15 @@ impl ZoomClient {
                 client_id: cfg.client_id,
                 client_secret: cfg.client_secret,
                 recording,
+                config,
             }),
         })
+    }
+
+    /// The settings this client was built from (`Debug` redacts the
+    /// secret).
+    pub fn config(&self) -> &ZoomConfig {
+        &self.inner.config
     }
 
     /// The REST base this client calls (`ZOOM_API_URL`): tells which Zoom

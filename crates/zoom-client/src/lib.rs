@@ -44,12 +44,18 @@
 //! - [`model`]: returned types and tolerant body readers (PMIs as numbers
 //!   or strings, paging cursors).
 //!
+//! - [`apps`]: the deployment's Zoom apps ([`apps::App`], [`apps::Apps`],
+//!   the apps file, [`apps::Cloud`]).
+//!
 //! With I/O:
 //! - [`client`]: [`ZoomClient`], one pooled `reqwest` client.
+//! - [`clients`]: [`ZoomClients`], one client per app, by app name.
 //!
 //! Tests in `tests/` run the client against the Zoom simulator (`zoom-sim`).
 
+pub mod apps;
 pub mod client;
+pub mod clients;
 pub mod config;
 pub mod endpoint;
 pub mod error;
@@ -59,6 +65,7 @@ pub mod scopes;
 pub mod urls;
 
 pub use client::ZoomClient;
+pub use clients::ZoomClients;
 pub use config::ZoomConfig;
 pub use endpoint::{Endpoint, RateLabel};
 pub use error::{ApiError, ConfigError, OAuthError};

@@ -105,6 +105,37 @@ pub struct Behaviour {
     pub error_503: f64,
     /// Fraction of requests answered 429 (as if rate-limited).
     pub rate_limited: f64,
+    /// When set, every request is answered with this documented Zoom
+    /// refusal instead (after the latency; before the rates above), so a
+    /// test can drive a client through an error the simulated data never
+    /// produces by itself (docs/zoom.md "Join-token errors").
+    pub refusal: Option<ZoomRefusal>,
+}
+
+/// A documented Zoom error answer (docs/zoom.md §7 and "Join-token
+/// errors") that [`Behaviour::refusal`] injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoomRefusal {
+    /// 400 / 300 "Invalid meeting ID." (Zoom refuses the ID).
+    InvalidMeetingId,
+    /// 400 / 124 "This API only supports OAuth2 authorization." (not an
+    /// OAuth token).
+    OauthOnly,
+    /// 404 / 3001 "Meeting does not exist: {id}." (the meeting is gone).
+    MeetingGone,
+}
+
+impl ZoomRefusal {
+    /// HTTP status, Zoom's `code` and `message`.
+    #[must_use]
+    pub fn answer(self) -> (u16, u32, &'static str) {
+        match self {
+            Self::InvalidMeetingId => (400, 300, "Invalid meeting ID."),
+            Self::OauthOnly => (400, 124, "This API only supports OAuth2 authorization."),
+            Self::MeetingGone => (404, 3001, "Meeting does not exist."),
+        }
+    }
 }
 
 impl Behaviour {
@@ -125,6 +156,9 @@ impl Behaviour {
 
     /// Draws the fault for one request.
     pub fn roll(&self, rng: &mut SplitMix64) -> Injected {
+        if let Some(r) = self.refusal {
+            return Injected::Refusal(r);
+        }
         if self.error_500 + self.error_503 + self.rate_limited <= 0.0 {
             return Injected::None;
         }
@@ -152,6 +186,8 @@ pub enum Injected {
     Status503,
     /// Answer 429.
     RateLimited,
+    /// Answer this Zoom refusal.
+    Refusal(ZoomRefusal),
 }
 
 /// Behaviour of every endpoint.
@@ -160,6 +196,24 @@ pub type BehaviourTable = BTreeMap<Endpoint, Behaviour>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_answers_every_request() {
+        let b = Behaviour {
+            refusal: Some(ZoomRefusal::OauthOnly),
+            error_500: 1.0,
+            ..Behaviour::default()
+        };
+        let mut rng = SplitMix64::new(1);
+        for _ in 0..10 {
+            assert_eq!(b.roll(&mut rng), Injected::Refusal(ZoomRefusal::OauthOnly));
+        }
+        assert_eq!(ZoomRefusal::OauthOnly.answer().1, 124);
+        let (status, code, _) = ZoomRefusal::InvalidMeetingId.answer();
+        assert_eq!((status, code), (400, 300));
+        let json = serde_json::to_string(&b).unwrap_or_default();
+        assert!(json.contains(r#""refusal":"oauth_only""#), "{json}");
+    }
 
     #[test]
     fn rolls_follow_rates() {
@@ -173,7 +227,8 @@ mod tests {
         let mut counts = [0usize; 4];
         for _ in 0..10_000 {
             let i = match b.roll(&mut rng) {
-                Injected::None => 0,
+                // No refusal is configured here.
+                Injected::None | Injected::Refusal(_) => 0,
                 Injected::Status500 => 1,
                 Injected::Status503 => 2,
                 Injected::RateLimited => 3,

@@ -64,6 +64,8 @@
 //! - [`webhook`]: the sender (spawned deliveries, retries, records).
 //! - [`sim`]: [`Sim`], the shared handle and its control methods.
 //! - [`http`]: axum handlers for `/oauth`, `/v2` and `/_sim`.
+//! - [`serve`]: `Sim::router`, `serve` and `spawn` (apart from [`sim`], so the
+//!   model never imports its HTTP face).
 //!
 //! # Control API (`/_sim/`, JSON, unauthenticated)
 //!
@@ -104,6 +106,7 @@ pub mod model;
 pub mod paging;
 pub mod ratelimit;
 pub mod rng;
+pub mod serve;
 pub mod signing;
 pub mod sim;
 pub mod stats;
@@ -115,7 +118,7 @@ pub use auth::{DeadTokenAnswer, Grant};
 pub use config::{AppKind, SimConfig};
 pub use error::{Result, SimError};
 pub use events::Event;
-pub use faults::{Behaviour, Endpoint};
+pub use faults::{Behaviour, Endpoint, ZoomRefusal};
 pub use generate::{DEMO_ACCOUNT_ID, DEMO_ADMIN_USER_ID, GenerateSpec};
 pub use model::{Account, Meeting, Occurrence, User};
 pub use ratelimit::{Label, Plan};

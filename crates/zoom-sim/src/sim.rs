@@ -2,13 +2,11 @@
 //! control method (the library twin of the `/_sim/` HTTP API).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthState, Grant, Lifetimes, REFRESH_TOKEN_TTL_MS};
 use crate::clock::{Clock, rfc3339_millis};
@@ -1000,45 +998,9 @@ impl Sim {
         self.inner.hooks.shutdown().await;
     }
 
-    // ---- serving ------------------------------------------------------
-
-    /// The axum router: `/oauth/*`, `/v2/*` and `/_sim/*`.
-    pub fn router(&self) -> axum::Router {
-        crate::http::router(self.clone())
-    }
-
-    /// Serves on `listener` until `shutdown` fires, then drains in-flight
-    /// requests and cancels pending webhook retries.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: CancellationToken,
-    ) -> std::io::Result<()> {
-        let addr = listener.local_addr()?;
-        *lock(&self.inner.base_url) = Some(format!("http://{addr}"));
-        tracing::info!(%addr, "zoom simulator listening");
-        let app = self.router();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
-        self.shutdown_webhooks().await;
-        Ok(())
-    }
-
-    /// Test helper: builds a simulator, binds `127.0.0.1:0` and serves it in
-    /// the background until the runtime ends.
-    pub async fn spawn(config: SimConfig) -> std::io::Result<(Self, SocketAddr)> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let sim = Self::new(config);
-        *lock(&sim.inner.base_url) = Some(format!("http://{addr}"));
-        let serving = sim.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serving.serve(listener, CancellationToken::new()).await {
-                tracing::error!(error = %e, "simulator stopped");
-            }
-        });
-        Ok((sim, addr))
+    /// Records the URL the simulator is served at (by [`crate::http`]).
+    pub(crate) fn set_base_url(&self, url: String) {
+        *lock(&self.inner.base_url) = Some(url);
     }
 }
 

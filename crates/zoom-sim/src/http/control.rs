@@ -260,7 +260,9 @@ async fn send_event(
 }
 
 /// `PUT /_sim/faults`: `{"endpoint": "join_token" | null, "latency_ms": …,
-/// "error_500": …, "error_503": …, "rate_limited": …}`; no endpoint = all.
+/// "error_500": …, "error_503": …, "rate_limited": …, "refusal":
+/// "invalid_meeting_id" | "oauth_only" | "meeting_gone" | null}`; no
+/// endpoint = all.
 #[derive(Deserialize)]
 struct FaultRequest {
     #[serde(default)]

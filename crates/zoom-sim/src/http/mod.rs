@@ -109,6 +109,12 @@ pub(crate) fn injected_response(
             let label = endpoint.label().unwrap_or(Label::Light);
             Some(too_many(label, limit, 1))
         }
+        Injected::Refusal(refusal) => {
+            sim.with_stats(|s| s.injected_errors += 1);
+            let (status, code, message) = refusal.answer();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            Some(zoom_error(status, code, message))
+        }
     }
 }
 

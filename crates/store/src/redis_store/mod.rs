@@ -8,7 +8,7 @@
 //! mappings, every account record) are one pipeline on a single Redis; on
 //! Cluster a pipeline must stay in one slot, so they are sent as concurrent
 //! single commands, which the cluster client routes to each slot's primary
-//! and multiplexes per node ([`RedisStore::query_all`]).
+//! and multiplexes per node (`RedisStore::query_all`).
 //!
 //! Writes that span two hash-tag slots are split into single-slot scripts
 //! plus idempotent follow-ups, each explained where it happens:
@@ -17,33 +17,38 @@
 //! - account record → the `accounts` set: `SADD`/`SREM` after the record;
 //!   readers skip IDs without a record.
 
+//!
+//! Split by concern: [`connection`] (connecting, reconnecting, distrusting
+//! a stuck cluster connection), [`codec`] (the fields of each hash and how
+//! they decode, strictly), and here the [`Store`] implementation.
+
+mod codec;
+mod connection;
+
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::{BoxFuture, try_join_all};
 use rectoken_domain::meeting_id::MeetingId;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, FromRedisValue, RedisFuture, Value};
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use redis::{Cmd, FromRedisValue, Value};
 
-use crate::cluster_url;
 use crate::directory::{self, DirectoryKey, DirectoryUser};
 use crate::durability::{Durability, NodeDurability};
 use crate::error::{Result, StoreError};
 use crate::keys::{BUCKETS, Keys, Position, parse_member};
 use crate::model::{
-    AccountRecord, AccountStatus, Admission, Lease, MapKey, MapKind, Mapping, RateLimit, Sealed,
-    Source, StoredCredentials, SyncState, SyncStatus, WriteOutcome,
+    AccountRecord, AccountStatus, Admission, Lease, MapKey, MapKind, Mapping, RateLimit,
+    StoredCredentials, SyncState, SyncStatus, WriteOutcome,
 };
 use crate::rules::{self, TOMBSTONE_TTL};
 use crate::scripts;
 use crate::store::Store;
+
+use codec::*;
+use connection::{ClusterHealth, Connection, Connector};
 
 /// Buckets fetched per pipeline when listing, counting, pruning.
 const BUCKET_BATCH: u16 = 32;
@@ -53,123 +58,9 @@ const SCRIPT_CHUNK: usize = 200;
 /// Attempts of a put whose mapping keeps moving between accounts.
 const PUT_ATTEMPTS: usize = 8;
 
-/// How long to wait for a TCP connection to a Redis node.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait for one reply.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Reconnection attempts (single Redis) or retries of a redirected or failed
-/// request (Cluster) before an error reaches the caller.
-const RETRIES: u32 = 3;
-/// After a failed connect, how long further callers fail at once rather
-/// than each trying (and waiting out [`CONNECT_TIMEOUT`]) again.
-const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
-/// Shortest and longest pause between a Cluster request's retries, in ms
-/// (the client waits `rand(min .. min(max, 100 × 2^retry))`). The redis
-/// crate's default minimum, 1,280 ms, made a request to a dead primary wait
-/// out the whole [`RESPONSE_TIMEOUT`] (10 s, measured) while its replica was
-/// taking over; with these, such a request fails after about a second and
-/// the caller retries against the new primary.
-const CLUSTER_RETRY_WAIT_MS: (u64, u64) = (100, 1_000);
-
-/// Which Redis deployment the store talks to.
-// One per store, built once: the variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
-enum Target {
-    /// One Redis (`redis://`, `rediss://`).
-    Single(redis::Client),
-    /// A Redis Cluster (`redis+cluster://`, `rediss+cluster://`).
-    Cluster(ClusterClient),
-}
-
-/// A live connection of either kind; cheap to clone (both multiplex).
-#[derive(Clone)]
-pub(crate) enum Connection {
-    /// Reconnects by itself.
-    Single(ConnectionManager),
-    /// With the flag its clones raise when a request fails in a way that
-    /// may have left the connection stuck (see [`ClusterHealth`]).
-    Cluster(ClusterConnection, ClusterHealth),
-}
-
-/// Whether a cluster connection is still trusted.
-///
-/// Measured here with redis 1.8.1: after a primary is SIGKILLed and comes
-/// back, a `ClusterConnection` that saw the failure can stay stuck (every
-/// request, even `PING`, times out) while a new connection works at once
-/// (`crates/rectoken/tests/faults/cluster.rs`). So a request that times out
-/// or loses its connection marks the connection broken, and the store
-/// builds a new one for the next call.
-#[derive(Clone, Default)]
-pub(crate) struct ClusterHealth(Arc<AtomicBool>);
-
-impl ClusterHealth {
-    fn note<T>(&self, result: &redis::RedisResult<T>) {
-        if let Err(e) = result
-            && (e.is_timeout()
-                || e.is_io_error()
-                || e.is_connection_dropped()
-                || e.is_unrecoverable_error())
-        {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-
-    fn is_broken(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Connection {
-    fn is_broken(&self) -> bool {
-        matches!(self, Connection::Cluster(_, health) if health.is_broken())
-    }
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Connection::Single(c) => c.req_packed_command(cmd),
-            Connection::Cluster(c, health) => Box::pin(async move {
-                let result = c.req_packed_command(cmd).await;
-                health.note(&result);
-                result
-            }),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Connection::Cluster(c, health) => Box::pin(async move {
-                let result = c.req_packed_commands(pipeline, offset, count).await;
-                health.note(&result);
-                result
-            }),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Connection::Single(c) => c.get_db(),
-            Connection::Cluster(c, _) => c.get_db(),
-        }
-    }
-}
-
 /// The Redis [`Store`], on one Redis or on a Redis Cluster.
 pub struct RedisStore {
-    target: Target,
-    /// The connection in use; `None` until the first call succeeds in
-    /// connecting.
-    connection: std::sync::Mutex<Option<Connection>>,
-    /// Held while connecting, so concurrent callers build one connection;
-    /// holds when and why the last attempt failed.
-    connecting: tokio::sync::Mutex<Option<(Instant, String)>>,
+    conn: Connector,
     keys: Keys,
 }
 
@@ -180,33 +71,15 @@ impl RedisStore {
     /// Connects lazily, on the first call: a process can start while Redis
     /// is still down, and `/readyz` reports it.
     pub fn new(url: &str, prefix: &str) -> Result<Self> {
-        let target = if cluster_url::is_cluster_url(url) {
-            let client = ClusterClientBuilder::new(cluster_url::seed_urls(url)?)
-                .connection_timeout(CONNECT_TIMEOUT)
-                .response_timeout(RESPONSE_TIMEOUT)
-                .retries(RETRIES)
-                .min_retry_wait(CLUSTER_RETRY_WAIT_MS.0)
-                .max_retry_wait(CLUSTER_RETRY_WAIT_MS.1)
-                .retry_wait_formula(100, 2)
-                .build()
-                .map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
-            Target::Cluster(client)
-        } else {
-            Target::Single(
-                redis::Client::open(url).map_err(|e| StoreError::InvalidUrl(format!("{e}")))?,
-            )
-        };
         Ok(Self {
-            target,
-            connection: std::sync::Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(None),
+            conn: Connector::new(url)?,
             keys: Keys::new(prefix)?,
         })
     }
 
     /// Whether this store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.target, Target::Cluster(_))
+        self.conn.is_cluster()
     }
 
     /// The key layout (for tools and tests that inspect Redis directly).
@@ -214,73 +87,9 @@ impl RedisStore {
         &self.keys
     }
 
-    /// The connection in use, unless none was made yet or it is broken.
-    fn current(&self) -> Option<Connection> {
-        let guard = self
-            .connection
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.as_ref().filter(|c| !c.is_broken()).cloned()
-    }
-
-    /// A working connection: the current one, or a new one when there is
-    /// none yet or the cluster connection broke (see [`ClusterHealth`]).
+    /// A working connection (see [`Connector::con`]).
     async fn con(&self) -> Result<Connection> {
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        let mut last_failure = self.connecting.lock().await;
-        // Another caller may have connected while this one waited.
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        // Callers queued behind a failed attempt fail at once instead of
-        // each waiting out its own connect timeout.
-        if let Some((at, why)) = last_failure.as_ref()
-            && at.elapsed() < RECONNECT_BACKOFF
-        {
-            return Err(StoreError::Redis(redis::RedisError::from(
-                std::io::Error::new(
-                    std::io::ErrorKind::NotConnected,
-                    format!(
-                        "not connected; the attempt {} ms ago failed: {why}",
-                        at.elapsed().as_millis()
-                    ),
-                ),
-            )));
-        }
-        let fresh = match self.connect().await {
-            Ok(c) => c,
-            Err(e) => {
-                *last_failure = Some((Instant::now(), e.to_string()));
-                return Err(e.into());
-            }
-        };
-        *last_failure = None;
-        *self
-            .connection
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// A new connection of the target's kind.
-    async fn connect(&self) -> redis::RedisResult<Connection> {
-        Ok(match &self.target {
-            Target::Single(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(RETRIES as usize);
-                Connection::Single(
-                    ConnectionManager::new_with_config(client.clone(), config).await?,
-                )
-            }
-            Target::Cluster(client) => Connection::Cluster(
-                client.get_async_connection().await?,
-                ClusterHealth::default(),
-            ),
-        })
+        self.conn.con().await
     }
 
     /// Run commands whose keys may lie in different hash slots and return
@@ -476,278 +285,6 @@ async fn primaries(
     Ok(per_node(reply)?.into_iter().map(|(node, _)| node).collect())
 }
 
-/// A multi-node reply (a map of `host:port` to that node's reply) as
-/// (address, reply) pairs, ordered by address. A node that answered with an
-/// error makes the whole call fail.
-fn per_node(reply: Value) -> Result<Vec<((String, u16), Value)>> {
-    let Value::Map(entries) = reply else {
-        return Err(StoreError::corrupt(
-            "cluster",
-            "multi-node reply is not a map",
-        ));
-    };
-    let mut out = Vec::with_capacity(entries.len());
-    for (address, value) in entries {
-        let address: String = redis::from_redis_value(address)
-            .map_err(|e| StoreError::corrupt("cluster", format!("node address: {e}")))?;
-        let node = address
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-            .ok_or_else(|| StoreError::corrupt("cluster", format!("node address {address:?}")))?;
-        if let Value::ServerError(e) = value {
-            return Err(StoreError::Redis(redis::RedisError::from(e)));
-        }
-        out.push((node, value));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-/// The persistence settings `CONFIG GET` reads, one name per call (older
-/// servers take one pattern per `CONFIG GET`).
-const DURABILITY_SETTINGS: [&str; 4] = ["appendonly", "appendfsync", "save", "maxmemory-policy"];
-
-/// A [`Durability::Redis`] from `CONFIG GET` replies (`[name, value]` each).
-fn durability_of(replies: Vec<Vec<String>>) -> Durability {
-    let mut values = HashMap::new();
-    for reply in replies {
-        for pair in reply.chunks(2) {
-            if let [k, v] = pair {
-                values.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Durability::Redis {
-        appendonly: values.get("appendonly").is_some_and(|v| v == "yes"),
-        appendfsync: values.get("appendfsync").cloned().unwrap_or_default(),
-        rdb_save: values.get("save").cloned().unwrap_or_default(),
-        maxmemory_policy: values.get("maxmemory-policy").cloned().unwrap_or_default(),
-    }
-}
-
-fn bucket_u8(b: u16) -> u8 {
-    // Callers iterate 0..BUCKETS (= 256).
-    u8::try_from(b).unwrap_or(u8::MAX)
-}
-
-fn ttl_ms(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-fn outcome(key: &str, s: &str) -> Result<WriteOutcome> {
-    match s {
-        "applied" => Ok(WriteOutcome::Applied),
-        "stale" => Ok(WriteOutcome::Stale),
-        "duplicate" => Ok(WriteOutcome::Duplicate),
-        other => Err(StoreError::corrupt(
-            key,
-            format!("script answered {other:?}"),
-        )),
-    }
-}
-
-/// Parse a mapping hash read as `HMGET a o s v w t`: `None` for an absent
-/// key or a tombstone.
-pub(crate) fn parse_mapping(key: &str, f: &[Option<String>]) -> Result<Option<Mapping>> {
-    let [a, o, s, v, w, t] = f else {
-        return Err(StoreError::corrupt(key, "wrong field count"));
-    };
-    let Some(v) = v else { return Ok(None) };
-    if t.as_deref() == Some("1") {
-        return Ok(None);
-    }
-    let bad = |what: &str| StoreError::corrupt(key, format!("bad or missing {what}"));
-    Ok(Some(Mapping {
-        account_id: a.clone().ok_or_else(|| bad("account"))?,
-        owner_id: o.clone().ok_or_else(|| bad("owner"))?,
-        source: s
-            .as_deref()
-            .and_then(Source::parse)
-            .ok_or_else(|| bad("source"))?,
-        version_ms: v.parse().map_err(|_| bad("version"))?,
-        written_at_ms: w
-            .as_deref()
-            .and_then(|w| w.parse().ok())
-            .ok_or_else(|| bad("written_at"))?,
-    }))
-}
-
-const MAPPING_FIELDS: [&str; 6] = ["a", "o", "s", "v", "w", "t"];
-
-/// The fields of a directory record, in the order [`parse_directory_user`]
-/// reads them.
-const DIRECTORY_FIELDS: [&str; 6] = ["a", "e", "n", "p", "v", "t"];
-
-/// Parse a directory record read as `HMGET a e n p v t`: `None` for an
-/// absent key or a tombstone.
-pub(crate) fn parse_directory_user(
-    key: &str,
-    user_id: &str,
-    f: &[Option<String>],
-) -> Result<Option<DirectoryUser>> {
-    let [a, e, n, p, v, t] = f else {
-        return Err(StoreError::corrupt(key, "wrong field count"));
-    };
-    let Some(v) = v else { return Ok(None) };
-    if t.as_deref() == Some("1") {
-        return Ok(None);
-    }
-    let bad = |what: &str| StoreError::corrupt(key, format!("bad or missing {what}"));
-    let pmi = match p {
-        None => None,
-        Some(p) => Some(
-            p.parse::<u64>()
-                .ok()
-                .and_then(|p| MeetingId::new(p).ok())
-                .ok_or_else(|| bad("pmi"))?,
-        ),
-    };
-    Ok(Some(DirectoryUser {
-        account_id: a.clone().ok_or_else(|| bad("account"))?,
-        user_id: user_id.to_owned(),
-        email: e.clone(),
-        vanity_name: n.clone(),
-        pmi,
-        version: v.parse().map_err(|_| bad("version"))?,
-    }))
-}
-
-/// The part of an account record that is written whole (the status and
-/// sync fields are separate hash fields, updated by scripts).
-#[derive(Serialize, Deserialize)]
-struct RecordCore {
-    account_id: String,
-    app: String,
-    kind: String,
-    user_id: Option<String>,
-    connected_at_ms: i64,
-    scopes: Vec<String>,
-}
-
-fn account_fields(rec: &AccountRecord) -> Result<Vec<(&'static str, String)>> {
-    let core = RecordCore {
-        account_id: rec.account_id.clone(),
-        app: rec.app.clone(),
-        kind: rec.kind.clone(),
-        user_id: rec.user_id.clone(),
-        connected_at_ms: rec.connected_at_ms,
-        scopes: rec.scopes.clone(),
-    };
-    let core = serde_json::to_string(&core)
-        .map_err(|e| StoreError::InvalidInput(format!("account record: {e}")))?;
-    let s = &rec.sync;
-    let mut f = vec![
-        ("record", core),
-        ("status", rec.status.as_str().to_owned()),
-        ("sync_state", s.state.as_str().to_owned()),
-        ("sync_gen", s.generation.clone()),
-        ("users_total", s.users_total.to_string()),
-        ("users_done", s.users_done.to_string()),
-    ];
-    let optional = [
-        ("last_error", rec.last_error.clone()),
-        ("sync_started", s.started_at_ms.map(|v| v.to_string())),
-        ("sync_finished", s.finished_at_ms.map(|v| v.to_string())),
-        ("sync_error", s.last_error.clone()),
-    ];
-    f.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
-    Ok(f)
-}
-
-const OPTIONAL_ACCOUNT_FIELDS: [&str; 4] =
-    ["last_error", "sync_started", "sync_finished", "sync_error"];
-
-fn parse_sync(key: &str, h: &HashMap<String, String>) -> Result<SyncStatus> {
-    let bad = |what: &str| StoreError::corrupt(key, format!("bad {what}"));
-    let num = |name: &str| -> Result<u64> {
-        h.get(name)
-            .map_or(Ok(0), |v| v.parse().map_err(|_| bad(name)))
-    };
-    let opt_i64 = |name: &str| -> Result<Option<i64>> {
-        h.get(name)
-            .map(|v| v.parse().map_err(|_| bad(name)))
-            .transpose()
-    };
-    Ok(SyncStatus {
-        state: match h.get("sync_state") {
-            None => SyncState::NotStarted,
-            Some(s) => SyncState::parse(s).ok_or_else(|| bad("sync_state"))?,
-        },
-        generation: h.get("sync_gen").cloned().unwrap_or_default(),
-        users_total: num("users_total")?,
-        users_done: num("users_done")?,
-        started_at_ms: opt_i64("sync_started")?,
-        finished_at_ms: opt_i64("sync_finished")?,
-        last_error: h.get("sync_error").cloned(),
-    })
-}
-
-/// Parse an account hash (`HGETALL`); `None` when empty.
-pub(crate) fn parse_account(
-    key: &str,
-    h: &HashMap<String, String>,
-) -> Result<Option<AccountRecord>> {
-    if h.is_empty() {
-        return Ok(None);
-    }
-    let core: RecordCore = serde_json::from_str(
-        h.get("record")
-            .ok_or_else(|| StoreError::corrupt(key, "missing record"))?,
-    )
-    .map_err(|e| StoreError::corrupt(key, format!("record: {e}")))?;
-    let status = h
-        .get("status")
-        .and_then(|s| AccountStatus::parse(s))
-        .ok_or_else(|| StoreError::corrupt(key, "bad status"))?;
-    Ok(Some(AccountRecord {
-        account_id: core.account_id,
-        app: core.app,
-        kind: core.kind,
-        user_id: core.user_id,
-        status,
-        connected_at_ms: core.connected_at_ms,
-        scopes: core.scopes,
-        last_error: h.get("last_error").cloned(),
-        sync: parse_sync(key, h)?,
-    }))
-}
-
-/// Parse a credentials hash (`HGETALL`, binary-safe); `None` when empty.
-pub(crate) fn parse_credentials(
-    key: &str,
-    mut h: HashMap<String, Vec<u8>>,
-) -> Result<Option<StoredCredentials>> {
-    if h.is_empty() {
-        return Ok(None);
-    }
-    let mut take = |name: &str| {
-        h.remove(name)
-            .ok_or_else(|| StoreError::corrupt(key, format!("missing {name}")))
-    };
-    let text = |name: &str, v: Vec<u8>| {
-        String::from_utf8(v).map_err(|_| StoreError::corrupt(key, format!("bad {name}")))
-    };
-    let int = |name: &str, v: Vec<u8>| -> Result<i64> {
-        text(name, v)?
-            .parse()
-            .map_err(|_| StoreError::corrupt(key, format!("bad {name}")))
-    };
-    let key_id = text("key_id", take("key_id")?)?;
-    let nonce = take("nonce")?;
-    let ciphertext = take("ct")?;
-    let refreshed_at_ms = int("refreshed", take("refreshed")?)?;
-    let access_expires_at_ms = int("expires", take("expires")?)?;
-    Ok(Some(StoredCredentials {
-        sealed: Sealed {
-            key_id,
-            nonce,
-            ciphertext,
-        },
-        refreshed_at_ms,
-        access_expires_at_ms,
-    }))
-}
-
 #[async_trait]
 impl Store for RedisStore {
     async fn put_mapping(
@@ -756,8 +293,6 @@ impl Store for RedisStore {
         m: &Mapping,
         sync_generation: Option<&str>,
     ) -> Result<WriteOutcome> {
-        rules::check_id("account_id", &m.account_id)?;
-        rules::check_version(m.version_ms)?;
         let pos = Position::of(key);
         let map_key = self.keys.map(key);
         let mut con = self.con().await?;
@@ -818,8 +353,6 @@ impl Store for RedisStore {
         account_id: &str,
         version_ms: i64,
     ) -> Result<WriteOutcome> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(version_ms)?;
         let pos = Position::of(key);
         let map_key = self.keys.map(key);
         let mut con = self.con().await?;
@@ -883,9 +416,6 @@ impl Store for RedisStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<(MapKey, Mapping)>, Option<String>)> {
-        if limit == 0 {
-            return Err(StoreError::InvalidInput("limit must be at least 1".into()));
-        }
         let start = cursor.map(Position::from_cursor).transpose()?;
         let index = |b: u8| match account_id {
             Some(a) => self.keys.account_index(b, a),
@@ -980,8 +510,6 @@ impl Store for RedisStore {
         sync_generation: &str,
         sync_started_ms: i64,
     ) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(sync_started_ms)?;
         let tomb_version = sync_started_ms - 1;
         let mut con = self.con().await?;
         let mut removed = 0u64;
@@ -1020,7 +548,6 @@ impl Store for RedisStore {
     }
 
     async fn purge_account_mappings(&self, account_id: &str) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
         let mut con = self.con().await?;
         let mut purged = 0u64;
         for (b, members) in self.account_members(account_id).await? {
@@ -1048,7 +575,6 @@ impl Store for RedisStore {
     }
 
     async fn put_directory_user(&self, user: &DirectoryUser) -> Result<bool> {
-        directory::check_user(user)?;
         let mut con = self.con().await?;
         let norm = |v: &Option<String>| v.as_deref().map(directory::normalize).unwrap_or_default();
         let applied: i64 = scripts::DIR_PUT
@@ -1075,9 +601,6 @@ impl Store for RedisStore {
         user_id: &str,
         version: i64,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_id("user_id", user_id)?;
-        rules::check_version(version)?;
         let mut con = self.con().await?;
         let applied: i64 = scripts::DIR_REMOVE
             .key(self.keys.directory_user(user_id))
@@ -1127,8 +650,6 @@ impl Store for RedisStore {
     }
 
     async fn prune_directory(&self, account_id: &str, sync_started_ms: i64) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
-        rules::check_version(sync_started_ms)?;
         let users = self.directory_users_of(account_id).await?;
         let mut con = self.con().await?;
         let mut pruned = 0u64;
@@ -1151,7 +672,6 @@ impl Store for RedisStore {
     }
 
     async fn purge_account_directory(&self, account_id: &str) -> Result<u64> {
-        rules::check_id("account_id", account_id)?;
         let mut con = self.con().await?;
         let users_key = self.keys.directory_users();
         // HSCAN the user → account hash for this account's users, then
@@ -1193,7 +713,6 @@ impl Store for RedisStore {
     }
 
     async fn upsert_account(&self, rec: &AccountRecord) -> Result<()> {
-        rules::check_id("account_id", &rec.account_id)?;
         let key = self.keys.account(&rec.account_id);
         let fields = account_fields(rec)?;
         let mut con = self.con().await?;
@@ -1284,7 +803,6 @@ impl Store for RedisStore {
         users_total: u64,
         started_at_ms: i64,
     ) -> Result<()> {
-        rules::check_id("generation", generation)?;
         let mut con = self.con().await?;
         let found: i64 = scripts::START_SYNC
             .key(self.keys.account(account_id))
@@ -1365,7 +883,6 @@ impl Store for RedisStore {
         creds: &StoredCredentials,
         fence: Option<&Lease>,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
         let key = self.keys.credentials(account_id);
         let s = &creds.sealed;
         let mut con = self.con().await?;
@@ -1409,7 +926,6 @@ impl Store for RedisStore {
         account_id: &str,
         creds: &StoredCredentials,
     ) -> Result<bool> {
-        rules::check_id("account_id", account_id)?;
         let s = &creds.sealed;
         let mut con = self.con().await?;
         let written: i64 = scripts::PUT_CREDENTIALS_IF_NEWER
@@ -1435,7 +951,6 @@ impl Store for RedisStore {
     }
 
     async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
-        rules::check_lock_name(name)?;
         let mut con = self.con().await?;
         let fence: u64 = scripts::TRY_LOCK
             .key(self.keys.lock(name))
@@ -1557,10 +1072,6 @@ mod tests {
 
     use super::*;
 
-    fn s(v: &str) -> Option<String> {
-        Some(v.to_owned())
-    }
-
     #[tokio::test]
     async fn callers_behind_a_failed_connect_fail_at_once() {
         // Port 1 on loopback refuses connections.
@@ -1582,113 +1093,5 @@ mod tests {
                 "{url}: {second} / {first}"
             );
         }
-    }
-
-    #[test]
-    fn a_cluster_connection_is_distrusted_after_timeouts_and_lost_sockets_only() {
-        let timed_out: redis::RedisResult<()> = Err(redis::RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "timed out",
-        )));
-        let reset: redis::RedisResult<()> = Err(redis::RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "reset",
-        )));
-        let wrong_type: redis::RedisResult<()> = Err(redis::RedisError::from((
-            redis::ErrorKind::UnexpectedReturnType,
-            "not a hash",
-        )));
-        let health = ClusterHealth::default();
-        health.note(&Ok::<(), redis::RedisError>(()));
-        health.note(&wrong_type);
-        assert!(
-            !health.is_broken(),
-            "a reply of the wrong type says nothing about the connection"
-        );
-        for failure in [timed_out, reset] {
-            let health = ClusterHealth::default();
-            let clone = health.clone();
-            clone.note(&failure);
-            assert!(health.is_broken(), "{failure:?} marks every clone broken");
-        }
-    }
-
-    #[test]
-    fn mapping_fields_parse_strictly() {
-        let ok = [s("acc"), s("host"), s("sync"), s("17"), s("18"), None];
-        let m = parse_mapping("k", &ok).unwrap().unwrap();
-        assert_eq!(m.account_id, "acc");
-        assert_eq!(m.source, Source::Sync);
-        assert_eq!((m.version_ms, m.written_at_ms), (17, 18));
-        assert_eq!(
-            parse_mapping("k", &[None, None, None, None, None, None]).unwrap(),
-            None
-        );
-        let tomb = [s("acc"), None, None, s("17"), None, s("1")];
-        assert_eq!(parse_mapping("k", &tomb).unwrap(), None);
-        for bad in [
-            [s("acc"), s("host"), s("telepathy"), s("17"), s("18"), None],
-            [s("acc"), s("host"), s("sync"), s("x"), s("18"), None],
-            [None, s("host"), s("sync"), s("17"), s("18"), None],
-            [s("acc"), s("host"), s("sync"), s("17"), None, None],
-        ] {
-            assert!(matches!(
-                parse_mapping("k", &bad),
-                Err(StoreError::Corrupt { .. })
-            ));
-        }
-        assert!(parse_mapping("k", &ok[..3]).is_err());
-    }
-
-    #[test]
-    fn account_fields_round_trip() {
-        let rec = AccountRecord {
-            account_id: "acc".into(),
-            app: "default".into(),
-            kind: "account".into(),
-            user_id: None,
-            status: AccountStatus::Connected,
-            connected_at_ms: 5,
-            scopes: vec!["meeting:read".into()],
-            last_error: Some("boom".into()),
-            sync: SyncStatus {
-                state: SyncState::InProgress,
-                generation: "g1".into(),
-                users_total: 10,
-                users_done: 3,
-                started_at_ms: Some(7),
-                finished_at_ms: None,
-                last_error: None,
-            },
-        };
-        let h: HashMap<String, String> = account_fields(&rec)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        assert_eq!(parse_account("k", &h).unwrap(), Some(rec));
-        assert_eq!(parse_account("k", &HashMap::new()).unwrap(), None);
-        let mut broken = h.clone();
-        broken.insert("users_done".into(), "-1".into());
-        assert!(parse_account("k", &broken).is_err());
-        let mut broken = h;
-        broken.insert("record".into(), "{".into());
-        assert!(parse_account("k", &broken).is_err());
-    }
-
-    #[test]
-    fn credentials_parse_binary_and_reject_gaps() {
-        let mut h: HashMap<String, Vec<u8>> = HashMap::new();
-        h.insert("key_id".into(), b"k1".to_vec());
-        h.insert("nonce".into(), vec![0, 255, 1]);
-        h.insert("ct".into(), vec![9; 40]);
-        h.insert("refreshed".into(), b"100".to_vec());
-        h.insert("expires".into(), b"200".to_vec());
-        let c = parse_credentials("k", h.clone()).unwrap().unwrap();
-        assert_eq!(c.sealed.nonce, vec![0, 255, 1]);
-        assert_eq!(c.access_expires_at_ms, 200);
-        assert_eq!(parse_credentials("k", HashMap::new()).unwrap(), None);
-        h.remove("ct");
-        assert!(parse_credentials("k", h).is_err());
     }
 }
