@@ -106,6 +106,16 @@ pub trait Bus: Send + Sync + 'static {
     /// Number of ready messages in `queue` (for tests, metrics and admin).
     async fn queue_depth(&self, queue: &str) -> Result<u32>;
 
+    /// Ready messages and, where the backend knows, consumers of `queue`
+    /// (the operator console's queue page). The default knows no
+    /// consumers.
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        Ok(QueueStats {
+            ready: self.queue_depth(queue).await?,
+            consumers: None,
+        })
+    }
+
     /// Whether the bus is connected and its topology declared.
     fn is_connected(&self) -> bool;
 
@@ -117,6 +127,15 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Stop: close connections cleanly. Publishes after this fail.
     async fn close(&self);
+}
+
+/// What [`Bus::queue_stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages ready for delivery.
+    pub ready: u32,
+    /// Consumers attached (`None`: this backend does not say).
+    pub consumers: Option<u32>,
 }
 
 /// Connect to the bus named by `url`: `memory://` for the in-process bus,

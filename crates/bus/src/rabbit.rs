@@ -713,6 +713,10 @@ impl Bus for RabbitBus {
     }
 
     async fn queue_depth(&self, queue: &str) -> Result<u32> {
+        Ok(self.queue_stats(queue).await?.ready)
+    }
+
+    async fn queue_stats(&self, queue: &str) -> Result<crate::QueueStats> {
         let live = self
             .shared
             .live()
@@ -736,7 +740,10 @@ impl Bus for RabbitBus {
             .await
             .map_err(|e| BusError::Topology(e.to_string()))?;
         let _ = channel.close(200, "ok".into()).await;
-        Ok(q.message_count())
+        Ok(crate::QueueStats {
+            ready: q.message_count(),
+            consumers: Some(q.consumer_count()),
+        })
     }
 
     fn is_connected(&self) -> bool {

@@ -72,6 +72,12 @@ impl Envelope {
         // JSON array as a struct in sequence form.
         let value: Value =
             serde_json::from_slice(body).map_err(|e| EventError::NotJson(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// [`Envelope::parse`] of a body already parsed as JSON (the sync
+    /// worker reads a body once, then tells jobs from events).
+    pub fn from_value(value: Value) -> Result<Self, EventError> {
         if !value.is_object() {
             return Err(EventError::NotJson("expected a JSON object".into()));
         }

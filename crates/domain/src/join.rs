@@ -428,6 +428,21 @@ pub struct ValidJoinRequest {
 }
 
 impl ValidJoinRequest {
+    /// When the worker should drop the request: its own `deadline`, or
+    /// [`DEFAULT_DEADLINE`] after `received_at` (when ingress or the worker
+    /// first saw it). A caller's deadline is taken as given, even if
+    /// already past: the bot has said it stops waiting then.
+    pub fn deadline_or_default(&self, received_at: OffsetDateTime) -> OffsetDateTime {
+        self.deadline
+            .unwrap_or_else(|| received_at.saturating_add(DEFAULT_DEADLINE))
+    }
+
+    /// Whether the request is past its deadline (or the default one) at
+    /// `now`, having arrived at `received_at`.
+    pub fn is_expired(&self, received_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+        self.deadline_or_default(received_at) <= now
+    }
+
     /// The caller's request ID, `""` when it sent none; echo it in the reply.
     pub fn request_id(&self) -> &str {
         &self.request_id
@@ -707,6 +722,20 @@ pub struct MintedToken {
 }
 
 impl MintedToken {
+    /// A token minted at `minted_at` that Zoom says expires in `expire_in`
+    /// seconds (saturating at the end of time).
+    pub fn expiring_in(
+        token: impl Into<String>,
+        minted_at: OffsetDateTime,
+        expire_in: u64,
+    ) -> Self {
+        let secs = i64::try_from(expire_in).unwrap_or(i64::MAX);
+        Self::new(
+            token,
+            minted_at.saturating_add(time::Duration::seconds(secs)),
+        )
+    }
+
     /// A token expiring at `expires_at`, normalized to UTC so it always
     /// serializes as `…Z` (RFC 3339 cannot express sub-minute offsets).
     pub fn new(token: impl Into<String>, expires_at: OffsetDateTime) -> Self {
@@ -1241,15 +1270,6 @@ impl TryFrom<RawJoinReply> for JoinReply {
             token_errors: raw.token_errors,
         })
     }
-}
-
-/// When the worker should drop `req`: its own `deadline`, or
-/// [`DEFAULT_DEADLINE`] after `received_at` (when ingress or the worker first
-/// saw it). A caller's deadline is taken as given, even if already past: the
-/// bot has said it stops waiting then.
-pub fn deadline_or_default(req: &ValidJoinRequest, received_at: OffsetDateTime) -> OffsetDateTime {
-    req.deadline
-        .unwrap_or_else(|| received_at.saturating_add(DEFAULT_DEADLINE))
 }
 
 #[cfg(test)]
@@ -2027,21 +2047,36 @@ mod tests {
         let received = datetime!(2026-11-29 10:00:00 UTC);
         let req = decode(json!({"meeting_id": 85012345678u64})).unwrap();
         assert_eq!(
-            deadline_or_default(&req, received),
+            req.deadline_or_default(received),
             datetime!(2026-11-29 10:00:30 UTC)
         );
         let req =
             decode(json!({"meeting_id": 85012345678u64, "deadline": "2026-11-29T11:00:05+01:00"}))
                 .unwrap();
         assert_eq!(
-            deadline_or_default(&req, received),
+            req.deadline_or_default(received),
             datetime!(2026-11-29 10:00:05 UTC)
         );
         let req = decode(json!({"meeting_id": 85012345678u64})).unwrap();
         // Never panics, even at the end of time.
-        let _ = deadline_or_default(
-            &req,
-            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
+        let _ = req.deadline_or_default(OffsetDateTime::new_utc(
+            time::Date::MAX,
+            time::Time::MIDNIGHT,
+        ));
+        assert!(req.is_expired(received, received + DEFAULT_DEADLINE));
+        assert!(!req.is_expired(received, received + time::Duration::seconds(29)));
+    }
+
+    #[test]
+    fn minted_token_expiry() {
+        let t = datetime!(2026-11-29 10:00:00 UTC);
+        assert_eq!(
+            MintedToken::expiring_in("x", t, 120).expires_at,
+            datetime!(2026-11-29 10:02:00 UTC)
+        );
+        assert_eq!(
+            MintedToken::expiring_in("x", t, u64::MAX).expires_at,
+            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX)
         );
     }
 

@@ -10,6 +10,8 @@
 //! - [`join`]: `POST /join` and `GET /zoom/join-token` through the queue.
 //! - [`callbacks`]: attendee's `POST /attendee/zoom-tokens` and Recall.ai's
 //!   `GET /zoom/obf-token` and `GET /zoom/zak`, with their signatures.
+//! - [`console`]: the operator console (`GET /console`), HTML pages
+//!   behind a session cookie.
 //! - [`hardening`]: HTTP limits (timeouts, concurrency) and security
 //!   headers.
 //! - [`services`]: what those three share (store, vault, Zoom client, keys).
@@ -28,6 +30,7 @@
 pub mod admin;
 pub mod apps;
 pub mod callbacks;
+pub mod console;
 pub mod error;
 pub mod hardening;
 pub mod join;

@@ -35,6 +35,7 @@ pub fn router(state: IngressState) -> Router {
         .route("/zoom/zak", get(callbacks::get_zak))
         .route("/attendee/zoom-tokens", post(callbacks::post_attendee))
         .merge(admin_routes(state.clone()))
+        .merge(crate::console::router())
         .merge(health_routes())
         .layer(axum::middleware::from_fn_with_state(
             state.guard.clone(),

@@ -41,6 +41,8 @@ pub struct IngressState {
     /// The accepted range of `x-zm-request-timestamp`
     /// (`RECTOKEN_WEBHOOK_MAX_AGE` back, 5 minutes ahead).
     pub webhook_window: rectoken_domain::webhook::Window,
+    /// The operator console's extras (recent-joins log, dev sign-in).
+    pub console: crate::console::ConsoleOptions,
 }
 
 impl IngressState {
@@ -56,6 +58,7 @@ impl IngressState {
             guard: Guard::new(HttpLimits::default()),
             open_connect: false,
             webhook_window: rectoken_domain::webhook::Window::DEFAULT,
+            console: Default::default(),
         }
     }
 
@@ -75,6 +78,12 @@ impl IngressState {
     /// read timeout is the server's: [`Ingress::with_limits`]).
     pub fn with_limits(mut self, limits: HttpLimits) -> Self {
         self.guard = Guard::new(limits);
+        self
+    }
+
+    /// With the console's recent-joins log and dev sign-in.
+    pub fn with_console(mut self, console: crate::console::ConsoleOptions) -> Self {
+        self.console = console;
         self
     }
 

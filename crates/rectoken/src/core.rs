@@ -32,6 +32,8 @@ pub struct Core {
     /// encryption key and, during a rotation, the previous one). `bus`
     /// already signs with them.
     pub origin: OriginKeys,
+    /// The recent-joins log (token workers write, the console reads).
+    pub joins: Arc<dyn rectoken_store::JoinLog>,
 }
 
 /// The Zoom client for the `ZOOM_*` settings.
@@ -76,6 +78,7 @@ pub fn build(
         origin.clone(),
     );
     let store = rectoken_store::connect(redis_url, "").context("RECTOKEN_REDIS_URL")?;
+    let joins = rectoken_store::connect_join_log(redis_url, "").context("RECTOKEN_REDIS_URL")?;
     let zoom = zoom_client(zoom)?;
     let clients = ZoomClients::for_apps(zoom.clone(), apps).context("RECTOKEN_APPS_FILE")?;
     let vault = Vault::new(
@@ -97,6 +100,7 @@ pub fn build(
         access,
         encryption_key,
         origin,
+        joins,
     })
 }
 

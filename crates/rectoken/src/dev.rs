@@ -349,7 +349,13 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
         .with_open_connect(true)
         .with_webhook_window(rectoken_domain::webhook::Window::with_max_age(
             a.webhook_max_age,
-        ));
+        ))
+        .with_console(rectoken_ingress::console::ConsoleOptions {
+            joins: Some(core.joins.clone()),
+            // One-click sign-in only with the public dev admin token that
+            // the banner prints anyway; never with an operator's.
+            dev_signin: args.sim && r.admin_token_origin == Origin::DevDefault,
+        });
     let ingress = Ingress::bind(ingress_addr, router(state))
         .await
         .with_context(|| format!("cannot listen on {ingress_addr}"))?;
@@ -365,6 +371,7 @@ pub async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let mut token_options = rectoken_token::TokenOptions {
         probe_max_accounts: args.token.probe_max_accounts,
         allow_zak: a.callbacks.zak.allow_zak,
+        join_log: Some(rectoken_token::recent::JoinRecorder(core.joins.clone())),
         ..Default::default()
     };
     if let Some(c) = args.concurrency {
@@ -500,6 +507,10 @@ fn print_banner(b: &Banner) {
         out,
         "  ingress    http://{ingress}  webhooks, OAuth, /join, /admin, /healthz, /readyz, /metrics"
     );
+    let _ = writeln!(
+        out,
+        "  console    http://{ingress}/console  the operator console in a browser (sign in with the admin token)"
+    );
     if let Some(sim) = b.sim {
         let _ = writeln!(
             out,
@@ -536,6 +547,10 @@ fn print_banner(b: &Banner) {
         let _ = writeln!(
             out,
             "     curl -sf -H 'Authorization: Bearer {admin_token}' http://{ingress}/admin/meetings/{DEMO_MEETING}"
+        );
+        let _ = writeln!(
+            out,
+            "  4. Or see all of it in the operator console (one click signs the demo in): http://{ingress}/console"
         );
     } else {
         let _ = writeln!(

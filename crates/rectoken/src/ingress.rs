@@ -76,7 +76,11 @@ pub async fn run(args: IngressArgs, shutdown: CancellationToken) -> anyhow::Resu
     let state = IngressState::new(core.bus.clone(), apps, checks)
         .with_services(services)
         .with_open_connect(args.open_connect)
-        .with_webhook_window(Window::with_max_age(args.webhook_max_age));
+        .with_webhook_window(Window::with_max_age(args.webhook_max_age))
+        .with_console(rectoken_ingress::console::ConsoleOptions {
+            joins: Some(core.joins.clone()),
+            dev_signin: false,
+        });
     let ingress = Ingress::bind(args.http_addr, router(state))
         .await
         .with_context(|| format!("cannot listen on {}", args.http_addr))?;

@@ -124,6 +124,7 @@ pub async fn run_token(args: TokenWorkerArgs, shutdown: CancellationToken) -> an
     let mut options = rectoken_token::TokenOptions {
         probe_max_accounts: args.tuning.probe_max_accounts,
         allow_zak: args.zak.allow_zak,
+        join_log: Some(rectoken_token::recent::JoinRecorder(core.joins.clone())),
         ..Default::default()
     };
     if let Some(c) = args.worker.concurrency {

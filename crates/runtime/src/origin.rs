@@ -68,6 +68,10 @@ impl Bus for SigningBus {
         self.inner.queue_depth(queue).await
     }
 
+    async fn queue_stats(&self, queue: &str) -> Result<rectoken_bus::QueueStats> {
+        self.inner.queue_stats(queue).await
+    }
+
     fn is_connected(&self) -> bool {
         self.inner.is_connected()
     }

@@ -26,6 +26,8 @@
 //! - [`durability`]: whether the store keeps credentials through restarts
 //!   and memory pressure.
 //! - [`health`]: the Redis readiness probe used by `/readyz`.
+//! - [`join_log`]: the bounded log of recent join outcomes (the console's
+//!   "recent joins"), with [`join_log_memory`] and [`join_log_redis`].
 
 pub mod checked;
 pub mod cluster_url;
@@ -33,6 +35,9 @@ pub mod directory;
 pub mod durability;
 pub mod error;
 pub mod health;
+pub mod join_log;
+pub mod join_log_memory;
+pub mod join_log_redis;
 pub mod keys;
 pub mod memory;
 pub mod model;
@@ -48,6 +53,9 @@ pub use directory::{DirectoryKey, DirectoryUser};
 pub use durability::{Durability, NodeDurability};
 pub use error::{Result, StoreError};
 pub use health::StoreCheck;
+pub use join_log::{JoinFilter, JoinLog, JoinOutcome};
+pub use join_log_memory::MemoryJoinLog;
+pub use join_log_redis::RedisJoinLog;
 pub use keys::account_lock_name;
 pub use memory::MemoryStore;
 pub use model::{
@@ -73,6 +81,15 @@ pub fn connect(url: &str, prefix: &str) -> Result<Arc<dyn Store>> {
             "expected memory://, redis://, rediss://, redis+cluster:// or rediss+cluster://, got {:?}",
             redact(url)
         ))),
+    }
+}
+
+/// Open the recent-joins log on the store named by `url` (as [`connect`]).
+pub fn connect_join_log(url: &str, prefix: &str) -> Result<Arc<dyn JoinLog>> {
+    if url.starts_with("memory:") {
+        Ok(Arc::new(MemoryJoinLog::new()))
+    } else {
+        Ok(Arc::new(RedisJoinLog::new(url, prefix)?))
     }
 }
 

@@ -46,7 +46,8 @@ pub fn classify(body: &[u8]) -> Result<Message, String> {
             .map(Message::Job)
             .map_err(|e| format!("invalid sync job: {e}"));
     }
-    let envelope = Envelope::parse(body).map_err(|e| format!("invalid event: {e}"))?;
+    // The body is parsed once: the envelope is read from the same value.
+    let envelope = Envelope::from_value(value).map_err(|e| format!("invalid event: {e}"))?;
     let event = ZoomEvent::from_envelope(&envelope).map_err(|e| format!("invalid event: {e}"))?;
     Ok(Message::Event {
         name: envelope.event,

@@ -404,17 +404,6 @@ pub fn zoom_account_id(connection_id: &str) -> &str {
         .map_or(connection_id, |(account, _)| account)
 }
 
-/// When a token minted at `minted_at` with `expire_in` seconds expires.
-pub fn expires_at(minted_at: OffsetDateTime, expire_in: u64) -> OffsetDateTime {
-    let secs = i64::try_from(expire_in).unwrap_or(i64::MAX);
-    minted_at.saturating_add(time::Duration::seconds(secs))
-}
-
-/// Whether a request with this deadline is past it at `now`.
-pub fn is_expired(deadline: OffsetDateTime, now: OffsetDateTime) -> bool {
-    deadline <= now
-}
-
 /// The monotonic instant of `deadline` (measured at `now` / `now_instant`),
 /// capped at [`MAX_WORK`] from now. A deadline already past maps to `now`.
 pub fn deadline_instant(
@@ -1018,13 +1007,6 @@ mod tests {
     #[test]
     fn times() {
         let t = datetime!(2026-11-29 10:00:00 UTC);
-        assert_eq!(expires_at(t, 120), datetime!(2026-11-29 10:02:00 UTC));
-        assert_eq!(
-            expires_at(t, u64::MAX),
-            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX)
-        );
-        assert!(is_expired(t, t));
-        assert!(!is_expired(t + time::Duration::SECOND, t));
         let now = Instant::now();
         assert_eq!(deadline_instant(t - time::Duration::SECOND, t, now), now);
         assert_eq!(

@@ -55,6 +55,7 @@
 pub mod accounts;
 pub mod classify;
 pub mod kinds;
+pub mod recent;
 pub mod telemetry;
 pub mod worker;
 
@@ -100,6 +101,9 @@ pub struct TokenOptions {
     /// lets the bot act as the sender, so it is off unless an operator
     /// turns it on.
     pub allow_zak: bool,
+    /// Where each answered request is recorded for the operator console
+    /// (none: not recorded).
+    pub join_log: Option<recent::JoinRecorder>,
 }
 
 impl Default for TokenOptions {
@@ -115,6 +119,7 @@ impl Default for TokenOptions {
                 max_delay: Duration::from_secs(2),
             },
             allow_zak: false,
+            join_log: None,
         }
     }
 }

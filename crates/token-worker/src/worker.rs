@@ -9,7 +9,7 @@ use rectoken_bus::topology::reply_to_allowed;
 use rectoken_bus::{Delivery, OutgoingMessage};
 use rectoken_domain::join::{
     FailureStatus, JoinReply, JoinStatus, MintedToken, TokenError, TokenKind, ValidJoinRequest,
-    deadline_or_default, decode_join_request, extract_request_id, reason,
+    decode_join_request, extract_request_id, reason,
 };
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::consumer::{Handler, Outcome};
@@ -30,8 +30,8 @@ use crate::accounts::{ACCOUNTS_TTL, AccountCache};
 use crate::classify::{
     ONBEHALF_EXPIRE_IN_SECS, PublishFailure, Purpose, REASON_OTHER_CLOUD,
     REASON_PERSONAL_LINK_UNKNOWN, Verdict, classify_call_error, cloud_refusal, deadline_instant,
-    expires_at, is_expired, link_cloud, owner_cloud_refusal, personal_link_request, pick_mapping,
-    probe_miss, probed_key, publish_failure, with_resolved_pmi, zoom_account_id,
+    link_cloud, owner_cloud_refusal, personal_link_request, pick_mapping, probe_miss, probed_key,
+    publish_failure, with_resolved_pmi, zoom_account_id,
 };
 use crate::kinds::{self, Via};
 use crate::telemetry::{
@@ -155,7 +155,7 @@ impl TokenWorker {
         received_at: OffsetDateTime,
     ) -> Result<JoinReply, Transient> {
         let deadline = deadline_instant(
-            deadline_or_default(req, received_at),
+            req.deadline_or_default(received_at),
             OffsetDateTime::now_utc(),
             Instant::now(),
         );
@@ -342,6 +342,19 @@ impl TokenWorker {
         }
     }
 
+    /// The connected accounts (cached), or the store's failure as a
+    /// transient verdict.
+    async fn connected_accounts(
+        &self,
+    ) -> Result<std::sync::Arc<Vec<crate::accounts::Connected>>, Verdict> {
+        self.accounts
+            .connected()
+            .await
+            .map_err(|e| Verdict::Transient {
+                message: e.to_string(),
+            })
+    }
+
     /// In a deployment with apps of both clouds, a mapped owner whose app is
     /// of the other cloud than the link does not own it: the same number
     /// is a different meeting there.
@@ -349,13 +362,7 @@ impl TokenWorker {
         let Some(link) = link.filter(|_| self.clouds.len() > 1) else {
             return Ok(());
         };
-        let accounts = self
-            .accounts
-            .connected()
-            .await
-            .map_err(|e| Verdict::Transient {
-                message: e.to_string(),
-            })?;
+        let accounts = self.connected_accounts().await?;
         // An owner not connected is answered by the vault (disconnected).
         let Some(app) = accounts
             .iter()
@@ -386,13 +393,7 @@ impl TokenWorker {
         link: Option<Cloud>,
         deadline: Instant,
     ) -> Result<Owner, Verdict> {
-        let connected = self
-            .accounts
-            .connected()
-            .await
-            .map_err(|e| Verdict::Transient {
-                message: e.to_string(),
-            })?;
+        let connected = self.connected_accounts().await?;
         // Only the accounts of the link's cloud can have it.
         let accounts: Vec<&String> = connected
             .iter()
@@ -684,6 +685,10 @@ impl TokenWorker {
         let elapsed = || started.elapsed();
         match self.deps.bus.publish(message).await {
             Ok(()) => {
+                if let Some(log) = &self.options.join_log {
+                    log.record(&reply, &delivery.body, elapsed(), unix_ms())
+                        .await;
+                }
                 let status = reply.status().as_str();
                 telemetry::count(status);
                 telemetry::duration(elapsed());
@@ -733,9 +738,10 @@ fn minted_or(
     kind: TokenKind,
 ) -> MintResult {
     match result {
-        Ok((token, expire_in)) => Ok(MintedToken::new(
+        Ok((token, expire_in)) => Ok(MintedToken::expiring_in(
             token.expose_secret(),
-            expires_at(OffsetDateTime::now_utc(), expire_in),
+            OffsetDateTime::now_utc(),
+            expire_in,
         )),
         Err(e) => Err(Box::new((
             classify_call_error(&e, account, id, Purpose::Mint(kind)),
@@ -825,7 +831,7 @@ impl Handler for TokenWorker {
                 return self.deliver(delivery, reply_to, reply, started).await;
             }
         };
-        if is_expired(deadline_or_default(&req, received_at), received_at) {
+        if req.is_expired(received_at, received_at) {
             telemetry::count(STATUS_EXPIRED);
             tracing::info!(
                 request_id = ?req.request_id(),

@@ -87,8 +87,9 @@ impl RedisStore {
         &self.keys
     }
 
-    /// A working connection (see [`Connector::con`]).
-    async fn con(&self) -> Result<Connection> {
+    /// A working connection (see [`Connector::con`]); the crate's other
+    /// Redis users (the join log) share the store's way of connecting.
+    pub(crate) async fn con(&self) -> Result<Connection> {
         self.conn.con().await
     }
 
