@@ -6,10 +6,17 @@
 //! `RECTOKEN_TEST_REDIS_TLS_CA`) and `RECTOKEN_TEST_REDIS_CLUSTER_URL`. A test that
 //! needs one and finds the variable unset fails with a message saying how to
 //! run the suite; it never skips silently.
+//!
+//! The rigs of the roles live here too, not in the role crates, so that a
+//! role depends only on what it runs with: [`harness`] (the token worker's
+//! test bed) and [`sync_rig`] (the sync worker's), both on the in-process
+//! Zoom simulator. The benchmarks of `crates/bench` use them as well.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod harness;
 pub mod proxy;
+pub mod sync_rig;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -55,6 +62,13 @@ pub fn redis_cluster_url() -> String {
     required_env("RECTOKEN_TEST_REDIS_CLUSTER_URL")
 }
 
+/// Milliseconds since the Unix epoch, as the store's versions count them.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A connected account's record with no sync yet, as tests seed it.
 pub fn account_record(account_id: &str) -> rectoken_store::AccountRecord {
     rectoken_store::AccountRecord {
@@ -86,9 +100,18 @@ pub fn unique_prefix(name: &str) -> String {
 }
 
 /// Delete every queue and the exchange of a test's topology (best effort),
-/// so repeated runs do not pile up quorum queues on the broker.
+/// so repeated runs do not pile up quorum queues on the broker. `amqp_url`
+/// may list a cluster's nodes, comma-separated: the first that answers
+/// does it.
 pub async fn delete_topology(amqp_url: &str, topology: &Topology) {
-    let Ok(conn) = Connection::connect(amqp_url, ConnectionProperties::default()).await else {
+    let mut conn = None;
+    for url in amqp_url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        if let Ok(c) = Connection::connect(url, ConnectionProperties::default()).await {
+            conn = Some(c);
+            break;
+        }
+    }
+    let Some(conn) = conn else {
         return;
     };
     if let Ok(channel) = conn.create_channel().await {

@@ -1,4 +1,17 @@
-//! Benchmarks of rectoken against the real broker.
+//! Benchmarks of rectoken against the real broker (and, for the workers,
+//! the real Redis and the in-process Zoom simulator).
+//!
+//! - [`run_webhook_bench`] (this module): the webhook ingress.
+//! - [`full_sync`]: a full sync of a generated account, and webhook events
+//!   through the sync worker.
+//! - [`join`]: join requests through the token worker.
+//! - [`top_of_hour`]: the burst of join requests on the hour, with Zoom's
+//!   per-account limits on.
+//!
+//! Each has a command-line runner in `examples/` (`--help` lists its
+//! options). The role crates do not carry these: the benches and the
+//! rigs they share with the tests (`rectoken_tests::harness`,
+//! `rectoken_tests::sync_rig`) live here and in the `tests` package.
 //!
 //! [`run_webhook_bench`] measures the webhook ingress: it starts the ingress
 //! in-process exactly as `rectoken ingress` does (RabbitMQ bus with
@@ -30,8 +43,11 @@
 
 pub mod body;
 pub mod cpu;
+pub mod full_sync;
+pub mod join;
 pub mod measure;
 pub mod report;
+pub mod top_of_hour;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -15,8 +15,8 @@ use std::time::Duration;
 use rectoken_bus::OutgoingMessage;
 use rectoken_domain::join::{JoinReply, JoinStatus};
 use rectoken_store::{MapKey, StoredCredentials};
+use rectoken_tests::harness::Harness;
 use rectoken_tests::{amqp_url, eventually, unique_prefix};
-use rectoken_token::harness::Harness;
 use rectoken_vault::ZoomLimits;
 use tokio_util::sync::CancellationToken;
 

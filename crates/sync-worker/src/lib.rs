@@ -32,10 +32,11 @@
 //! - [`worker`]: [`SyncHandler`], the consumer step; events.
 //! - [`sync`]: `full_sync` and `sync_user` jobs.
 //! - [`scheduler`]: the lease-holding periodic checks.
-//! - [`bench`]: the full-sync and event-throughput benchmark, and the
-//!   helpers that connect a simulator account.
+//!
+//! The test rig (`rectoken_tests::sync_rig`) and the full-sync benchmark
+//! (`rectoken-bench`) live outside this crate, so it depends only on what
+//! the role runs with.
 
-pub mod bench;
 pub mod plan;
 pub mod scheduler;
 pub mod sync;

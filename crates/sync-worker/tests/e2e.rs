@@ -18,7 +18,7 @@ use rectoken_domain::meeting_id::MeetingId;
 use rectoken_runtime::RetryPolicy;
 use rectoken_store::{MapKey, Mapping, Source, SyncState};
 use rectoken_sync::SyncOptions;
-use rectoken_sync::bench::Rig;
+use rectoken_tests::sync_rig::Rig;
 use rectoken_tests::{
     amqp_url, delete_topology, eventually, redis_cluster_url, redis_url, unique_prefix,
 };
@@ -1115,9 +1115,9 @@ async fn ingress(
     use rectoken_ingress::{App, AppKind, Apps, Ingress, IngressState, router};
     let apps = Apps::single(App::new(
         "",
-        rectoken_sync::bench::CLIENT_ID,
-        rectoken_sync::bench::CLIENT_SECRET.into(),
-        rectoken_sync::bench::WEBHOOK_SECRET.into(),
+        rectoken_tests::sync_rig::CLIENT_ID,
+        rectoken_tests::sync_rig::CLIENT_SECRET.into(),
+        rectoken_tests::sync_rig::WEBHOOK_SECRET.into(),
         AppKind::Account,
     ));
     let state = IngressState::new(rig.bus.clone(), apps, vec![]).with_webhook_window(window);

@@ -49,13 +49,13 @@
 //! - [`mint_watch`]: when an account's mints keep failing
 //!   (`account.mints_failing`).
 //! - [`telemetry`]: metric names.
-//! - [`harness`]: a test bed on the Zoom simulator (tests, benchmark).
-//! - [`mod@bench`]: [`bench::join_bench`], the end-to-end benchmark.
+//!
+//! The test bed on the Zoom simulator (`rectoken_tests::harness`) and the
+//! join benchmarks (`rectoken-bench`) live outside this crate, so it
+//! depends only on what the role runs with.
 
 pub mod accounts;
-pub mod bench;
 pub mod classify;
-pub mod harness;
 pub mod kinds;
 pub mod mint_watch;
 pub mod recent;

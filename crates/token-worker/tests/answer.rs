@@ -12,7 +12,7 @@ use rectoken_bus::memory::MemoryBus;
 use rectoken_bus::{Bus, Delivery, OutgoingMessage, Topology};
 use rectoken_domain::join::{JoinStatus, TokenKind, decode_join_request};
 use rectoken_runtime::consumer::{Handler, Outcome};
-use rectoken_token::harness::Harness;
+use rectoken_tests::harness::Harness;
 use rectoken_token::{TokenDeps, TokenOptions, TokenWorker};
 use rectoken_vault::ZoomLimits;
 use serde_json::json;

@@ -690,9 +690,9 @@ async fn a_gov_app_serves_only_gov_links_at_the_gov_cloud() {
     .unwrap();
     let mut apps = Apps::single(App::new(
         "",
-        rectoken_token::harness::CLIENT_ID,
-        rectoken_token::harness::CLIENT_SECRET.into(),
-        rectoken_token::harness::WEBHOOK_SECRET.into(),
+        rectoken_tests::harness::CLIENT_ID,
+        rectoken_tests::harness::CLIENT_SECRET.into(),
+        rectoken_tests::harness::WEBHOOK_SECRET.into(),
         AppKind::Account,
     ));
     apps.add_from_toml(
@@ -727,7 +727,7 @@ async fn a_gov_app_serves_only_gov_links_at_the_gov_cloud() {
         authorize_user: Some(owner.id.clone()),
         ..zoom_sim::OAuthSettings::default()
     });
-    let redirect = rectoken_token::harness::REDIRECT_URI;
+    let redirect = rectoken_tests::harness::REDIRECT_URI;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

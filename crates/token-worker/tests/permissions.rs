@@ -20,7 +20,7 @@ use rectoken_bus::permissions::{BrokerRole, Permissions, permissions};
 use rectoken_bus::rabbit::{RabbitBus, RabbitOptions};
 use rectoken_bus::{Bus, OutgoingMessage, Topology};
 use rectoken_client::{Client, ClientError, JoinRequest, JoinStatus, TokenKind};
-use rectoken_token::harness::Harness;
+use rectoken_tests::harness::Harness;
 use rectoken_token::{TokenOptions, run};
 use rectoken_vault::ZoomLimits;
 use serde_json::json;

@@ -19,6 +19,10 @@ pub struct Stats {
     pub served_429: u64,
     /// 429s from the rate limiter.
     pub rate_limited: u64,
+    /// 429s from the rate limiter per account ID: which accounts a client
+    /// drove past Zoom's limits.
+    #[serde(default)]
+    pub rate_limited_by_account: BTreeMap<String, u64>,
     /// 429s injected by fault rates.
     pub injected_rate_limited: u64,
     /// 500s and 503s injected by fault rates.
@@ -36,7 +40,7 @@ pub struct Stats {
     pub oauth_refreshes: u64,
 }
 
-fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K) {
+pub(crate) fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K) {
     *map.entry(key).or_insert(0) += 1;
 }
 

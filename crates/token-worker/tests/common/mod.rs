@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rectoken_bus::{Bus, BusError, OutgoingMessage};
 use rectoken_domain::join::JoinReply;
-use rectoken_token::harness::{ConnectedAccount, Harness};
+use rectoken_tests::harness::{ConnectedAccount, Harness};
 use rectoken_token::{TokenOptions, run};
 use rectoken_vault::ZoomLimits;
 use serde_json::Value;

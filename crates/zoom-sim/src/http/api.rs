@@ -28,6 +28,7 @@ use crate::model::{Meeting, Resolved, User};
 use crate::paging::{self, PagingError};
 use crate::ratelimit::{Decision, Label};
 use crate::sim::{Sim, TokenKind, TokenRecord};
+use crate::stats::bump;
 use crate::store::{ListType, Store};
 
 type Q = Query<HashMap<String, String>>;
@@ -187,7 +188,10 @@ fn gate(
             limit,
             retry_after_secs,
         } => {
-            sim.with_stats(|s| s.rate_limited += 1);
+            sim.with_stats(|s| {
+                s.rate_limited += 1;
+                bump(&mut s.rate_limited_by_account, grant.account_id.clone());
+            });
             return (too_many(label, limit, retry_after_secs), account);
         }
         Decision::Admit { limit, remaining } => (limit, remaining),

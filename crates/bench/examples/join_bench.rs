@@ -1,13 +1,13 @@
-//! `join_bench`: runs [`rectoken_token::bench::join_bench`] and
+//! `join_bench`: runs [`rectoken_bench::join::join_bench`] and
 //! prints its table.
 //!
-//! `cargo run --release -p rectoken-token --example join_bench -- \
+//! `cargo run --release -p rectoken-bench --example join_bench -- \
 //!   --amqp-url amqp://guest:guest@127.0.0.1:5673/%2f --redis-url redis://127.0.0.1:6380/`
 
 use std::time::Duration;
 
 use clap::Parser;
-use rectoken_token::bench::{BenchOptions, join_bench};
+use rectoken_bench::join::{BenchOptions, join_bench};
 
 /// Join requests through real RabbitMQ and Redis to in-process token
 /// workers minting at the Zoom simulator.

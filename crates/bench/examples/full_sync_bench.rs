@@ -3,12 +3,12 @@
 //!
 //! ```text
 //! scripts/services start all && eval "$(scripts/services env)"
-//! cargo run --release -p rectoken-sync --example full_sync_bench -- \
+//! cargo run --release -p rectoken-bench --example full_sync_bench -- \
 //!     --users 10000 --meetings-per-user 10 --workers 4
 //! ```
 
 use clap::Parser;
-use rectoken_sync::bench::{BenchOptions, full_sync_bench};
+use rectoken_bench::full_sync::{BenchOptions, full_sync_bench};
 
 #[derive(Parser, Debug)]
 #[command(about = "Full sync of a generated account through rectoken sync workers")]

@@ -1,7 +1,8 @@
-//! A token-worker test bed on the Zoom simulator, shared by the end-to-end
-//! tests and [`crate::bench`]: a simulator, a Redis store and a RabbitMQ
-//! topology under one unique prefix, and accounts connected through the
-//! simulator's real OAuth code flow. Not for production use.
+//! The token worker's test bed on the Zoom simulator, shared by the
+//! end-to-end tests and the join benchmarks (`rectoken-bench`): a
+//! simulator, a Redis store and a RabbitMQ topology under one unique
+//! prefix, and accounts connected through the simulator's real OAuth code
+//! flow. Not for production use.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,12 +13,13 @@ use rectoken_bus::rabbit::{RabbitBus, RabbitOptions};
 use rectoken_bus::{Bus, Topology};
 use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::{AccountRecord, AccountStatus, MapKey, Mapping, Source, Store, SyncStatus};
+use rectoken_token::TokenDeps;
 use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
 use secrecy::SecretString;
 use zoom_sim::{NewAccount, NewMeeting, NewUser, OAuthSettings, Sim, SimConfig};
 
-use crate::TokenDeps;
+use crate::now_ms;
 
 /// The simulated app's client ID.
 pub const CLIENT_ID: &str = "tw-client";
@@ -63,18 +65,52 @@ pub struct Harness {
     connect_lock: tokio::sync::Mutex<()>,
 }
 
-/// Builds a client of `sim` with the configuration changed by `change`.
+/// Builds a client of `sim` as this harness's app, with the configuration
+/// changed by `change`.
 pub fn sim_client(sim: &Sim, change: impl FnOnce(&mut ZoomConfig)) -> anyhow::Result<ZoomClient> {
-    let mut cfg = ZoomConfig::new(CLIENT_ID, SecretString::from(CLIENT_SECRET));
+    app_client(sim, CLIENT_ID, CLIENT_SECRET, change)
+}
+
+/// Builds a client of `sim` as the app `client_id`, with the configuration
+/// changed by `change`.
+pub fn app_client(
+    sim: &Sim,
+    client_id: &str,
+    client_secret: &str,
+    change: impl FnOnce(&mut ZoomConfig),
+) -> anyhow::Result<ZoomClient> {
+    let mut cfg = ZoomConfig::new(client_id, SecretString::from(client_secret.to_owned()));
     cfg.api_url = sim.api_url().context("the simulator is not serving")?;
     cfg.oauth_url = sim.oauth_url().context("the simulator is not serving")?;
     change(&mut cfg);
     Ok(ZoomClient::new(cfg)?)
 }
 
-fn unix_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+/// Follows `zoom`'s authorize URL with redirects off (the simulator
+/// authorizes the user its OAuth settings name) and takes the `code` from
+/// the redirect back to `redirect_uri`, as a browser would hand it to the
+/// ingress's callback.
+pub async fn authorize_code(zoom: &ZoomClient, redirect_uri: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let resp = http
+        .get(zoom.authorize_url(redirect_uri, "state"))
+        .send()
+        .await?;
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .with_context(|| format!("authorize answered {} without a redirect", resp.status()))?;
+    let pairs: HashMap<String, String> = url::Url::parse(location)?
+        .query_pairs()
+        .into_owned()
+        .collect();
+    pairs
+        .get("code")
+        .cloned()
+        .with_context(|| format!("no code in the redirect {location}"))
 }
 
 impl Harness {
@@ -165,7 +201,7 @@ impl Harness {
             scopes: scopes.clone(),
             ..OAuthSettings::default()
         });
-        let code = self.authorize().await?;
+        let code = authorize_code(&self.zoom, REDIRECT_URI).await?;
         let tokens = self.zoom.exchange_code(&code, REDIRECT_URI).await?;
         let me = self.zoom.me(&tokens.access_token).await?;
         if me.account_id != account.id {
@@ -183,7 +219,7 @@ impl Harness {
                 kind: "account".into(),
                 user_id: None,
                 status: AccountStatus::Connected,
-                connected_at_ms: unix_ms(),
+                connected_at_ms: now_ms(),
                 scopes: tokens.scope.clone(),
                 last_error: None,
                 sync: SyncStatus::default(),
@@ -197,32 +233,9 @@ impl Harness {
         })
     }
 
-    async fn authorize(&self) -> anyhow::Result<String> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let resp = http
-            .get(self.zoom.authorize_url(REDIRECT_URI, "state"))
-            .send()
-            .await?;
-        let location = resp
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .with_context(|| format!("authorize answered {} without a redirect", resp.status()))?;
-        let pairs: HashMap<String, String> = url::Url::parse(location)?
-            .query_pairs()
-            .into_owned()
-            .collect();
-        pairs
-            .get("code")
-            .cloned()
-            .with_context(|| format!("no code in the redirect {location}"))
-    }
-
     /// Maps `key` to `account` (host `owner`) as a sync would.
     pub async fn map(&self, key: MapKey, account: &str, owner: &str) -> anyhow::Result<()> {
-        let now = unix_ms();
+        let now = now_ms();
         self.store
             .put_mapping(
                 key,
@@ -255,27 +268,6 @@ impl Harness {
 
     /// Deletes this harness's queues (best effort).
     pub async fn delete_queues(&self) {
-        let Ok(conn) =
-            lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default())
-                .await
-        else {
-            return;
-        };
-        if let Ok(channel) = conn.create_channel().await {
-            for queue in self.topology.work_queues() {
-                for name in [Topology::dlq(&queue), queue] {
-                    let _ = channel
-                        .queue_delete(name.into(), lapin::options::QueueDeleteOptions::default())
-                        .await;
-                }
-            }
-            let _ = channel
-                .exchange_delete(
-                    self.topology.events_exchange().into(),
-                    lapin::options::ExchangeDeleteOptions::default(),
-                )
-                .await;
-        }
-        let _ = conn.close(200, "bye".into()).await;
+        crate::delete_topology(&self.amqp_url, &self.topology).await;
     }
 }

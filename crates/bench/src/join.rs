@@ -34,8 +34,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use zoom_sim::{Behaviour, Endpoint};
 
-use crate::harness::Harness;
-use crate::{TokenOptions, run};
+use rectoken_tests::harness::Harness;
+use rectoken_token::{TokenOptions, run};
 
 /// What to run.
 #[derive(Debug, Clone)]
