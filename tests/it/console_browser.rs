@@ -363,7 +363,11 @@ async fn walk(rig: &Rig) -> Result<(), String> {
         events.contains("account.connected") && events.contains("account.sync_completed")
     })
     .await;
-    assert!(listed, "no account events on the card: {}", rig.body().await);
+    assert!(
+        listed,
+        "no account events on the card: {}",
+        rig.body().await
+    );
     let card = rig.text(&account).await;
     assert!(card.contains("connected"), "{card}");
     let mapped = rig.store.count_mappings(DEMO).await.unwrap();

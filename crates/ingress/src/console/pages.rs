@@ -29,7 +29,10 @@ pub struct AccountView {
 /// bounded.
 fn event_details(event: &rectoken_domain::account_event::AccountEvent) -> String {
     let value: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap_or_default();
-    let data = value.get("data").map(ToString::to_string).unwrap_or_default();
+    let data = value
+        .get("data")
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if data.chars().count() > 200 {
         let cut: String = data.chars().take(200).collect();
         format!("{cut}…")
