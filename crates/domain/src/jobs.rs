@@ -88,15 +88,42 @@ pub fn is_job(body: &serde_json::Value) -> bool {
 /// one user only. `~` cannot occur in Zoom IDs and needs no URL escaping.
 pub fn connection_id(user_level: bool, account_id: &str, user_id: &str) -> String {
     if user_level {
-        format!("{account_id}~{user_id}")
+        format!("{account_id}{CONNECTION_SEPARATOR}{user_id}")
     } else {
         account_id.to_owned()
     }
 }
 
+/// What separates the account from the user in a user-level connection ID.
+pub const CONNECTION_SEPARATOR: char = '~';
+
+/// A connection ID's parts: the Zoom account ID, and the user ID when it is
+/// a user-level connection (the inverse of [`connection_id`]).
+pub fn split_connection_id(connection_id: &str) -> (&str, Option<&str>) {
+    match connection_id.split_once(CONNECTION_SEPARATOR) {
+        Some((account, user)) => (account, Some(user)),
+        None => (connection_id, None),
+    }
+}
+
+/// Whether a connection ID is a user-level app's (`account~user`).
+pub fn is_user_level_connection(connection_id: &str) -> bool {
+    split_connection_id(connection_id).1.is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_ids_split_back_into_their_parts() {
+        let user = connection_id(true, "acc", "u1");
+        assert_eq!(split_connection_id(&user), ("acc", Some("u1")));
+        assert!(is_user_level_connection(&user));
+        let account = connection_id(false, "acc", "u1");
+        assert_eq!(split_connection_id(&account), ("acc", None));
+        assert!(!is_user_level_connection(&account));
+    }
 
     #[test]
     fn jobs_round_trip_with_tag() {

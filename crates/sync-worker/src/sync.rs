@@ -261,7 +261,7 @@ impl SyncHandler {
         // A user-managed app's connection (`account~user`) covers its own
         // user only, and such an app has no `user:read:list_users:admin`
         // to list with (docs/zoom.md, Scopes): read `/users/me` instead.
-        if account_id.contains('~') {
+        if rectoken_domain::jobs::is_user_level_connection(account_id) {
             let me = self
                 .access
                 .call(

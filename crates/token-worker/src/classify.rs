@@ -399,9 +399,7 @@ pub fn pick_mapping(
 /// The Zoom account ID of a connection ID: a user-level connection is
 /// `{account_id}~{user_id}` (see `rectoken_domain::jobs::connection_id`).
 pub fn zoom_account_id(connection_id: &str) -> &str {
-    connection_id
-        .split_once('~')
-        .map_or(connection_id, |(account, _)| account)
+    rectoken_domain::jobs::split_connection_id(connection_id).0
 }
 
 /// The monotonic instant of `deadline` (measured at `now` / `now_instant`),

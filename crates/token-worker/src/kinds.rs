@@ -10,6 +10,7 @@ use rectoken_zoom::ApiError;
 use rectoken_zoom::error::{CODE_MISSING_SCOPE, CODE_USER_NOT_FOUND};
 
 use crate::classify::Verdict;
+use rectoken_domain::jobs::{connection_id, is_user_level_connection, split_connection_id};
 
 /// `expire_in` assumed for a ZAK, whose answer carries none: Zoom's ZAKs
 /// live two hours (developers.zoom.us/docs/meeting-sdk/auth/zak/; the
@@ -156,7 +157,7 @@ pub fn is_connection_unusable(err: &CallError) -> bool {
 /// samples use), the user's ID on an account-level one (the `:admin`
 /// scope's form).
 pub fn user_path(connection_id: &str, user_id: &str) -> String {
-    if connection_id.contains('~') {
+    if is_user_level_connection(connection_id) {
         "me".to_owned()
     } else {
         user_id.to_owned()
@@ -171,7 +172,7 @@ pub fn sender_connection<'a>(
     account_id: &str,
     user_id: &str,
 ) -> Option<&'a str> {
-    let user_level = format!("{account_id}~{user_id}");
+    let user_level = connection_id(true, account_id, user_id);
     connected
         .iter()
         .find(|c| c.as_str() == account_id)
@@ -183,7 +184,7 @@ pub fn sender_connection<'a>(
 pub fn user_level_connection<'a>(connected: &'a [String], name: &str) -> Option<&'a str> {
     connected
         .iter()
-        .find(|c| c.split_once('~').is_some_and(|(_, user)| user == name))
+        .find(|c| split_connection_id(c).1 == Some(name))
         .map(String::as_str)
 }
 
