@@ -266,6 +266,21 @@ impl Harness {
         .await
     }
 
+    /// Deletes this harness's queues and every Redis key under its prefix
+    /// on `redis_url` (best effort): a benchmark leaves the broker and
+    /// Redis as it found them.
+    pub async fn delete_everything(&self, redis_url: &str) {
+        self.delete_queues().await;
+        match rectoken_store::RedisStore::new(redis_url, &self.prefix) {
+            Ok(store) => {
+                if let Err(e) = store.delete_prefixed_keys().await {
+                    tracing::warn!(error = %e, prefix = %self.prefix, "could not delete the Redis keys");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not delete the Redis keys"),
+        }
+    }
+
     /// Deletes this harness's queues (best effort).
     pub async fn delete_queues(&self) {
         crate::delete_topology(&self.amqp_url, &self.topology).await;

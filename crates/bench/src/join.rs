@@ -450,17 +450,9 @@ pub async fn join_bench(options: BenchOptions) -> anyhow::Result<Report> {
     )
     .await?;
     let result = bench_on(&h, &options).await;
-    h.delete_queues().await;
-    // Leave the Redis as it was found: the bench's accounts, credentials and
-    // mappings all live under its own prefix.
-    match rectoken_store::RedisStore::new(&options.redis_url, &prefix) {
-        Ok(store) => {
-            if let Err(e) = store.delete_prefixed_keys().await {
-                tracing::warn!(error = %e, prefix, "could not delete the bench's Redis keys");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not delete the bench's Redis keys"),
-    }
+    // The run's accounts, credentials, limiter state and mappings all live
+    // under its own prefix.
+    h.delete_everything(&options.redis_url).await;
     result.map(|phases| Report { options, phases })
 }
 

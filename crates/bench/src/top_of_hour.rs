@@ -263,17 +263,9 @@ pub async fn run_top_of_hour(o: TopOfHourOptions) -> anyhow::Result<TopOfHourRep
     )
     .await?;
     let result = run_on(&h, &o).await;
-    h.delete_queues().await;
     // The run's accounts, credentials, limiter state and mappings all live
     // under its own prefix.
-    match rectoken_store::RedisStore::new(&o.redis_url, &prefix) {
-        Ok(store) => {
-            if let Err(e) = store.delete_prefixed_keys().await {
-                tracing::warn!(error = %e, prefix, "could not delete the bench's Redis keys");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not delete the bench's Redis keys"),
-    }
+    h.delete_everything(&o.redis_url).await;
     result
 }
 

@@ -195,8 +195,7 @@ pub async fn delete_account(
 ) -> Result<Response, ApiError> {
     let services = state.admin()?;
     known_account(services, &id).await?;
-    services.store.delete_account(&id).await?;
-    let removed = services.store.purge_account_mappings(&id).await?;
+    let removed = services.forget_account(&id).await?;
     tracing::info!(account_id = %id, removed, "account deleted by admin");
     Ok(
         Json(json!({"account_id": id, "deleted": true, "mappings_removed": removed}))

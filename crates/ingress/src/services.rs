@@ -39,6 +39,17 @@ pub struct Services {
 }
 
 impl Services {
+    /// Forget an account: its record, its credentials and its mappings
+    /// (the admin API's `DELETE` and the console's disconnect). Returns how
+    /// many mappings were removed.
+    pub async fn forget_account(
+        &self,
+        account_id: &str,
+    ) -> Result<u64, rectoken_store::StoreError> {
+        self.store.delete_account(account_id).await?;
+        self.store.purge_account_mappings(account_id).await
+    }
+
     /// The OAuth callback URL Zoom redirects to.
     pub fn redirect_uri(&self) -> String {
         format!(

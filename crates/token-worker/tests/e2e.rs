@@ -728,21 +728,8 @@ async fn a_gov_app_serves_only_gov_links_at_the_gov_cloud() {
         ..zoom_sim::OAuthSettings::default()
     });
     let redirect = rectoken_tests::harness::REDIRECT_URI;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let consent = http
-        .get(gov_zoom.authorize_url(redirect, "state"))
-        .send()
+    let code = rectoken_tests::harness::authorize_code(&gov_zoom, redirect)
         .await
-        .unwrap();
-    let location = consent.headers()["location"].to_str().unwrap().to_owned();
-    let code = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
         .unwrap();
     let tokens = gov_zoom.exchange_code(&code, redirect).await.unwrap();
     vault.save(&account.id, &tokens).await.unwrap();

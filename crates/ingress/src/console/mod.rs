@@ -408,10 +408,7 @@ async fn disconnect(
         Ok(None) => return see_accounts(&[("notice", &format!("There is no account {id}."))]),
         Err(e) => return unavailable(&op, &e),
     }
-    if let Err(e) = services.store.delete_account(&id).await {
-        return unavailable(&op, &e);
-    }
-    match services.store.purge_account_mappings(&id).await {
+    match services.forget_account(&id).await {
         Ok(removed) => {
             tracing::info!(account_id = %id, removed, "account disconnected from the console");
             see_accounts(&[(
