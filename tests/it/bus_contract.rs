@@ -9,7 +9,7 @@ use rectoken_bus::memory::MemoryBus;
 use rectoken_bus::rabbit::{RabbitBus, RabbitOptions};
 use rectoken_bus::topology::{DELIVERY_LIMIT, REASON_HEADER};
 use rectoken_bus::{Bus, BusError, OutgoingMessage, Topology};
-use rectoken_tests::{amqp_url, delete_topology, unique_prefix};
+use rectoken_tests::{amqp_url, delete_topology, eventually, unique_prefix};
 
 /// A bus under test and how to clean up after it.
 pub struct Harness {
@@ -148,6 +148,49 @@ async fn dropped_delivery_comes_back(h: Harness) {
     assert!(again.redelivered);
     again.ack().await.unwrap();
     drop(s);
+    h.finish().await;
+}
+
+/// `get` takes one ready message without a consumer, so nothing behind it
+/// is pushed anywhere: the console's dead-letter walk re-publishes what it
+/// got to the tail and the queue's depth stays exact throughout.
+async fn get_takes_one_message_and_nothing_behind_it(h: Harness) {
+    let bus = h.bus.as_ref();
+    let q = bus.topology().sync_queue();
+    assert!(bus.get(&q).await.unwrap().is_none(), "empty queue");
+    for id in ["g-1", "g-2"] {
+        bus.publish(event(bus, "x.y", "{}", id)).await.unwrap();
+    }
+    let first = bus.get(&q).await.unwrap().expect("a message");
+    assert_eq!(first.message_id.as_deref(), Some("g-1"));
+    assert_eq!(bus.queue_depth(&q).await.unwrap(), 1, "one taken");
+    first.requeue().await.unwrap();
+    let again = bus.get(&q).await.unwrap().expect("the requeued one");
+    assert_eq!(again.message_id.as_deref(), Some("g-1"));
+    assert!(again.redelivered);
+    // The walk: a copy to the tail, then the original acked.
+    bus.publish(event(bus, "x.y", "{}", "g-1-copy"))
+        .await
+        .unwrap();
+    again.ack().await.unwrap();
+    assert_eq!(
+        bus.queue_depth(&q).await.unwrap(),
+        2,
+        "g-2 and the copy, both ready"
+    );
+    let second = bus.get(&q).await.unwrap().expect("g-2");
+    assert_eq!(second.message_id.as_deref(), Some("g-2"));
+    drop(second); // dropped unsettled: back in the queue
+    let back = eventually(Duration::from_secs(10), || async {
+        bus.queue_depth(&q).await.unwrap() == 2
+    })
+    .await;
+    assert!(back, "a dropped get comes back");
+    let missing = format!("{}no-such-queue", bus.topology().prefix());
+    assert!(
+        bus.get(&missing).await.is_err(),
+        "a missing queue is an error"
+    );
     h.finish().await;
 }
 
@@ -341,6 +384,7 @@ contract!(
     requeue_redelivers_and_ack_removes,
     dropped_delivery_comes_back,
     prefetch_bounds_in_flight,
+    get_takes_one_message_and_nothing_behind_it,
     dead_letter_keeps_reason,
     delivery_limit_dead_letters_crash_loops,
     competing_consumers_share_work,

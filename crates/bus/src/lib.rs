@@ -93,6 +93,13 @@ pub trait Bus: Send + Sync + 'static {
     /// deliveries in flight.
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<DeliveryStream>;
 
+    /// Take the next ready message of `queue`, if there is one, without a
+    /// consumer (AMQP `basic.get`); settle it like a consumed one. For
+    /// visiting a known number of messages (the console's dead-letter
+    /// walk): a consumer would be pushed the next message as soon as it
+    /// acked one, taking it out of the queue until its channel closed.
+    async fn get(&self, queue: &str) -> Result<Option<Delivery>>;
+
     /// Publish a request and wait up to `timeout` for its reply (RPC over
     /// RabbitMQ's direct reply-to): `reply_to` is set to
     /// [`DIRECT_REPLY_TO`], `correlation_id` to the message's own if given

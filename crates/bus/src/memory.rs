@@ -153,7 +153,38 @@ struct MemorySettle {
     inner: Arc<Inner>,
     queue: String,
     stored: Stored,
-    _permit: OwnedSemaphorePermit,
+    /// A consumer's prefetch slot, freed when settled; `None` for a
+    /// [`Bus::get`].
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl MemorySettle {
+    /// `stored`, taken from `queue`, as a delivery.
+    fn delivery(
+        inner: Arc<Inner>,
+        queue: &str,
+        stored: Stored,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Delivery {
+        let m = &stored.message;
+        Delivery {
+            queue: queue.to_owned(),
+            routing_key: m.routing_key.clone(),
+            body: m.body.clone(),
+            message_id: Some(m.message_id.clone()),
+            headers: m.headers.clone(),
+            reply_to: m.reply_to.clone(),
+            correlation_id: m.correlation_id.clone(),
+            redelivered: stored.delivery_count > 0,
+            delivery_count: stored.delivery_count,
+            settle: Some(Box::new(MemorySettle {
+                inner,
+                queue: queue.to_owned(),
+                stored,
+                _permit: permit,
+            })),
+        }
+    }
 }
 
 #[async_trait]
@@ -264,24 +295,8 @@ impl Bus for MemoryBus {
                         .get_mut(&queue)
                         .and_then(|q| q.ready.pop_front());
                     if let Some(stored) = popped {
-                        let m = &stored.message;
-                        let delivery = Delivery {
-                            queue: queue.clone(),
-                            routing_key: m.routing_key.clone(),
-                            body: m.body.clone(),
-                            message_id: Some(m.message_id.clone()),
-                            headers: m.headers.clone(),
-                            reply_to: m.reply_to.clone(),
-                            correlation_id: m.correlation_id.clone(),
-                            redelivered: stored.delivery_count > 0,
-                            delivery_count: stored.delivery_count,
-                            settle: Some(Box::new(MemorySettle {
-                                inner: inner.clone(),
-                                queue: queue.clone(),
-                                stored,
-                                _permit: permit,
-                            })),
-                        };
+                        let delivery =
+                            MemorySettle::delivery(inner.clone(), &queue, stored, Some(permit));
                         return Some((delivery, (inner, queue, notify, permits)));
                     }
                     tokio::select! {
@@ -292,6 +307,18 @@ impl Bus for MemoryBus {
             },
         );
         Ok(stream.boxed())
+    }
+
+    async fn get(&self, queue: &str) -> Result<Option<Delivery>> {
+        let popped = {
+            let mut state = self.inner.lock();
+            let q = state
+                .queues
+                .get_mut(queue)
+                .ok_or_else(|| BusError::Topology(format!("no queue named {queue:?}")))?;
+            q.ready.pop_front()
+        };
+        Ok(popped.map(|stored| MemorySettle::delivery(self.inner.clone(), queue, stored, None)))
     }
 
     async fn request(

@@ -26,8 +26,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -566,6 +567,44 @@ async fn publish_on(channel: &Channel, message: &OutgoingMessage, timeout: Durat
 
 struct RabbitSettle {
     acker: lapin::Acker,
+    /// The channel of a [`Bus::get`]: it must outlive the settlement (a
+    /// consumer's channel lives in its stream instead).
+    _channel: Option<Channel>,
+}
+
+/// A broker delivery as a [`Delivery`]; `channel` is kept open until it is
+/// settled.
+fn delivery_from(queue: &str, d: lapin::message::Delivery, channel: Option<Channel>) -> Delivery {
+    let props = &d.properties;
+    let mut headers = BTreeMap::new();
+    let mut delivery_count = 0u32;
+    if let Some(table) = props.headers() {
+        for (k, v) in table.inner() {
+            if k.as_str() == "x-delivery-count" {
+                delivery_count = value_to_i64(v)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0);
+            }
+            if let Some(s) = value_to_string(v) {
+                headers.insert(k.as_str().to_owned(), s);
+            }
+        }
+    }
+    Delivery {
+        queue: queue.to_owned(),
+        routing_key: d.routing_key.as_str().to_owned(),
+        message_id: short(props.message_id()),
+        reply_to: short(props.reply_to()),
+        correlation_id: short(props.correlation_id()),
+        headers,
+        body: d.data.into(),
+        redelivered: d.redelivered,
+        delivery_count,
+        settle: Some(Box::new(RabbitSettle {
+            acker: d.acker,
+            _channel: channel,
+        })),
+    }
 }
 
 #[async_trait]
@@ -705,38 +744,26 @@ impl Bus for RabbitBus {
             .take_while(|d| std::future::ready(d.is_ok()))
             .filter_map(move |d| {
                 let _keep_channel = &channel;
-                let queue = queue.clone();
-                std::future::ready(d.ok().map(|d| {
-                    let props = &d.properties;
-                    let mut headers = BTreeMap::new();
-                    let mut delivery_count = 0u32;
-                    if let Some(table) = props.headers() {
-                        for (k, v) in table.inner() {
-                            if k.as_str() == "x-delivery-count" {
-                                delivery_count = value_to_i64(v)
-                                    .and_then(|n| u32::try_from(n).ok())
-                                    .unwrap_or(0);
-                            }
-                            if let Some(s) = value_to_string(v) {
-                                headers.insert(k.as_str().to_owned(), s);
-                            }
-                        }
-                    }
-                    Delivery {
-                        queue,
-                        routing_key: d.routing_key.as_str().to_owned(),
-                        body: d.data.into(),
-                        message_id: short(props.message_id()),
-                        headers,
-                        reply_to: short(props.reply_to()),
-                        correlation_id: short(props.correlation_id()),
-                        redelivered: d.redelivered,
-                        delivery_count,
-                        settle: Some(Box::new(RabbitSettle { acker: d.acker })),
-                    }
-                }))
+                std::future::ready(d.ok().map(|d| delivery_from(&queue, d, None)))
             });
         Ok(stream.boxed())
+    }
+
+    async fn get(&self, queue: &str) -> Result<Option<Delivery>> {
+        let live = self
+            .shared
+            .live()
+            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let got = channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .map_err(|e| BusError::Topology(e.to_string()))?;
+        Ok(got.map(|g| delivery_from(queue, g.delivery, Some(channel))))
     }
 
     async fn queue_depth(&self, queue: &str) -> Result<u32> {

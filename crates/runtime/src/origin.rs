@@ -60,6 +60,10 @@ impl Bus for SigningBus {
         self.inner.consume(queue, prefetch).await
     }
 
+    async fn get(&self, queue: &str) -> Result<Option<rectoken_bus::Delivery>> {
+        self.inner.get(queue).await
+    }
+
     async fn request(&self, message: OutgoingMessage, timeout: Duration) -> Result<Bytes> {
         self.inner.request(message, timeout).await
     }

@@ -6,17 +6,16 @@
 //! duplicates a message and never loses one. Inspecting copies each message
 //! back to the tail of the same queue (order changes, content does not);
 //! redriving copies it to the work queue. Only the messages there when the
-//! walk starts are visited (at most [`MAX_WALK`]), one at a time (prefetch
-//! 1), so the broker never holds more than one extra message for the walk.
+//! walk starts are visited (at most [`MAX_WALK`]), one at a time, taken
+//! with [`Bus::get`] rather than a consumer: a consumer would be pushed the
+//! first copy as soon as it acked the last original, and that copy would be
+//! out of the queue until the consumer's channel closed.
 //!
 //! A message refused for its proof of origin (reason `origin: …`) is never
 //! redriven: the ingress signs what it publishes to the sync queues, so a
 //! redrive would turn an unsigned message into a signed one. It stays in
 //! the dead-letter queue.
 
-use std::time::Duration;
-
-use futures_util::StreamExt;
 use rectoken_bus::topology::REASON_HEADER;
 use rectoken_bus::{Bus, BusError, Delivery, OutgoingMessage};
 
@@ -24,9 +23,6 @@ use rectoken_bus::{Bus, BusError, Delivery, OutgoingMessage};
 pub const MAX_WALK: u32 = 1000;
 /// How many of the newest visited messages the page shows.
 pub const SHOWN: usize = 20;
-/// Longest wait for the next message (another ingress may be walking the
-/// same queue and have taken it).
-const NEXT_WAIT: Duration = Duration::from_secs(5);
 /// How much of a body the page shows.
 const BODY_EXCERPT: usize = 300;
 
@@ -95,9 +91,9 @@ pub async fn walk(bus: &dyn Bus, dlq: &str, redrive_to: Option<&str>) -> Result<
     if count == 0 {
         return Ok(out);
     }
-    let mut stream = bus.consume(dlq, 1).await?;
     for _ in 0..count {
-        let Ok(Some(d)) = tokio::time::timeout(NEXT_WAIT, stream.next()).await else {
+        // Empty before `count`: another ingress is walking the same queue.
+        let Some(d) = bus.get(dlq).await? else {
             out.stopped_early = true;
             break;
         };
