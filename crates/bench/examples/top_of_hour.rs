@@ -66,6 +66,10 @@ struct Args {
     /// Seed of the request order.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Share of Zoom's per-second limits the workers use, as
+    /// RECTOKEN_ZOOM_RATE_FRACTION does in the service.
+    #[arg(long, default_value_t = rectoken_bench::top_of_hour::DEFAULT_RATE_FRACTION)]
+    zoom_rate_fraction: f64,
 }
 
 fn seconds(name: &str, s: f64) -> anyhow::Result<Duration> {
@@ -94,6 +98,11 @@ async fn main() -> anyhow::Result<()> {
     o.zoom_latency = Duration::from_millis(a.zoom_latency_ms);
     o.deadline = seconds("deadline", a.deadline)?;
     o.seed = a.seed;
+    anyhow::ensure!(
+        a.zoom_rate_fraction > 0.0 && a.zoom_rate_fraction <= 1.0,
+        "--zoom-rate-fraction must be more than 0 and at most 1"
+    );
+    o.rate_fraction = a.zoom_rate_fraction;
     let report = run_top_of_hour(o).await?;
     print!("{report}");
     Ok(())

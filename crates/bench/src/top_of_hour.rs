@@ -39,7 +39,10 @@ use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::MapKey;
 use rectoken_tests::harness::Harness;
 use rectoken_token::{TokenOptions, run};
-use rectoken_vault::ZoomLimits;
+use rectoken_vault::{Plan, ZoomLimits};
+
+/// The service's default `RECTOKEN_ZOOM_RATE_FRACTION`.
+pub const DEFAULT_RATE_FRACTION: f64 = 0.95;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
@@ -86,6 +89,9 @@ pub struct TopOfHourOptions {
     pub deadline: Duration,
     /// Seed of the request order.
     pub seed: u64,
+    /// Share of Zoom's Business+ limits the workers use
+    /// (`RECTOKEN_ZOOM_RATE_FRACTION`; the default is the service's).
+    pub rate_fraction: f64,
 }
 
 impl TopOfHourOptions {
@@ -107,6 +113,7 @@ impl TopOfHourOptions {
             zoom_latency: Duration::from_millis(200),
             deadline: Duration::from_secs(30),
             seed: 1,
+            rate_fraction: DEFAULT_RATE_FRACTION,
         }
     }
 }
@@ -168,7 +175,7 @@ impl fmt::Display for TopOfHourReport {
             f,
             "top of the hour: {} join requests in {:.0} s (shape {}), {} accounts (zipf {}), \
              {} token worker(s) x concurrency {}, {} client(s), Zoom join-token latency {} ms, \
-             deadline {:.0} s",
+             deadline {:.0} s, rate fraction {}",
             o.requests,
             o.duration.as_secs_f64(),
             o.shape,
@@ -178,7 +185,8 @@ impl fmt::Display for TopOfHourReport {
             o.concurrency,
             o.clients,
             ms(o.zoom_latency),
-            o.deadline.as_secs_f64()
+            o.deadline.as_secs_f64(),
+            o.rate_fraction
         )?;
         writeln!(
             f,
@@ -259,7 +267,7 @@ pub async fn run_top_of_hour(o: TopOfHourOptions) -> anyhow::Result<TopOfHourRep
         &o.redis_url,
         &prefix,
         |_| {},
-        ZoomLimits::default(),
+        ZoomLimits::for_plan(Plan::BusinessPlus, o.rate_fraction),
     )
     .await?;
     let result = run_on(&h, &o).await;
