@@ -11,7 +11,8 @@
 //! §8) and answers every join-token call after `zoom_latency` (default
 //! 200 ms: Zoom publishes no latency figure; 200 ms is our assumption for
 //! a REST call from a cloud region to Zoom's API, TLS connection reused).
-//! rectoken's own limiter runs as in production (Business+ at 95 %).
+//! rectoken's own limiter runs as in production (Business+ at
+//! [`DEFAULT_RATE_FRACTION`], unless `rate_fraction` says otherwise).
 //!
 //! Each request carries a `deadline` `deadline` after it was due (default
 //! 30 s, a bot's default), and its latency runs from its due time to its
@@ -39,10 +40,8 @@ use rectoken_domain::meeting_id::MeetingId;
 use rectoken_store::MapKey;
 use rectoken_tests::harness::Harness;
 use rectoken_token::{TokenOptions, run};
+pub use rectoken_vault::DEFAULT_RATE_FRACTION;
 use rectoken_vault::{Plan, ZoomLimits};
-
-/// The service's default `RECTOKEN_ZOOM_RATE_FRACTION`.
-pub const DEFAULT_RATE_FRACTION: f64 = 0.95;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;

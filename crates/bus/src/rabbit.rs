@@ -120,6 +120,19 @@ impl Shared {
 }
 
 impl RabbitBus {
+    /// A new channel on the live connection, for one consumer, one
+    /// `basic.get` or one passive declare.
+    async fn new_channel(&self) -> Result<Channel> {
+        let live = self
+            .shared
+            .live()
+            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
+        live.connection
+            .create_channel()
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
     /// Start the supervisor and return at once. The bus becomes connected
     /// when the broker answers; see [`Bus::wait_connected`]. `url` is one
     /// AMQP URL or a comma-separated list of a cluster's nodes (see
@@ -715,16 +728,8 @@ impl Bus for RabbitBus {
     }
 
     async fn consume(&self, queue: &str, prefetch: u16) -> Result<DeliveryStream> {
-        let live = self
-            .shared
-            .live()
-            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
         let unavailable = |e: lapin::Error| BusError::Unavailable(e.to_string());
-        let channel = live
-            .connection
-            .create_channel()
-            .await
-            .map_err(unavailable)?;
+        let channel = self.new_channel().await?;
         channel
             .basic_qos(prefetch.max(1), BasicQosOptions::default())
             .await
@@ -750,15 +755,7 @@ impl Bus for RabbitBus {
     }
 
     async fn get(&self, queue: &str) -> Result<Option<Delivery>> {
-        let live = self
-            .shared
-            .live()
-            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
-        let channel = live
-            .connection
-            .create_channel()
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let channel = self.new_channel().await?;
         let got = channel
             .basic_get(queue.into(), BasicGetOptions::default())
             .await
@@ -771,17 +768,9 @@ impl Bus for RabbitBus {
     }
 
     async fn queue_stats(&self, queue: &str) -> Result<crate::QueueStats> {
-        let live = self
-            .shared
-            .live()
-            .ok_or_else(|| BusError::Unavailable("not connected to RabbitMQ".into()))?;
         // A passive declare on a throwaway channel: if the queue is missing
         // the broker closes that channel, not the publishing one.
-        let channel = live
-            .connection
-            .create_channel()
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let channel = self.new_channel().await?;
         let q = channel
             .queue_declare(
                 queue.into(),

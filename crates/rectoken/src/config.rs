@@ -262,7 +262,7 @@ pub struct LimitArgs {
     #[arg(
         long = "zoom-rate-fraction",
         env = "RECTOKEN_ZOOM_RATE_FRACTION",
-        default_value_t = 0.95,
+        default_value_t = rectoken_vault::DEFAULT_RATE_FRACTION,
         value_parser = parse_fraction
     )]
     pub fraction: f64,
@@ -518,12 +518,12 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     let f: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a number; expected a fraction such as 0.95"))?;
+        .map_err(|_| format!("{s:?} is not a number; expected a fraction such as 0.9"))?;
     if f > 0.0 && f <= 1.0 {
         Ok(f)
     } else {
         Err(format!(
-            "{s} is out of range: the share of Zoom's limits must be more than 0 and at most 1 (e.g. 0.95)"
+            "{s} is out of range: the share of Zoom's limits must be more than 0 and at most 1 (e.g. 0.9)"
         ))
     }
 }

@@ -18,7 +18,7 @@ pub mod crypto;
 pub mod events;
 pub mod provider;
 
-pub use access::{CallError, Plan, ZoomAccess, ZoomLimits};
+pub use access::{CallError, DEFAULT_RATE_FRACTION, Plan, ZoomAccess, ZoomLimits};
 pub use crypto::Keyring;
 pub use events::AccountEvents;
 pub use provider::{Vault, VaultError, VaultOptions};
