@@ -118,6 +118,11 @@ struct Env {
 
 impl Env {
     async fn start(name: &str) -> Env {
+        Self::start_with(name, |_| {}).await
+    }
+
+    /// [`Env::start`] with the sync worker's options changed by `tune`.
+    async fn start_with(name: &str, tune: impl FnOnce(&mut rectoken_sync::SyncOptions)) -> Env {
         let prefix = unique_prefix(name);
         let topology = Topology::new(prefix.clone()).with_event_webhooks(true);
         let origin = OriginKeys::new(&[0x42; 32], None);
@@ -251,11 +256,12 @@ impl Env {
             apps: std::collections::HashMap::from([("default".to_owned(), false)]),
             origin,
         };
-        let options = rectoken_sync::SyncOptions {
+        let mut options = rectoken_sync::SyncOptions {
             scheduler: false,
             retry: fast.clone(),
             ..rectoken_sync::SyncOptions::default()
         };
+        tune(&mut options);
         let token_deps = rectoken_token::TokenDeps {
             bus: bus.clone(),
             store: store.clone(),
@@ -340,11 +346,16 @@ impl Env {
     /// The next event of type `t` on the operator's queue (others of the
     /// way are returned too, in order).
     async fn next_on_queue(&mut self, t: &str) -> AccountEvent {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.next_on_queue_within(t, WAIT).await
+    }
+
+    /// [`Env::next_on_queue`], waiting up to `wait`.
+    async fn next_on_queue_within(&mut self, t: &str, wait: Duration) -> AccountEvent {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let (key, event) = tokio::time::timeout_at(deadline, self.queue.recv())
                 .await
-                .unwrap_or_else(|_| panic!("no {t} on the bound queue within {WAIT:?}"))
+                .unwrap_or_else(|_| panic!("no {t} on the bound queue within {wait:?}"))
                 .expect("queue consumer alive");
             assert_eq!(key, event.type_name(), "routing key = type");
             if key == t {
@@ -588,5 +599,67 @@ async fn repeated_failed_mints_report_mints_failing() {
     assert_eq!(*failures, rectoken_token::mint_watch::THRESHOLD);
     assert_eq!(last_status, "zoom_error");
     env.delivered_webhook(&event).await;
+    env.finish().await;
+}
+
+/// A sync that fails only transiently (Zoom answers 503 to every user
+/// listing) is retried, and reported once its retries run out: the
+/// operator hears of a sync failing for hours, not only of one that fails
+/// at once (issue 19). The account's sync status says so too, and the job
+/// is in the DLQ with the same reason.
+#[tokio::test]
+async fn a_sync_failing_until_its_retries_run_out_is_reported() {
+    let mut env = Env::start_with("account-events-gave-up", |o| {
+        // Each attempt gives up on Zoom quickly, so the whole budget
+        // (3 attempts x the delivery limit) takes seconds, not hours.
+        o.zoom_deadline = Duration::from_millis(200);
+    })
+    .await;
+    env.connect().await;
+    let _ = env.next_on_queue("account.connected").await;
+    let _ = env.next_on_queue("account.sync_completed").await;
+    env.sim
+        .set_behaviour(
+            Some(Endpoint::ListUsers),
+            Behaviour {
+                error_503: 1.0,
+                ..Behaviour::default()
+            },
+        )
+        .unwrap();
+    let resync = env
+        .http
+        .post(format!("{}/admin/accounts/demo/resync", env.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(resync.status().is_success(), "{}", resync.status());
+    let failed = env
+        .next_on_queue_within("account.sync_failed", Duration::from_secs(120))
+        .await;
+    let AccountEventKind::SyncFailed { reason, attempts } = &failed.kind else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(
+        i64::from(*attempts),
+        rectoken_bus::topology::DELIVERY_LIMIT,
+        "every delivery the broker allows: {reason}"
+    );
+    assert!(
+        reason.contains("gave up after") && reason.contains("503"),
+        "the retries and Zoom's answer: {reason}"
+    );
+    env.delivered_webhook(&failed).await;
+    let record = env.store.account("demo").await.unwrap().unwrap();
+    assert_eq!(record.sync.state, rectoken_store::SyncState::Failed);
+    assert_eq!(record.sync.last_error.as_deref(), Some(reason.as_str()));
+    let dlq = Topology::dlq(&env.bus.topology().sync_queue());
+    assert_eq!(
+        env.bus.queue_depth(&dlq).await.unwrap(),
+        1,
+        "the job waits in the DLQ for a redrive"
+    );
+    env.sim.reset_behaviours();
     env.finish().await;
 }

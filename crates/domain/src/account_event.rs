@@ -106,8 +106,8 @@ pub enum AccountEventKind {
     SyncFailed {
         /// Why.
         reason: String,
-        /// Deliveries of the failing sync step so far (1 for a failure
-        /// that no retry can mend).
+        /// Deliveries of the failing sync step: 1 for a failure no retry
+        /// can mend, else the deliveries tried before its retries ran out.
         attempts: u32,
     },
     /// A token worker saw the account's mints fail repeatedly.

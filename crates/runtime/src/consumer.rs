@@ -45,6 +45,16 @@ pub trait Handler: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Process one delivery. Must be idempotent: a message can arrive twice.
     async fn handle(&self, delivery: &Delivery) -> Outcome;
+
+    /// The retries of `delivery` ran out (its last delivery before the
+    /// broker's limit, every attempt answered [`Outcome::Retry`]): it is
+    /// about to be dead-lettered with `reason`. A handler whose failures an
+    /// operator must hear of reports it here; best effort (the message may
+    /// still be redelivered if dead-lettering fails, and this called again).
+    /// Never called for poison or on shutdown.
+    async fn gave_up(&self, delivery: &Delivery, reason: &str) {
+        let _ = (delivery, reason);
+    }
 }
 
 /// Bounded retries with exponential backoff and full jitter.
@@ -212,6 +222,7 @@ pub async fn process(
                     "gave up after {deliveries} deliveries of {attempt} attempts: {reason}"
                 );
                 tracing::warn!(role, reason = %reason, message_id = ?delivery.message_id, "dead-lettering");
+                handler.gave_up(&delivery, &reason).await;
                 delivery.dead_letter(bus, &reason).await
             }
         }
@@ -238,6 +249,22 @@ mod tests {
     struct Scripted {
         calls: AtomicUsize,
         script: Vec<Outcome>,
+        /// The reasons `gave_up` was called with.
+        gave_up: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Scripted {
+        fn new(script: Vec<Outcome>) -> Self {
+            Self {
+                calls: AtomicUsize::new(0),
+                script,
+                gave_up: Default::default(),
+            }
+        }
+
+        fn gave_up(&self) -> Vec<String> {
+            self.gave_up.lock().unwrap().clone()
+        }
     }
 
     #[async_trait]
@@ -248,6 +275,9 @@ mod tests {
         async fn handle(&self, _: &Delivery) -> Outcome {
             let i = self.calls.fetch_add(1, Ordering::SeqCst);
             self.script.get(i).cloned().unwrap_or(Outcome::Done)
+        }
+        async fn gave_up(&self, _: &Delivery, reason: &str) {
+            self.gave_up.lock().unwrap().push(reason.to_owned());
         }
     }
 
@@ -270,10 +300,7 @@ mod tests {
     #[tokio::test]
     async fn retry_then_done_acks() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted {
-            calls: AtomicUsize::new(0),
-            script: vec![Outcome::Retry("a".into()), Outcome::Done],
-        };
+        let handler = Scripted::new(vec![Outcome::Retry("a".into()), Outcome::Done]);
         process(
             &bus,
             &handler,
@@ -298,10 +325,7 @@ mod tests {
     #[tokio::test]
     async fn exhausted_retries_requeue_until_the_delivery_limit_then_dead_letter() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted {
-            calls: AtomicUsize::new(0),
-            script: vec![Outcome::Retry("redis down".into()); 1000],
-        };
+        let handler = Scripted::new(vec![Outcome::Retry("redis down".into()); 1000]);
         let q = bus.topology().sync_queue();
         let dlq = Topology::dlq(&q);
         bus.publish(OutgoingMessage::json("", q.clone(), "{}", "m"))
@@ -331,15 +355,17 @@ mod tests {
             reason.contains("gave up after 10 deliveries") && reason.contains("redis down"),
             "{reason}"
         );
+        assert_eq!(
+            handler.gave_up(),
+            vec![reason.clone()],
+            "told once, on the last delivery, with the dead-letter reason"
+        );
     }
 
     #[tokio::test]
     async fn poison_goes_to_dlq_at_once() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted {
-            calls: AtomicUsize::new(0),
-            script: vec![Outcome::Poison("not JSON".into())],
-        };
+        let handler = Scripted::new(vec![Outcome::Poison("not JSON".into())]);
         process(
             &bus,
             &handler,
@@ -355,15 +381,13 @@ mod tests {
                 .unwrap(),
             1
         );
+        assert!(handler.gave_up().is_empty(), "poison is no give-up");
     }
 
     #[tokio::test]
     async fn shutdown_during_backoff_requeues() {
         let bus = MemoryBus::new(Topology::default());
-        let handler = Scripted {
-            calls: AtomicUsize::new(0),
-            script: vec![Outcome::Retry("x".into()); 10],
-        };
+        let handler = Scripted::new(vec![Outcome::Retry("x".into()); 10]);
         let stop = CancellationToken::new();
         stop.cancel();
         let slow = RetryPolicy {
@@ -372,6 +396,7 @@ mod tests {
             max_delay: Duration::from_secs(60),
         };
         process(&bus, &handler, &slow, one(&bus).await, &stop).await;
+        assert!(handler.gave_up().is_empty(), "a shutdown gives nothing up");
         assert_eq!(
             bus.queue_depth(&bus.topology().sync_queue()).await.unwrap(),
             1,
@@ -394,10 +419,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let handler = Arc::new(Scripted {
-            calls: AtomicUsize::new(0),
-            script: vec![],
-        });
+        let handler = Arc::new(Scripted::new(vec![]));
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(
             bus.clone(),

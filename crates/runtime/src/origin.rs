@@ -113,6 +113,11 @@ impl<H: Handler> Handler for VerifyOrigin<H> {
         self.inner.name()
     }
 
+    async fn gave_up(&self, delivery: &Delivery, reason: &str) {
+        // Only a verified message can have been retried.
+        self.inner.gave_up(delivery, reason).await
+    }
+
     async fn handle(&self, delivery: &Delivery) -> Outcome {
         let verified = self.keys.verify(
             delivery.headers.get(APP_HEADER).map(String::as_str),

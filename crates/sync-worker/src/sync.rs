@@ -215,7 +215,7 @@ impl SyncHandler {
                 self.store
                     .start_sync(account_id, &generation, 0, started)
                     .await?;
-                self.fail(account_id, &generation, &reason).await?;
+                self.fail(account_id, &generation, &reason, 1).await?;
                 return Ok(Step::skip("sync_failed"));
             }
         };
@@ -249,7 +249,7 @@ impl SyncHandler {
             // Fail this generation so the retried job starts a new one
             // instead of finding this one "running".
             let reason = format!("could not publish the sync_user jobs: {e}");
-            self.fail(account_id, &generation, &reason).await?;
+            self.fail(account_id, &generation, &reason, 1).await?;
             return Ok(Step::retry(reason));
         }
         Ok(Step::done("started"))
@@ -412,7 +412,7 @@ impl SyncHandler {
                         Failure::Fatal(reason) => {
                             let reason =
                                 format!("listing the meetings of user {user_id}: {reason}");
-                            self.fail(account_id, generation, &reason).await?;
+                            self.fail(account_id, generation, &reason, 1).await?;
                             return Ok(Step::skip("sync_failed"));
                         }
                     },
@@ -590,11 +590,57 @@ impl SyncHandler {
         Ok(())
     }
 
+    /// A sync job's retries ran out (a transient failure, such as Zoom
+    /// answering 5xx, that lasted the whole retry budget: about five
+    /// minutes): the sync failed for good. Recorded on the account's sync
+    /// status and reported as `account.sync_failed`, so an operator hears of
+    /// a sync failing for hours and not only of one that fails at once.
+    ///
+    /// A full sync usually fails before its generation starts (listing the
+    /// users), so it gets a generation of its own to carry the failure;
+    /// unless a sync is running meanwhile (another request's), which then
+    /// speaks for the account. A user job fails its generation if that is
+    /// still the running one.
+    pub(crate) async fn job_given_up(
+        &self,
+        job: &SyncJob,
+        reason: &str,
+        deliveries: u32,
+    ) -> Result<(), StoreError> {
+        let account_id = job.account_id();
+        let Some(record) = self.store.account(account_id).await? else {
+            return Ok(());
+        };
+        let running = record.sync.state == SyncState::InProgress;
+        match job {
+            SyncJob::FullSync { .. } if !running => {
+                let now = now_ms();
+                let generation = new_generation(now);
+                self.store
+                    .start_sync(account_id, &generation, 0, now)
+                    .await?;
+                self.fail(account_id, &generation, reason, deliveries).await
+            }
+            SyncJob::SyncUser {
+                generation,
+                user_id,
+                ..
+            } if running && record.sync.generation == *generation => {
+                let reason = format!("syncing user {user_id}: {reason}");
+                self.fail(account_id, generation, &reason, deliveries).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// End `generation` as failed for `reason` after `attempts` deliveries,
+    /// and report it (`account.sync_failed`).
     async fn fail(
         &self,
         account_id: &str,
         generation: &str,
         reason: &str,
+        attempts: u32,
     ) -> Result<(), StoreError> {
         tracing::warn!(account_id, generation, reason, "full sync failed");
         self.store
@@ -609,14 +655,15 @@ impl SyncHandler {
         // The event needs the app; a failed read costs the event, never the
         // sync's own outcome.
         if let Ok(Some(record)) = self.store.account(account_id).await {
-            // Every caller fails the generation on a failure no retry of
-            // the same step mends (or whose retry starts a new generation).
+            // Callers fail the generation on a failure no retry of the same
+            // step mends (or whose retry starts a new generation), or once
+            // the retries ran out (`job_given_up`).
             self.access.vault().events().emit(
                 account_id,
                 &record.app,
                 AccountEventKind::SyncFailed {
                     reason: reason.to_owned(),
-                    attempts: 1,
+                    attempts,
                 },
             );
         }

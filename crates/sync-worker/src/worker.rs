@@ -423,6 +423,18 @@ impl Handler for SyncHandler {
         "sync"
     }
 
+    async fn gave_up(&self, delivery: &Delivery, reason: &str) {
+        // Only jobs: an event past its retries is in the DLQ with its
+        // reason, and the next full sync mends what it would have written.
+        let Ok(Message::Job(job)) = plan::classify(&delivery.body) else {
+            return;
+        };
+        let deliveries = delivery.delivery_count.saturating_add(1);
+        if let Err(e) = self.job_given_up(&job, reason, deliveries).await {
+            tracing::warn!(account_id = %job.account_id(), error = %e, "could not record a sync that gave up");
+        }
+    }
+
     async fn handle(&self, delivery: &Delivery) -> Outcome {
         let message_id = delivery.message_id.as_deref().unwrap_or("");
         let (event, account_id, step) = match plan::classify(&delivery.body) {
