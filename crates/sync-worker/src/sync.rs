@@ -591,8 +591,9 @@ impl SyncHandler {
     }
 
     /// A sync job's retries ran out (a transient failure, such as Zoom
-    /// answering 5xx, that lasted the whole retry budget: about five
-    /// minutes): the sync failed for good. Recorded on the account's sync
+    /// answering 5xx, that lasted the whole retry budget: at the defaults
+    /// 10 deliveries x 5 attempts, each waiting up to `zoom_deadline` on
+    /// Zoom, so well over an hour): the sync failed for good. Recorded on the account's sync
     /// status and reported as `account.sync_failed`, so an operator hears of
     /// a sync failing for hours and not only of one that fails at once.
     ///
