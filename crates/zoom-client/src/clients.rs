@@ -85,6 +85,13 @@ impl ZoomClients {
         if app.is_empty() { DEFAULT_APP } else { app }
     }
 
+    /// Every app's name and cloud, by name (the default app included).
+    pub fn apps(&self) -> impl Iterator<Item = (&str, Cloud)> {
+        self.by_app
+            .iter()
+            .map(|(name, (_, cloud))| (name.as_str(), *cloud))
+    }
+
     /// The clouds the deployment's apps live in.
     pub fn clouds(&self) -> BTreeSet<Cloud> {
         self.by_app.values().map(|(_, c)| *c).collect()

@@ -308,7 +308,21 @@ async fn accounts_page(
             let notice = q.get("notice").map(String::as_str);
             Ok(html(
                 StatusCode::OK,
-                pages::accounts(&op.csrf, &rows, invite, notice, now_ms()),
+                pages::accounts(
+                    &op.csrf,
+                    &rows,
+                    &pages::Invite {
+                        apps: services
+                            .vault
+                            .clients()
+                            .apps()
+                            .map(|(name, cloud)| (name.to_owned(), cloud.as_str()))
+                            .collect(),
+                        issued: invite,
+                    },
+                    notice,
+                    now_ms(),
+                ),
             ))
         }
         .await,
@@ -343,12 +357,23 @@ async fn invite(
     let Ok((services, _)) = state.console_services() else {
         return not_found();
     };
-    let link = crate::oauth::issue_connect_link(
+    // The form offers the deployment's apps (a ZoomGov customer connects
+    // through the gov app); without a choice, the default app.
+    let app = form
+        .get("app")
+        .map(String::as_str)
+        .filter(|a| !a.is_empty())
+        .unwrap_or(crate::apps::DEFAULT_APP);
+    if services.vault.clients().get(app).is_none() {
+        return see_accounts(&[("notice", &format!("There is no Zoom app named {app:?}."))]);
+    }
+    let link = crate::oauth::issue_connect_link_for(
         services,
+        app,
         (state.now)(),
         rectoken_domain::connect_link::DEFAULT_TTL_SECS,
     );
-    tracing::info!(expires_at = %link.expires_at, "connect link issued from the console");
+    tracing::info!(expires_at = %link.expires_at, app, "connect link issued from the console");
     see_accounts(&[("invite", &link.url), ("expires", &link.expires_at)])
 }
 

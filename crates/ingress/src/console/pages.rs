@@ -197,11 +197,19 @@ fn status_badge(rec: &AccountRecord) -> Markup {
     }
 }
 
+/// The invite form's state.
+pub struct Invite<'a> {
+    /// The apps a link may connect through: name and cloud, by name.
+    pub apps: Vec<(String, &'static str)>,
+    /// The link just issued and its expiry, if any.
+    pub issued: Option<(&'a String, &'a String)>,
+}
+
 /// `GET /console`: every account, and the invite form.
 pub fn accounts(
     csrf: &str,
     rows: &[AccountView],
-    invite: Option<(&String, &String)>,
+    invite: &Invite<'_>,
     notice: Option<&str>,
     now_ms: i64,
 ) -> Markup {
@@ -228,9 +236,20 @@ pub fn accounts(
                 p { "A one-time link (valid 7 days) that connects their Zoom account to rectoken. Send it to the customer's Zoom admin." }
                 form method="post" action="/console/invite" {
                     input type="hidden" name="csrf" value=(csrf);
+                    @if invite.apps.len() > 1 {
+                        label for="invite-app" { "Zoom app " }
+                        select #invite-app name="app" {
+                            @for (name, cloud) in &invite.apps {
+                                option value=(name) selected[name == crate::apps::DEFAULT_APP] {
+                                    (name) " (" (cloud) ")"
+                                }
+                            }
+                        }
+                        " "
+                    }
                     button #invite type="submit" { "Create a connect link" }
                 }
-                @if let Some((url, expires)) = invite {
+                @if let Some((url, expires)) = invite.issued {
                     p { "Connect link, expires " (expires) ":" }
                     p { a #invite-link href=(url) { (url) } }
                 }

@@ -32,6 +32,14 @@ struct Rig {
 }
 
 fn rig_with(admin: Option<&str>, dev: bool) -> Rig {
+    rig_full(
+        admin,
+        dev,
+        Apps::single(App::new("", "c", "s".into(), "w".into(), AppKind::Account)),
+    )
+}
+
+fn rig_full(admin: Option<&str>, dev: bool, apps: Apps) -> Rig {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let zoom = rectoken_zoom::ZoomClient::new(rectoken_zoom::ZoomConfig::new(
         "c",
@@ -46,7 +54,8 @@ fn rig_with(admin: Option<&str>, dev: bool) -> Rig {
         )),
         zoom.clone(),
         rectoken_vault::VaultOptions::default(),
-    );
+    )
+    .with_clients(rectoken_zoom::ZoomClients::for_apps(zoom.clone(), &apps).unwrap());
     let services = Services {
         store: store.clone(),
         vault,
@@ -59,7 +68,6 @@ fn rig_with(admin: Option<&str>, dev: bool) -> Rig {
         join_timeout: std::time::Duration::from_secs(1),
         callbacks: Default::default(),
     };
-    let apps = Apps::single(App::new("", "c", "s".into(), "w".into(), AppKind::Account));
     let bus = Arc::new(MemoryBus::new(Topology::default()));
     let joins = Arc::new(MemoryJoinLog::new());
     let state = IngressState::new(bus.clone(), apps, vec![])
@@ -555,4 +563,84 @@ async fn a_dead_letter_queue_is_inspected_and_redriven() {
     );
     assert_eq!(r.bus.queue_depth(&dlq).await.unwrap(), 0);
     assert_eq!(r.bus.queue_depth(&work).await.unwrap(), 1);
+}
+
+/// With a ZoomGov app next to the default one, the invite form offers
+/// both, and the link connects through the one chosen (as
+/// `POST /admin/connect-links {"app"}` does); an unknown app is refused.
+#[tokio::test]
+async fn invite_offers_each_app_and_links_through_the_chosen_one() {
+    let mut apps = Apps::single(App::new(
+        crate::apps::DEFAULT_APP,
+        "c",
+        "s".into(),
+        "w".into(),
+        AppKind::Account,
+    ));
+    apps.add_from_toml(
+        "[apps.gov]\nclient_id='gc'\nclient_secret='gs'\nwebhook_secret='gw'\n\
+         api_url='https://api.zoomgov.com/v2'\noauth_url='https://zoomgov.com/oauth'\n",
+        "apps.toml",
+    )
+    .unwrap();
+    let r = rig_full(Some(ADMIN), false, apps);
+    let cookie = sign_in(&r.app).await;
+    let page = send(&r.app, get("/console", Some(&cookie))).await.body;
+    assert!(
+        page.contains("<select id=\"invite-app\" name=\"app\">"),
+        "{page}"
+    );
+    assert!(page.contains(">gov (gov)</option>"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<option value=\"{0}\" selected>{0} (commercial)</option>",
+            crate::apps::DEFAULT_APP
+        )),
+        "the default app is preselected: {page}"
+    );
+    let token = csrf_of(&page);
+
+    let a = send(
+        &r.app,
+        post(
+            "/console/invite",
+            Some(&cookie),
+            &[("csrf", &token), ("app", "gov")],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let location = a.headers[header::LOCATION].to_str().unwrap().to_owned();
+    let page = send(&r.app, get(&location, Some(&cookie))).await.body;
+    let anchor = "id=\"invite-link\" href=\"";
+    let at = page.find(anchor).expect("the link") + anchor.len();
+    let link = &page[at..at + page[at..].find('"').unwrap()];
+    assert!(
+        link.starts_with("http://127.0.0.1:8080/zoom/oauth/authorize?link=")
+            && link.ends_with("&amp;app=gov"),
+        "{link}"
+    );
+
+    let a = send(
+        &r.app,
+        post(
+            "/console/invite",
+            Some(&cookie),
+            &[("csrf", &token), ("app", "nope")],
+        ),
+    )
+    .await;
+    let location = a.headers[header::LOCATION].to_str().unwrap().to_owned();
+    let page = send(&r.app, get(&location, Some(&cookie))).await.body;
+    assert!(page.contains("There is no Zoom app named"), "{page}");
+    assert!(!page.contains("id=\"invite-link\""), "no link for it");
+}
+
+/// With one app, the form asks nothing.
+#[tokio::test]
+async fn invite_with_one_app_has_no_choice() {
+    let r = rig();
+    let cookie = sign_in(&r.app).await;
+    let page = send(&r.app, get("/console", Some(&cookie))).await.body;
+    assert!(!page.contains("invite-app"), "{page}");
 }
