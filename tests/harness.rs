@@ -12,14 +12,16 @@ use anyhow::{Context as _, anyhow, bail};
 use rectoken_bus::rabbit::{RabbitBus, RabbitOptions};
 use rectoken_bus::{Bus, Topology};
 use rectoken_domain::meeting_id::MeetingId;
-use rectoken_store::{AccountRecord, AccountStatus, MapKey, Mapping, Source, Store, SyncStatus};
+use rectoken_store::{AccountRecord, MapKey, Mapping, Source, Store};
 use rectoken_token::TokenDeps;
 use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
 use secrecy::SecretString;
-use zoom_sim::{NewAccount, NewMeeting, NewUser, OAuthSettings, Sim, SimConfig};
+use zoom_sim::{
+    Behaviour, Endpoint, NewAccount, NewMeeting, NewUser, OAuthSettings, Sim, SimConfig,
+};
 
-use crate::now_ms;
+use crate::{account_record, now_ms};
 
 /// The simulated app's client ID.
 pub const CLIENT_ID: &str = "tw-client";
@@ -149,6 +151,20 @@ impl Harness {
         })
     }
 
+    /// Make the simulator answer every join-token call after `latency`
+    /// (Zoom publishes none; the benches take it as an option).
+    pub fn set_join_token_latency(&self, latency: Duration) -> anyhow::Result<()> {
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.sim.set_behaviour(
+            Some(Endpoint::JoinToken),
+            Behaviour {
+                latency_ms,
+                ..Behaviour::default()
+            },
+        )?;
+        Ok(())
+    }
+
     /// A new RabbitMQ connection with this harness's topology, connected.
     pub async fn bus(&self, name: &str) -> anyhow::Result<Arc<dyn Bus>> {
         let options = RabbitOptions {
@@ -214,15 +230,10 @@ impl Harness {
         self.vault.save(&account.id, &tokens).await?;
         self.store
             .upsert_account(&AccountRecord {
-                account_id: account.id.clone(),
                 app: String::new(),
-                kind: "account".into(),
-                user_id: None,
-                status: AccountStatus::Connected,
                 connected_at_ms: now_ms(),
                 scopes: tokens.scope.clone(),
-                last_error: None,
-                sync: SyncStatus::default(),
+                ..account_record(&account.id)
             })
             .await?;
         Ok(ConnectedAccount {

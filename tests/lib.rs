@@ -63,10 +63,31 @@ pub fn redis_cluster_url() -> String {
 }
 
 /// Milliseconds since the Unix epoch, as the store's versions count them.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+pub use rectoken_domain::clock::now_ms;
+
+/// The ingress's services as the end-to-end tests run them: the admin API
+/// on with `admin_token`, the OAuth state key derived from a fixed key, no
+/// HTTP join key, 5 s for a join reply. Change a field with `..` where a
+/// test needs another.
+pub fn ingress_services(
+    store: std::sync::Arc<dyn rectoken_store::Store>,
+    vault: rectoken_vault::Vault,
+    zoom: rectoken_zoom::ZoomClient,
+    public_url: String,
+    admin_token: &str,
+) -> rectoken_ingress::Services {
+    rectoken_ingress::Services {
+        store,
+        vault,
+        zoom,
+        public_url,
+        state_key: rectoken_ingress::services::derive_state_key(&[9u8; 32]),
+        user_level: false,
+        admin_token: Some(secrecy::SecretString::from(admin_token.to_owned())),
+        join_key: None,
+        join_timeout: Duration::from_secs(5),
+        callbacks: Default::default(),
+    }
 }
 
 /// A connected account's record with no sync yet, as tests seed it.

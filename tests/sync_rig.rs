@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rectoken_bus::topology::APP_HEADER;
 use rectoken_bus::{Bus, OutgoingMessage, Topology};
-use rectoken_store::{AccountRecord, AccountStatus, Store, SyncState, SyncStatus};
+use rectoken_store::{AccountRecord, Store, SyncState, SyncStatus};
 use rectoken_sync::{SyncDeps, SyncOptions, full_sync_message};
 use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
 use rectoken_zoom::ZoomClient;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use zoom_sim::{OAuthSettings, Sim, SimConfig};
 
 use crate::harness::authorize_code;
-use crate::now_ms;
+use crate::{account_record, now_ms};
 
 /// OAuth client ID of the rig's app.
 pub const CLIENT_ID: &str = "rectoken-sync-client";
@@ -135,15 +135,10 @@ impl Rig {
         self.vault().save(&account_id, &tokens).await?;
         self.store
             .upsert_account(&AccountRecord {
-                account_id: account_id.clone(),
-                app: "default".into(),
-                kind: "account".into(),
                 user_id: Some(me.id),
-                status: AccountStatus::Connected,
                 connected_at_ms: now_ms(),
                 scopes: tokens.scope.clone(),
-                last_error: None,
-                sync: SyncStatus::default(),
+                ..account_record(&account_id)
             })
             .await?;
         Ok(account_id)

@@ -24,15 +24,16 @@ use rectoken_domain::account_event::{AccountEvent, AccountEventKind, webhook_key
 use rectoken_domain::callback_auth::{StandardHeaders, verify_standard};
 use rectoken_domain::origin::OriginKeys;
 use rectoken_ingress::apps::{App, AppKind, Apps};
-use rectoken_ingress::services::derive_state_key;
-use rectoken_ingress::{Ingress, IngressState, Services, router};
+use rectoken_ingress::{Ingress, IngressState, router};
 use rectoken_runtime::RetryPolicy;
 use rectoken_runtime::account_events::AccountEventPublisher;
 use rectoken_runtime::consumer::{self, ConsumerOptions};
 use rectoken_runtime::origin::SigningBus;
 use rectoken_runtime::webhook_delivery::WebhookDeliverer;
 use rectoken_store::Store;
-use rectoken_tests::{amqp_url, delete_topology, eventually, redis_url, unique_prefix};
+use rectoken_tests::{
+    amqp_url, delete_topology, eventually, ingress_services, redis_url, unique_prefix,
+};
 use rectoken_vault::{AccountEvents, Keyring, Vault, VaultError, VaultOptions, ZoomAccess};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
 use secrecy::{SecretBox, SecretString};
@@ -214,18 +215,13 @@ impl Env {
         )
         .with_events(AccountEvents::new(publisher.clone(), Some(log)));
 
-        let services = Services {
-            store: store.clone(),
-            vault: vault.clone(),
-            zoom: zoom.clone(),
-            public_url: format!("http://{addr}"),
-            state_key: derive_state_key(&[9u8; 32]),
-            user_level: false,
-            admin_token: Some(SecretString::from(ADMIN.to_owned())),
-            join_key: None,
-            join_timeout: Duration::from_secs(5),
-            callbacks: Default::default(),
-        };
+        let services = ingress_services(
+            store.clone(),
+            vault.clone(),
+            zoom.clone(),
+            format!("http://{addr}"),
+            ADMIN,
+        );
         let apps = Apps::single(App::new(
             "",
             CLIENT_ID,
@@ -341,6 +337,19 @@ impl Env {
             .await
             .unwrap();
         assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    }
+
+    /// `GET path` of the admin API, as JSON.
+    async fn admin_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// The next event of type `t` on the operator's queue (others of the
@@ -493,16 +502,7 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
 
     // The admin API shows the history, newest first, after the record is
     // gone.
-    let events: serde_json::Value = env
-        .http
-        .get(format!("{}/admin/accounts/demo/events", env.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = env.admin_json("/admin/accounts/demo/events").await;
     let types: Vec<&str> = events["events"]
         .as_array()
         .unwrap()
@@ -527,16 +527,7 @@ async fn every_account_event_reaches_a_bound_queue_and_a_signed_webhook() {
         }
     }
     assert_eq!(expected.next(), None, "{types:?}\n{events:#}");
-    let limited: serde_json::Value = env
-        .http
-        .get(format!("{}/admin/accounts/demo/events?limit=1", env.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limited = env.admin_json("/admin/accounts/demo/events?limit=1").await;
     assert_eq!(limited["events"].as_array().unwrap().len(), 1);
     assert_eq!(limited["events"][0], events["events"][0], "the newest");
     env.finish().await;

@@ -25,10 +25,11 @@ use rectoken_bus::{Bus, Topology};
 use rectoken_domain::origin::OriginKeys;
 use rectoken_ingress::apps::{App, AppKind, Apps};
 use rectoken_ingress::console::ConsoleOptions;
-use rectoken_ingress::services::derive_state_key;
 use rectoken_ingress::{Ingress, IngressState, Services, router};
 use rectoken_store::{JoinLog, RedisJoinLog, Store};
-use rectoken_tests::{amqp_url, delete_topology, eventually, redis_url, unique_prefix};
+use rectoken_tests::{
+    amqp_url, delete_topology, eventually, ingress_services, redis_url, unique_prefix,
+};
 use rectoken_vault::{Keyring, Vault, VaultOptions, ZoomAccess, ZoomLimits};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
 use secrecy::{SecretBox, SecretString};
@@ -158,16 +159,8 @@ impl Rig {
         // The public URL (the OAuth redirect_uri) needs the port first.
         let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let services = Services {
-            store: store.clone(),
-            vault,
-            zoom,
-            public_url: format!("http://{addr}"),
-            state_key: derive_state_key(&[9u8; 32]),
-            user_level: false,
-            admin_token: Some(SecretString::from(ADMIN.to_owned())),
-            join_key: None,
             join_timeout: Duration::from_secs(30),
-            callbacks: Default::default(),
+            ..ingress_services(store.clone(), vault, zoom, format!("http://{addr}"), ADMIN)
         };
         let apps = Apps::single(App::new(
             "",

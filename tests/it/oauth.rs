@@ -12,9 +12,9 @@ use rectoken_bus::rabbit::{RabbitBus, RabbitOptions};
 use rectoken_bus::{Bus, Topology};
 use rectoken_ingress::apps::{App, AppKind, Apps};
 use rectoken_ingress::services::derive_state_key;
-use rectoken_ingress::{Ingress, IngressState, Services, router};
+use rectoken_ingress::{Ingress, IngressState, router};
 use rectoken_store::{AccountStatus, Store, StoredCredentials};
-use rectoken_tests::{amqp_url, delete_topology, redis_url, unique_prefix};
+use rectoken_tests::{amqp_url, delete_topology, ingress_services, redis_url, unique_prefix};
 use rectoken_vault::{Keyring, Vault, VaultError, VaultOptions};
 use rectoken_zoom::{ZoomClient, ZoomConfig};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
@@ -131,18 +131,13 @@ impl Env {
         let std_listener = std::net::TcpListener::bind(listener_addr).unwrap();
         let addr = std_listener.local_addr().unwrap();
         drop(std_listener);
-        let services = Services {
-            store: store.clone(),
+        let services = ingress_services(
+            store.clone(),
             vault,
-            zoom: zoom.clone(),
-            public_url: format!("http://{addr}"),
-            state_key: derive_state_key(&[9u8; 32]),
-            user_level: false,
-            admin_token: Some(SecretString::from(ADMIN.to_owned())),
-            join_key: None,
-            join_timeout: Duration::from_secs(5),
-            callbacks: Default::default(),
-        };
+            zoom.clone(),
+            format!("http://{addr}"),
+            ADMIN,
+        );
         let state = IngressState::new(bus.clone(), apps, vec![])
             .with_services(services)
             .with_open_connect(open_connect);

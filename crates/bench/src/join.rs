@@ -32,7 +32,6 @@ use rectoken_vault::ZoomLimits;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use zoom_sim::{Behaviour, Endpoint};
 
 use rectoken_tests::harness::Harness;
 use rectoken_token::{TokenOptions, run};
@@ -467,14 +466,7 @@ async fn bench_on(h: &Harness, o: &BenchOptions) -> anyhow::Result<Vec<PhaseRepo
         meetings.extend(account.meetings.iter().copied());
     }
     let meetings = Arc::new(meetings);
-    let latency_ms = u64::try_from(o.zoom_latency.as_millis()).unwrap_or(u64::MAX);
-    h.sim.set_behaviour(
-        Some(Endpoint::JoinToken),
-        Behaviour {
-            latency_ms,
-            ..Behaviour::default()
-        },
-    )?;
+    h.set_join_token_latency(o.zoom_latency)?;
     let client = h.bus("join-bench-client").await?;
     let queue: Arc<str> = h.topology.join_queue().into();
     let mut phases = Vec::new();

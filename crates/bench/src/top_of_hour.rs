@@ -46,7 +46,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use zoom_sim::{Behaviour, Endpoint};
 
 use crate::measure::Summary;
 use plan::{Outcome, account_shares, due_offsets, outcome, request_accounts};
@@ -298,14 +297,7 @@ async fn run_on(h: &Harness, o: &TopOfHourOptions) -> anyhow::Result<TopOfHourRe
     .context("map the meetings")?;
     let setup = setup_started.elapsed();
 
-    let latency_ms = u64::try_from(o.zoom_latency.as_millis()).unwrap_or(u64::MAX);
-    h.sim.set_behaviour(
-        Some(Endpoint::JoinToken),
-        Behaviour {
-            latency_ms,
-            ..Behaviour::default()
-        },
-    )?;
+    h.set_join_token_latency(o.zoom_latency)?;
     let shutdown = CancellationToken::new();
     let mut running = Vec::new();
     let mut buses = Vec::new();

@@ -404,43 +404,28 @@ pub async fn declare_topology(channel: &Channel, topology: &Topology) -> lapin::
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    channel
-        .exchange_declare(
-            topology.events_exchange().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    // Bots publish join requests here (docs/security.md): a direct
-    // exchange, so a request with any other routing key comes back
-    // unroutable instead of reaching a queue.
-    channel
-        .exchange_declare(
-            topology.join_exchange().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    // Account events (docs/design.md): operators bind their own queues.
-    channel
-        .exchange_declare(
-            topology.account_events_exchange().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    let exchanges = [
+        (topology.events_exchange(), ExchangeKind::Topic),
+        // Bots publish join requests here (docs/security.md): a direct
+        // exchange, so a request with any other routing key comes back
+        // unroutable instead of reaching a queue.
+        (topology.join_exchange(), ExchangeKind::Direct),
+        // Account events (docs/design.md): operators bind their own queues.
+        (topology.account_events_exchange(), ExchangeKind::Topic),
+    ];
+    for (name, kind) in exchanges {
+        channel
+            .exchange_declare(
+                name.into(),
+                kind,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+    }
     let work_queues = topology
         .work_queues()
         .into_iter()

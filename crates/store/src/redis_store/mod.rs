@@ -673,30 +673,11 @@ impl Store for RedisStore {
     }
 
     async fn purge_account_directory(&self, account_id: &str) -> Result<u64> {
+        // This account's users from the user → account hash, then deleted
+        // in chunks, each re-checked inside the script.
+        let doomed = self.directory_users_of(account_id).await?;
         let mut con = self.con().await?;
         let users_key = self.keys.directory_users();
-        // HSCAN the user → account hash for this account's users, then
-        // delete them in chunks, each re-checked inside the script.
-        let mut doomed = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, page): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
-                .arg(&users_key)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut con)
-                .await?;
-            doomed.extend(
-                page.into_iter()
-                    .filter(|(_, a)| a == account_id)
-                    .map(|(u, _)| u),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
         let mut purged = 0u64;
         for chunk in doomed.chunks(SCRIPT_CHUNK) {
             let mut inv = scripts::DIR_PURGE.prepare_invoke();
